@@ -1,0 +1,282 @@
+/* hash.c: XXH3-128 hashes of bytes, streams and files; content hashes of
+ * files and directory trees through the stat cache. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "io/io.h"
+
+static void put_be64 (uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void from_xxh (XXH128_hash_t x, io_hash_t *out)
+{
+    put_be64 (out->b, x.high64);
+    put_be64 (out->b + 8, x.low64);
+}
+
+void io_hash_bytes (const void *data, size_t len, io_hash_t *out)
+{
+    from_xxh (XXH3_128bits (data, len), out);
+}
+
+void io_hash_hex (const io_hash_t *h, char out[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = digits[h->b[i] >> 4];
+        out[2 * i + 1] = digits[h->b[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+static int hexval (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int io_hash_from_hex (const char *hex, io_hash_t *out)
+{
+    if (strlen (hex) != 32) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval (hex[2 * i]), lo = hexval (hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        out->b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+bool io_hash_eq (const io_hash_t *a, const io_hash_t *b)
+{
+    return memcmp (a->b, b->b, 16) == 0;
+}
+
+bool io_hash_is_zero (const io_hash_t *h)
+{
+    static const io_hash_t zero;
+    return io_hash_eq (h, &zero);
+}
+
+struct io_hasher {
+    XXH3_state_t *st;
+};
+
+io_hasher_t *io_hasher_create (void)
+{
+    io_hasher_t *h = malloc (sizeof (*h));
+    if (!h)
+        return NULL;
+    if (!(h->st = XXH3_createState ())) {
+        free (h);
+        errno = ENOMEM;
+        return NULL;
+    }
+    XXH3_128bits_reset (h->st);
+    return h;
+}
+
+void io_hasher_reset (io_hasher_t *h)
+{
+    XXH3_128bits_reset (h->st);
+}
+
+void io_hasher_update (io_hasher_t *h, const void *data, size_t len)
+{
+    XXH3_128bits_update (h->st, data, len);
+}
+
+void io_hasher_digest (io_hasher_t *h, io_hash_t *out)
+{
+    from_xxh (XXH3_128bits_digest (h->st), out);
+}
+
+void io_hasher_destroy (io_hasher_t *h)
+{
+    int saved = errno;
+    if (h) {
+        XXH3_freeState (h->st);
+        free (h);
+    }
+    errno = saved;
+}
+
+/* Stream a file through XXH3 in fixed-size blocks. */
+static int hash_file_contents (const char *path, io_hash_t *out,
+                               dr_error_t *err)
+{
+    static __thread char buf[1 << 17];
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dr_errprintf (err, "%s: cannot read: %s", path,
+                             strerror (errno));
+    XXH3_state_t *st = XXH3_createState ();
+    if (!st) {
+        close (fd);
+        return dr_errprintf (err, "%s: out of memory", path);
+    }
+    XXH3_128bits_reset (st);
+    for (;;) {
+        ssize_t n = read (fd, buf, sizeof (buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            XXH3_freeState (st);
+            close (fd);
+            return dr_errprintf (err, "%s: read error: %s", path,
+                                 strerror (e));
+        }
+        if (n == 0)
+            break;
+        XXH3_128bits_update (st, buf, (size_t)n);
+    }
+    from_xxh (XXH3_128bits_digest (st), out);
+    XXH3_freeState (st);
+    close (fd);
+    return 0;
+}
+
+static int cmp_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+static int hash_path (io_statcache_t *sc, char *path, size_t plen,
+                      size_t pcap, bool rehash, io_hash_t *out,
+                      uint64_t *bytes, dr_error_t *err);
+
+/* A directory hashes its sorted children's names, kinds and hashes. */
+static int hash_dir (io_statcache_t *sc, char *path, size_t plen,
+                     size_t pcap, bool rehash, io_hash_t *out,
+                     uint64_t *bytes, dr_error_t *err)
+{
+    DIR *d = opendir (path);
+    if (!d)
+        return dr_errprintf (err, "%s: cannot read directory: %s", path,
+                             strerror (errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = -1;
+    io_hasher_t *h = NULL;
+    while ((de = readdir (d))) {
+        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nn = realloc (names, cap * sizeof (*nn));
+            if (!nn)
+                goto done;
+            names = nn;
+        }
+        if (!(names[n] = strdup (de->d_name)))
+            goto done;
+        n++;
+    }
+    qsort (names, n, sizeof (*names), cmp_names);
+    if (!(h = io_hasher_create ()))
+        goto done;
+    io_hasher_update (h, "dir", 4);
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = strlen (names[i]);
+        if (plen + 1 + nl + 1 > pcap) {
+            dr_errprintf (err, "%s/%s: path too long", path, names[i]);
+            goto done;
+        }
+        path[plen] = '/';
+        memcpy (path + plen + 1, names[i], nl + 1);
+        io_hash_t child;
+        uint64_t cb = 0;
+        int r = hash_path (sc, path, plen + 1 + nl, pcap, rehash, &child,
+                           &cb, err);
+        path[plen] = '\0';
+        if (r < 0)
+            goto done;
+        *bytes += cb;
+        io_hasher_update (h, names[i], nl + 1);
+        io_hasher_update (h, child.b, sizeof (child.b));
+    }
+    io_hasher_digest (h, out);
+    rc = 0;
+done:
+    if (rc < 0 && err && !err->text[0])
+        dr_errprintf (err, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++)
+        free (names[i]);
+    free (names);
+    io_hasher_destroy (h);
+    closedir (d);
+    return rc;
+}
+
+static int hash_path (io_statcache_t *sc, char *path, size_t plen,
+                      size_t pcap, bool rehash, io_hash_t *out,
+                      uint64_t *bytes, dr_error_t *err)
+{
+    struct stat st;
+    if (stat (path, &st) < 0)
+        return dr_errprintf (err, "%s: %s", path, strerror (errno));
+    if (S_ISDIR (st.st_mode))
+        return hash_dir (sc, path, plen, pcap, rehash, out, bytes, err);
+    io_stat_entry_t e = {
+        .size = (uint64_t)st.st_size,
+        .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
+                    + st.st_mtim.tv_nsec,
+        .ino = st.st_ino,
+        .dev = st.st_dev,
+    };
+    *bytes = e.size;
+    if (sc && !rehash) {
+        const io_stat_entry_t *c = io_statcache_get (sc, path);
+        if (c && c->size == e.size && c->mtime_ns == e.mtime_ns
+            && c->ino == e.ino && c->dev == e.dev) {
+            *out = c->hash;
+            return 0;
+        }
+    }
+    if (!S_ISREG (st.st_mode)) {
+        /* Devices, fifos and sockets hash by kind only: reading them
+         * could block or never end. */
+        io_hash_bytes ("special", 8, &e.hash);
+    }
+    else if (hash_file_contents (path, &e.hash, err) < 0)
+        return -1;
+    if (sc && io_statcache_put (sc, path, &e) < 0)
+        return dr_errprintf (err, "%s: out of memory", path);
+    *out = e.hash;
+    return 0;
+}
+
+int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
+                     io_hash_t *out, uint64_t *bytes, dr_error_t *err)
+{
+    char buf[4096];
+    size_t len = strlen (path);
+    if (len >= sizeof (buf))
+        return dr_errprintf (err, "%s: path too long", path);
+    memcpy (buf, path, len + 1);
+    *bytes = 0;
+    return hash_path (sc, buf, len, sizeof (buf), rehash, out, bytes, err);
+}

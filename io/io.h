@@ -1,0 +1,180 @@
+/* io: bytes on disk.  Content hashing with the stat cache, the HDF5
+ * manifest (schema, journal, atomic update), staging a datum's sandbox and
+ * moving its outputs into place.
+ */
+#ifndef DATUMRUN_IO_H
+#define DATUMRUN_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jobs/jobs.h"
+
+/* ---------------------------------------------------------------- hashes */
+
+/* XXH3-128, stored big-endian (high 64 bits first) so that the hex form
+ * reads the same as xxhsum's. */
+typedef struct io_hash {
+    uint8_t b[16];
+} io_hash_t;
+
+void io_hash_bytes (const void *data, size_t len, io_hash_t *out);
+void io_hash_hex (const io_hash_t *h, char out[33]);
+int io_hash_from_hex (const char *hex, io_hash_t *out);
+bool io_hash_eq (const io_hash_t *a, const io_hash_t *b);
+bool io_hash_is_zero (const io_hash_t *h);
+
+/* Incremental hashing of a sequence of byte strings. */
+typedef struct io_hasher io_hasher_t;
+io_hasher_t *io_hasher_create (void);
+void io_hasher_reset (io_hasher_t *h);
+void io_hasher_update (io_hasher_t *h, const void *data, size_t len);
+void io_hasher_digest (io_hasher_t *h, io_hash_t *out);
+void io_hasher_destroy (io_hasher_t *h);
+
+/* ------------------------------------------------------------ stat cache */
+
+typedef struct io_stat_entry {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t ino;
+    uint64_t dev;
+    io_hash_t hash;     /* content hash of the file */
+} io_stat_entry_t;
+
+/* Maps absolute file paths to their last seen stat and content hash. */
+typedef struct io_statcache io_statcache_t;
+
+io_statcache_t *io_statcache_create (void);
+void io_statcache_destroy (io_statcache_t *sc);
+size_t io_statcache_size (const io_statcache_t *sc);
+/* Returns the entry or NULL. */
+const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
+                                         const char *path);
+/* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
+int io_statcache_put (io_statcache_t *sc, const char *path,
+                      const io_stat_entry_t *e);
+/* Iterate: call with *iter = 0 until it returns NULL.  only_seen skips
+ * entries not put or looked up by io_content_hash() since creation. */
+const char *io_statcache_next (const io_statcache_t *sc, size_t *iter,
+                               bool only_seen, const io_stat_entry_t **e);
+
+/* Content hash of a file, or of a directory (its sorted children's names
+ * and hashes, recursively).  A file whose (size, mtime_ns, ino, dev) match
+ * the cache keeps its cached hash without being read, unless rehash.
+ * Files are read in a streaming way.  *bytes gets the total size.
+ * sc may be NULL (no cache).  Returns 0, or -1 with err naming the path.
+ */
+int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
+                     io_hash_t *out, uint64_t *bytes, dr_error_t *err);
+
+/* -------------------------------------------------------------- manifest */
+
+/* One datum's latest record.  Strings are owned by the manifest. */
+typedef struct io_datum_rec {
+    io_hash_t id;
+    io_hash_t hash;          /* datum hash when last processed */
+    io_hash_t proc_job;      /* job that last processed it */
+    io_hash_t seen_job;      /* last job whose input contained it */
+    uint8_t state;           /* jobs_datum_state_t of the last processing */
+    uint8_t attempts;
+    int32_t rank;            /* worker rank that ran it */
+    char host[64];           /* its host */
+    int64_t start_ns;        /* CLOCK_REALTIME of the last attempt's start */
+    double duration_s;
+    uint64_t bytes_in;       /* size of its inputs */
+    uint64_t bytes_out;      /* size of its outputs */
+    int32_t exit_status;     /* of the last attempt; -1 if signalled */
+    int32_t term_signal;     /* signal that ended it, or 0 */
+    char *inputs;            /* "name:path" lines, '\n'-separated */
+    char **outputs;          /* output paths relative to the output folder */
+    size_t noutputs;
+} io_datum_rec_t;
+
+typedef struct io_manifest io_manifest_t;
+
+/* Open the manifest in state_dir (creating the folder and an empty
+ * manifest if there is none), replaying a leftover journal.  A corrupt or
+ * truncated file is an error naming it and saying how to recover; it is
+ * never silently discarded.  Caller closes with io_manifest_close().
+ */
+io_manifest_t *io_manifest_open (const char *state_dir, dr_error_t *err);
+void io_manifest_close (io_manifest_t *m);
+
+/* Open read-only: no journal is replayed into the file, nothing written
+ * (replay happens in memory only).  For list/inspect/plan. */
+io_manifest_t *io_manifest_open_ro (const char *state_dir, dr_error_t *err);
+
+io_statcache_t *io_manifest_statcache (io_manifest_t *m);
+io_hash_t io_manifest_pipeline_hash (const io_manifest_t *m);
+
+size_t io_manifest_ndatums (const io_manifest_t *m);
+const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i);
+const io_datum_rec_t *io_manifest_find (const io_manifest_t *m,
+                                        const io_hash_t *id);
+
+size_t io_manifest_njobs (const io_manifest_t *m);
+/* Jobs oldest first. */
+const jobs_record_t *io_manifest_job (const io_manifest_t *m, size_t i);
+
+/* Journal operations: each appends a record to the journal with write(2)
+ * (surviving kill -9) and applies it in memory.  Return 0 or -1 with err.
+ */
+int io_manifest_job_begin (io_manifest_t *m, const jobs_record_t *job,
+                           dr_error_t *err);
+int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
+                     dr_error_t *err);
+/* The datum's outputs are about to be removed and it must run again. */
+int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
+                            dr_error_t *err);
+/* The datum left the input; its outputs have been removed. */
+int io_manifest_forget (io_manifest_t *m, const io_hash_t *id,
+                        dr_error_t *err);
+int io_manifest_job_end (io_manifest_t *m, const jobs_record_t *job,
+                         dr_error_t *err);
+/* fsync the journal. */
+int io_manifest_sync (io_manifest_t *m, dr_error_t *err);
+
+/* Fold everything into the HDF5 file: write <file>.tmp, fsync, rename,
+ * then truncate the journal.  Also stores the stat cache's seen entries
+ * and the pipeline hash. */
+int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
+                            dr_error_t *err);
+
+/* Path of the HDF5 file, for messages. */
+const char *io_manifest_path (const io_manifest_t *m);
+
+/* ---------------------------------------------------------------- staging */
+
+/* mkdir -p; 0 or -1 with errno. */
+int io_mkdirs (const char *path, mode_t mode);
+/* rm -rf; 0 or -1 with errno.  A missing path is not an error. */
+int io_remove_tree (const char *path);
+
+/* Remove an output file and then its parent folders up to (excluding)
+ * root while they are empty. */
+int io_remove_output (const char *root, const char *rel);
+
+/* Outputs found under a datum's pfs/out, as paths relative to it. */
+typedef struct io_outlist {
+    char **paths;
+    uint64_t *sizes;
+    size_t n;
+    uint64_t bytes;
+} io_outlist_t;
+
+/* List regular files and symlinks under dir, sorted. */
+int io_outlist_scan (const char *dir, io_outlist_t *out, dr_error_t *err);
+void io_outlist_free (io_outlist_t *out);
+
+/* Move each listed file from src_dir to dst_dir at the same relative path,
+ * never replacing an existing file.  On a collision, moves back what it
+ * moved, sets *collision to the colliding relative path (caller frees) and
+ * returns -1 with errno EEXIST.  Falls back to copying across file systems.
+ */
+int io_outlist_move (const io_outlist_t *ol, const char *src_dir,
+                     const char *dst_dir, char **collision, dr_error_t *err);
+
+#endif /* DATUMRUN_IO_H */

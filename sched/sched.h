@@ -1,0 +1,151 @@
+/* sched: from spec to work.  Glob matching, input combinators (pfs, cross,
+ * union, join, group), datum identity and hashing, the parallelism
+ * computation and the dispatch queue.
+ */
+#ifndef DATUMRUN_SCHED_H
+#define DATUMRUN_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/io.h"
+#include "jobs/jobs.h"
+
+/* ------------------------------------------------------------------ glob */
+
+#define SCHED_GLOB_MAXCAPS 16
+
+/* Capture groups of one match, as (offset, length) into the matched
+ * repo-relative path.  cap 0 is unused; $1 is off[1], len[1]. */
+typedef struct sched_glob_caps {
+    int n;                              /* number of groups + 1 */
+    uint32_t off[SCHED_GLOB_MAXCAPS];
+    uint32_t len[SCHED_GLOB_MAXCAPS];
+} sched_glob_caps_t;
+
+typedef struct sched_glob sched_glob_t;
+
+/* Compile a Pachyderm glob pattern.  Returns NULL with err naming the
+ * pattern and what is wrong with it.  Caller frees with
+ * sched_glob_destroy(). */
+sched_glob_t *sched_glob_compile (const char *pattern, dr_error_t *err);
+void sched_glob_destroy (sched_glob_t *g);
+
+/* Match a repo-relative path: "" is the repo root, otherwise no leading or
+ * trailing slash ("California/LA.json").  caps may be NULL. */
+bool sched_glob_match (const sched_glob_t *g, const char *relpath,
+                       sched_glob_caps_t *caps);
+
+/* Called for each match, in sorted path order.  relpath as above.
+ * Return non-zero to stop the walk (sched_glob_walk returns that value). */
+typedef int (*sched_glob_f) (const char *relpath, bool is_dir,
+                             const sched_glob_caps_t *caps, void *arg);
+
+/* Walk the directory root and report every file or directory matching g,
+ * descending no deeper than the pattern can match.  Returns 0, the
+ * callback's non-zero value, or -1 with err naming the unreadable path. */
+int sched_glob_walk (const sched_glob_t *g, const char *root, sched_glob_f cb,
+                     void *arg, dr_error_t *err);
+
+/* Expand "$1-$2" style templates against a match's captures.  Returns a
+ * malloc'd string, or NULL with err when a group does not exist. */
+char *sched_glob_expand (const char *tmpl, const char *relpath,
+                         const sched_glob_caps_t *caps, dr_error_t *err);
+
+/* ----------------------------------------------------------- parallelism */
+
+/* Workers for a spec on `nodes` nodes: constant N gives N; coefficient c
+ * gives max(1, floor(c * nodes)); unset means coefficient 1.  override > 0
+ * (the -n option) wins. */
+int sched_workers (const jobs_spec_t *spec, int nodes, int override);
+
+/* ------------------------------------------------------------------ plan */
+
+/* One matched file or directory of one pfs input. */
+typedef struct sched_entry {
+    uint32_t input;     /* pfs leaf index (jobs_spec_t.pfs) */
+    uint32_t is_dir;
+    uint64_t path;      /* offset of the repo-relative path in the pool */
+    uint64_t key;       /* offset of the join_on/group_by key, or UINT64_MAX */
+    uint64_t bytes;     /* content size (whole subtree for a directory) */
+    io_hash_t hash;     /* content hash */
+} sched_entry_t;
+
+typedef enum sched_action {
+    SCHED_PROCESS = 0,
+    SCHED_SKIP,
+} sched_action_t;
+
+/* A datum: a tuple of entries.  Its entries are
+ * plan->ents[first .. first + nentries - 1], indices into plan->entries. */
+typedef struct sched_datum {
+    io_hash_t id;       /* hash of its (input name, path) tuples */
+    io_hash_t hash;     /* id + contents + pipeline hash */
+    uint64_t first;
+    uint32_t nentries;
+    uint8_t action;     /* sched_action_t */
+    uint8_t changed;    /* a success with another hash exists */
+    uint64_t bytes;
+    uint64_t key;       /* join/group key offset, or UINT64_MAX */
+} sched_datum_t;
+
+typedef struct sched_plan {
+    const jobs_spec_t *spec;
+    io_hash_t pipeline_hash;
+
+    char *pool;              /* NUL-terminated strings */
+    uint64_t pool_len, pool_cap;
+
+    sched_entry_t *entries;
+    size_t nentries, entries_cap;
+
+    uint32_t *ents;          /* datum -> entry index lists */
+    uint64_t nents, ents_cap;
+
+    sched_datum_t *datums;
+    size_t ndatums, datums_cap;
+
+    size_t nprocess, nskip;
+} sched_plan_t;
+
+typedef struct sched_plan_opts {
+    bool rehash;        /* read every file even when its stat is cached */
+    bool reprocess;     /* process every datum */
+} sched_plan_opts_t;
+
+/* Expand the spec's input into datums, hashing their contents through sc
+ * (may be NULL), and decide each datum's action against the manifest m (may
+ * be NULL: everything is processed).  Datums come out sorted by ID.
+ * Returns NULL with err.  Caller frees with sched_plan_destroy(). */
+sched_plan_t *sched_plan_build (const jobs_spec_t *spec, io_statcache_t *sc,
+                                const io_manifest_t *m,
+                                const sched_plan_opts_t *opts,
+                                dr_error_t *err);
+void sched_plan_destroy (sched_plan_t *p);
+
+static inline const char *sched_str (const sched_plan_t *p, uint64_t off)
+{
+    return p->pool + off;
+}
+
+/* The datum's "name:path" lines as io_datum_rec_t.inputs.  Caller frees. */
+char *sched_datum_inputs (const sched_plan_t *p, const sched_datum_t *d);
+
+/* Pipeline hash: XXH3-128 of spec->pipeline_canon. */
+void sched_pipeline_hash (const jobs_spec_t *spec, io_hash_t *out);
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* The rank-0 dispatch queue: datums to process, in order, with retries.
+ * Retried datums go to the back so a flaky datum does not stall others. */
+typedef struct sched_queue sched_queue_t;
+
+sched_queue_t *sched_queue_create (size_t capacity);
+void sched_queue_destroy (sched_queue_t *q);
+int sched_queue_push (sched_queue_t *q, uint32_t datum);
+/* Returns 0 and the next datum, or -1 when empty. */
+int sched_queue_pop (sched_queue_t *q, uint32_t *datum);
+size_t sched_queue_len (const sched_queue_t *q);
+
+#endif /* DATUMRUN_SCHED_H */
