@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "io/io.h"
 #include "jobs/jobs.h"
@@ -107,6 +108,9 @@ typedef struct sched_plan {
     size_t ndatums, datums_cap;
 
     size_t nprocess, nskip;
+
+    uint32_t *idset;         /* datum IDs -> index + 1 (open addressing) */
+    size_t idset_cap;
 } sched_plan_t;
 
 typedef struct sched_plan_opts {
@@ -116,13 +120,17 @@ typedef struct sched_plan_opts {
 
 /* Expand the spec's input into datums, hashing their contents through sc
  * (may be NULL), and decide each datum's action against the manifest m (may
- * be NULL: everything is processed).  Datums come out sorted by ID.
+ * be NULL: everything is processed).  Datums come out in input order
+ * (sorted paths), duplicates (same ID) dropped.
  * Returns NULL with err.  Caller frees with sched_plan_destroy(). */
 sched_plan_t *sched_plan_build (const jobs_spec_t *spec, io_statcache_t *sc,
                                 const io_manifest_t *m,
                                 const sched_plan_opts_t *opts,
                                 dr_error_t *err);
 void sched_plan_destroy (sched_plan_t *p);
+
+/* Index of the datum with this ID, or -1. */
+ssize_t sched_plan_find (const sched_plan_t *p, const io_hash_t *id);
 
 static inline const char *sched_str (const sched_plan_t *p, uint64_t off)
 {

@@ -1,0 +1,522 @@
+/* journal.c: the manifest's append-only log, "<state>/journal".  Every
+ * change to the manifest between two checkpoints is one record written
+ * with a single write(2): once that returns, the bytes are in the page
+ * cache and survive the death of the process (kill -9); io_manifest_sync
+ * adds fsync for machine crashes.  A record is
+ *
+ *     magic "DRJ1" | type u8 | 3 zero bytes | payload length u32 |
+ *     payload | XXH3-64 of everything before it, u64
+ *
+ * with integers little-endian.  Replay applies the records in order.  A
+ * record that fails its checks at the very end of the file is a write that
+ * was cut short: it is ignored (and cut off before the next append).  One
+ * that good records follow is corruption, and an error: something other
+ * than a crash damaged the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "io/manifest_int.h"
+
+enum {
+    REC_JOB_BEGIN = 1,
+    REC_PUT = 2,
+    REC_INVALIDATE = 3,
+    REC_FORGET = 4,
+    REC_JOB_END = 5,
+};
+
+#define HEADER 12
+#define TRAILER 8
+#define MAX_PAYLOAD (1u << 30)
+static const uint8_t magic[4] = { 'D', 'R', 'J', '1' };
+
+struct io__journal {
+    int fd;
+    char *path;
+    uint64_t size;      /* bytes of good records: where to roll back to */
+    uint8_t *buf;       /* the record being built */
+    size_t cap, len;
+};
+
+/* ------------------------------------------------------------ encoding */
+
+static void put_le (uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_le (const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Start a record whose payload has exactly len bytes. */
+static int rec_begin (io__journal_t *j, int type, size_t len)
+{
+    if (len > MAX_PAYLOAD) {
+        errno = EFBIG;
+        return -1;
+    }
+    size_t need = HEADER + len + TRAILER;
+    if (need > j->cap) {
+        size_t ncap = j->cap ? j->cap : 4096;
+        while (ncap < need)
+            ncap *= 2;
+        uint8_t *b = realloc (j->buf, ncap);
+        if (!b)
+            return -1;
+        j->buf = b;
+        j->cap = ncap;
+    }
+    memcpy (j->buf, magic, 4);
+    put_le (j->buf + 4, (uint64_t)type, 4);
+    put_le (j->buf + 8, len, 4);
+    j->len = HEADER;
+    return 0;
+}
+
+static void w_int (io__journal_t *j, uint64_t v, int n)
+{
+    put_le (j->buf + j->len, v, n);
+    j->len += (size_t)n;
+}
+
+static void w_bytes (io__journal_t *j, const void *p, size_t n)
+{
+    memcpy (j->buf + j->len, p, n);
+    j->len += n;
+}
+
+static void w_double (io__journal_t *j, double d)
+{
+    uint64_t v;
+    memcpy (&v, &d, sizeof (v));
+    w_int (j, v, 8);
+}
+
+/* Append the record built in j->buf with one write(2); on failure roll
+ * the file back so that no partial record stays behind. */
+static int rec_commit (io__journal_t *j, dr_error_t *err)
+{
+    put_le (j->buf + j->len, XXH3_64bits (j->buf, j->len), TRAILER);
+    j->len += TRAILER;
+    size_t done = 0;
+    while (done < j->len) {
+        ssize_t n = write (j->fd, j->buf + done, j->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            if (done > 0 && ftruncate (j->fd, (off_t)j->size) < 0) {
+                /* Replay will see a torn tail and ignore it. */
+            }
+            errno = e;
+            return dr_errprintf (err, "%s: cannot append: %s", j->path,
+                                 strerror (e));
+        }
+        done += (size_t)n;
+    }
+    j->size += j->len;
+    return 0;
+}
+
+static int oom (io__journal_t *j, dr_error_t *err)
+{
+    return dr_errprintf (err, "%s: cannot append: %s", j->path,
+                         strerror (errno));
+}
+
+int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
+                     dr_error_t *err)
+{
+    size_t hlen = strnlen (rec->host, sizeof (rec->host) - 1);
+    size_t ilen = strlen (rec->inputs);
+    size_t olen = io__datum_outputs_len (rec);
+    size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
+                 + 4 + 4 + olen;
+    if (rec_begin (j, REC_PUT, len) < 0)
+        return oom (j, err);
+    w_bytes (j, rec->id.b, 16);
+    w_bytes (j, rec->hash.b, 16);
+    w_bytes (j, rec->proc_job.b, 16);
+    w_bytes (j, rec->seen_job.b, 16);
+    w_int (j, rec->state, 1);
+    w_int (j, rec->attempts, 1);
+    w_int (j, (uint32_t)rec->rank, 4);
+    w_int (j, hlen, 1);
+    w_bytes (j, rec->host, hlen);
+    w_int (j, (uint64_t)rec->start_ns, 8);
+    w_double (j, rec->duration_s);
+    w_int (j, rec->bytes_in, 8);
+    w_int (j, rec->bytes_out, 8);
+    w_int (j, (uint32_t)rec->exit_status, 4);
+    w_int (j, (uint32_t)rec->term_signal, 4);
+    w_int (j, ilen, 4);
+    w_bytes (j, rec->inputs, ilen);
+    w_int (j, rec->noutputs, 4);
+    w_int (j, olen, 4);
+    for (size_t k = 0; k < rec->noutputs; k++)
+        w_bytes (j, rec->outputs[k], strlen (rec->outputs[k]) + 1);
+    return rec_commit (j, err);
+}
+
+static int put_id (io__journal_t *j, int type, const io_hash_t *id,
+                   dr_error_t *err)
+{
+    if (rec_begin (j, type, 16) < 0)
+        return oom (j, err);
+    w_bytes (j, id->b, 16);
+    return rec_commit (j, err);
+}
+
+int io__journal_invalidate (io__journal_t *j, const io_hash_t *id,
+                            dr_error_t *err)
+{
+    return put_id (j, REC_INVALIDATE, id, err);
+}
+
+int io__journal_forget (io__journal_t *j, const io_hash_t *id,
+                        dr_error_t *err)
+{
+    return put_id (j, REC_FORGET, id, err);
+}
+
+int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
+                     dr_error_t *err)
+{
+    size_t il = strnlen (job->id, sizeof (job->id) - 1);
+    size_t pl = strnlen (job->pipeline, sizeof (job->pipeline) - 1);
+    size_t len = 1 + il + 1 + pl + 3 * 4 + 9 * 8 + 16;
+    if (rec_begin (j, begin ? REC_JOB_BEGIN : REC_JOB_END, len) < 0)
+        return oom (j, err);
+    w_int (j, il, 1);
+    w_bytes (j, job->id, il);
+    w_int (j, pl, 1);
+    w_bytes (j, job->pipeline, pl);
+    w_int (j, (uint32_t)job->state, 4);
+    w_int (j, (uint32_t)job->workers, 4);
+    w_int (j, (uint32_t)job->nodes, 4);
+    w_int (j, job->processed, 8);
+    w_int (j, job->skipped, 8);
+    w_int (j, job->failed, 8);
+    w_int (j, job->recovered, 8);
+    w_int (j, job->total, 8);
+    w_int (j, job->bytes_downloaded, 8);
+    w_int (j, job->bytes_uploaded, 8);
+    w_int (j, (uint64_t)job->start_ns, 8);
+    w_double (j, job->duration_s);
+    w_bytes (j, job->pipeline_hash, 16);
+    return rec_commit (j, err);
+}
+
+/* ------------------------------------------------------------ decoding */
+
+typedef struct cursor {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+} cursor_t;
+
+static const uint8_t *r_bytes (cursor_t *c, size_t n)
+{
+    if (c->bad || c->left < n) {
+        c->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = c->p;
+    c->p += n;
+    c->left -= n;
+    return p;
+}
+
+static uint64_t r_int (cursor_t *c, int n)
+{
+    const uint8_t *p = r_bytes (c, (size_t)n);
+    return p ? get_le (p, n) : 0;
+}
+
+static double r_double (cursor_t *c)
+{
+    uint64_t v = r_int (c, 8);
+    double d;
+    memcpy (&d, &v, sizeof (d));
+    return d;
+}
+
+static void r_copy (cursor_t *c, void *dst, size_t n)
+{
+    const uint8_t *p = r_bytes (c, n);
+    if (p)
+        memcpy (dst, p, n);
+}
+
+/* Returns 0, -1 with errno EINVAL (malformed) or ENOMEM. */
+static int apply_put (io_manifest_t *m, cursor_t *c)
+{
+    io_datum_rec_t rec;
+    memset (&rec, 0, sizeof (rec));
+    r_copy (c, rec.id.b, 16);
+    r_copy (c, rec.hash.b, 16);
+    r_copy (c, rec.proc_job.b, 16);
+    r_copy (c, rec.seen_job.b, 16);
+    rec.state = (uint8_t)r_int (c, 1);
+    rec.attempts = (uint8_t)r_int (c, 1);
+    rec.rank = (int32_t)(uint32_t)r_int (c, 4);
+    size_t hlen = (size_t)r_int (c, 1);
+    if (hlen >= sizeof (rec.host))
+        c->bad = true;
+    else
+        r_copy (c, rec.host, hlen);
+    rec.start_ns = (int64_t)r_int (c, 8);
+    rec.duration_s = r_double (c);
+    rec.bytes_in = r_int (c, 8);
+    rec.bytes_out = r_int (c, 8);
+    rec.exit_status = (int32_t)(uint32_t)r_int (c, 4);
+    rec.term_signal = (int32_t)(uint32_t)r_int (c, 4);
+    size_t ilen = (size_t)r_int (c, 4);
+    const uint8_t *inputs = r_bytes (c, ilen);
+    size_t nout = (size_t)r_int (c, 4);
+    size_t olen = (size_t)r_int (c, 4);
+    const uint8_t *outbuf = r_bytes (c, olen);
+    if (c->bad || c->left) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (io__datum_set_strings (&rec, (const char *)inputs, ilen,
+                               (const char *)outbuf, olen, nout) < 0)
+        return -1;
+    return io__manifest_apply_put (m, &rec);
+}
+
+static int apply_job (io_manifest_t *m, cursor_t *c)
+{
+    jobs_record_t job;
+    memset (&job, 0, sizeof (job));
+    size_t il = (size_t)r_int (c, 1);
+    if (il >= sizeof (job.id))
+        c->bad = true;
+    r_copy (c, job.id, il);
+    size_t pl = (size_t)r_int (c, 1);
+    if (pl >= sizeof (job.pipeline))
+        c->bad = true;
+    r_copy (c, job.pipeline, pl);
+    job.state = (jobs_state_t)r_int (c, 4);
+    job.workers = (int)(uint32_t)r_int (c, 4);
+    job.nodes = (int)(uint32_t)r_int (c, 4);
+    job.processed = r_int (c, 8);
+    job.skipped = r_int (c, 8);
+    job.failed = r_int (c, 8);
+    job.recovered = r_int (c, 8);
+    job.total = r_int (c, 8);
+    job.bytes_downloaded = r_int (c, 8);
+    job.bytes_uploaded = r_int (c, 8);
+    job.start_ns = (int64_t)r_int (c, 8);
+    job.duration_s = r_double (c);
+    r_copy (c, job.pipeline_hash, 16);
+    if (c->bad || c->left) {
+        errno = EINVAL;
+        return -1;
+    }
+    return io__manifest_apply_job (m, &job);
+}
+
+static int apply (io_manifest_t *m, int type, const uint8_t *p, size_t len)
+{
+    cursor_t c = { .p = p, .left = len };
+    io_hash_t id;
+    switch (type) {
+    case REC_PUT:
+        return apply_put (m, &c);
+    case REC_JOB_BEGIN:
+    case REC_JOB_END:
+        return apply_job (m, &c);
+    case REC_INVALIDATE:
+    case REC_FORGET:
+        if (len != 16)
+            break;
+        memcpy (id.b, p, 16);
+        if (type == REC_INVALIDATE)
+            io__manifest_apply_invalidate (m, &id);
+        else
+            io__manifest_apply_forget (m, &id);
+        return 0;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+/* The length of the good record at off, or 0 if there is none. */
+static size_t good_record (const uint8_t *buf, size_t size, size_t off)
+{
+    if (size - off < HEADER + TRAILER || memcmp (buf + off, magic, 4))
+        return 0;
+    uint64_t len = get_le (buf + off + 8, 4);
+    if (len > MAX_PAYLOAD || len > size - off - HEADER - TRAILER)
+        return 0;
+    size_t body = HEADER + (size_t)len;
+    if (XXH3_64bits (buf + off, body) != get_le (buf + off + body, TRAILER))
+        return 0;
+    return body + TRAILER;
+}
+
+static int read_all (int fd, const char *path, uint8_t **out, size_t *size,
+                     dr_error_t *err)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    if (fstat (fd, &st) < 0)
+        goto error;
+    size_t cap = (size_t)st.st_size, n = 0;
+    if (!(buf = malloc (cap ? cap : 1)))
+        goto error;
+    while (n < cap) {
+        ssize_t r = pread (fd, buf + n, cap - n, (off_t)n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto error;
+        if (r == 0)
+            break;   /* shrunk under us: a checkpoint of a writer */
+        n += (size_t)r;
+    }
+    *out = buf;
+    *size = n;
+    return 0;
+error:
+    {
+        int e = errno;
+        free (buf);
+        errno = e;
+    }
+    return dr_errprintf (err, "%s: cannot read: %s", path, strerror (errno));
+}
+
+int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
+                        dr_error_t *err)
+{
+    int fd = j ? j->fd : open (path, O_RDONLY | O_CLOEXEC);
+    uint8_t *buf = NULL;
+    size_t size = 0, off = 0;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return dr_errprintf (err, "%s: cannot read: %s", path,
+                             strerror (errno));
+    }
+    if (read_all (fd, path, &buf, &size, err) < 0)
+        goto error;
+    while (off < size) {
+        size_t rlen = good_record (buf, size, off);
+        if (!rlen) {
+            for (size_t p = off + 1; p < size; p++) {
+                if (good_record (buf, size, p)) {
+                    errno = EINVAL;
+                    dr_errprintf (err, "%s: corrupt record at byte %zu with "
+                                  "good records after it (not an "
+                                  "interrupted write). To recover: move it "
+                                  "aside (mv %s %s.bad) and rerun; datums "
+                                  "finished since the last checkpoint will "
+                                  "be processed again", path, off, path,
+                                  path);
+                    goto error;
+                }
+            }
+            break;   /* a torn tail: the write a kill interrupted */
+        }
+        int type = (int)get_le (buf + off + 4, 4);
+        if (apply (m, type, buf + off + HEADER, rlen - HEADER - TRAILER)
+            < 0) {
+            if (errno == ENOMEM)
+                dr_errprintf (err, "%s: out of memory", path);
+            else
+                dr_errprintf (err, "%s: malformed record of type %d at byte "
+                              "%zu. To recover: move it aside (mv %s %s.bad) "
+                              "and rerun; datums finished since the last "
+                              "checkpoint will be processed again", path,
+                              type, off, path, path);
+            goto error;
+        }
+        off += rlen;
+    }
+    if (j) {
+        /* New records must follow the last good one, not a torn tail. */
+        if (off < size && ftruncate (fd, (off_t)off) < 0) {
+            dr_errprintf (err, "%s: cannot truncate: %s", path,
+                          strerror (errno));
+            goto error;
+        }
+        j->size = off;
+    }
+    else
+        close (fd);
+    free (buf);
+    return 0;
+error:
+    {
+        int e = errno;
+        if (!j)
+            close (fd);
+        free (buf);
+        errno = e;
+    }
+    return -1;
+}
+
+/* ----------------------------------------------------- open and close */
+
+io__journal_t *io__journal_open (const char *path, dr_error_t *err)
+{
+    io__journal_t *j = calloc (1, sizeof (*j));
+    if (!j || !(j->path = strdup (path))) {
+        free (j);
+        dr_errprintf (err, "%s: out of memory", path);
+        return NULL;
+    }
+    j->fd = open (path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (j->fd < 0) {
+        dr_errprintf (err, "%s: cannot open: %s", path, strerror (errno));
+        io__journal_close (j);
+        return NULL;
+    }
+    return j;
+}
+
+void io__journal_close (io__journal_t *j)
+{
+    int saved = errno;
+    if (j) {
+        if (j->fd >= 0)
+            close (j->fd);
+        free (j->path);
+        free (j->buf);
+        free (j);
+    }
+    errno = saved;
+}
+
+int io__journal_sync (io__journal_t *j, dr_error_t *err)
+{
+    if (fsync (j->fd) < 0)
+        return dr_errprintf (err, "%s: fsync: %s", j->path,
+                             strerror (errno));
+    return 0;
+}
+
+int io__journal_reset (io__journal_t *j, dr_error_t *err)
+{
+    if (ftruncate (j->fd, 0) < 0 || fsync (j->fd) < 0)
+        return dr_errprintf (err, "%s: cannot truncate after a checkpoint: "
+                             "%s", j->path, strerror (errno));
+    j->size = 0;
+    return 0;
+}

@@ -1,0 +1,688 @@
+/* manifest.c: the pipeline's memory of what was processed.  Every datum's
+ * latest record (found by id in O(1) through an open-addressing table),
+ * one record per job and the stat cache, kept in memory by rank 0.  Each
+ * change is first appended to the journal (journal.c) with one write(2),
+ * so that kill -9 loses nothing already returned; a checkpoint writes the
+ * whole state to manifest.h5.tmp (manifest_h5.c), fsyncs it, renames it
+ * over manifest.h5 and empties the journal.  Opening loads manifest.h5 and
+ * replays what the journal holds on top.  Replaying is idempotent (puts
+ * and job records replace by id), so a crash between the rename and the
+ * journal's truncation is harmless.  A lock file keeps a second writer
+ * out of the state folder.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "io/manifest_int.h"
+
+/* ------------------------------------------------------- datum strings */
+
+static size_t align8 (size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* One block: [inputs NUL][pad][char *outputs[nout]][outbuf]. */
+static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
+                          size_t nout, char **outdst)
+{
+    /* The file formats count in 32 bits; this also keeps sums exact. */
+    if (ilen >= UINT32_MAX || outlen >= UINT32_MAX || nout >= UINT32_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t at = align8 (ilen + 1);
+    char *block = malloc (at + nout * sizeof (char *) + outlen);
+    if (!block)
+        return -1;
+    rec->inputs = block;
+    rec->outputs = nout ? (char **)(void *)(block + at) : NULL;
+    rec->noutputs = nout;
+    *outdst = block + at + nout * sizeof (char *);
+    return 0;
+}
+
+int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
+                           size_t ilen, const char *outbuf, size_t outlen,
+                           size_t nout)
+{
+    if (memchr (inputs, '\0', ilen)
+        || (outlen > 0 && outbuf[outlen - 1] != '\0')) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < outlen; i++)
+        count += outbuf[i] == '\0';
+    if (count != nout) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *dst;
+    if (alloc_strings (rec, ilen, outlen, nout, &dst) < 0)
+        return -1;
+    memcpy (rec->inputs, inputs, ilen);
+    rec->inputs[ilen] = '\0';
+    memcpy (dst, outbuf, outlen);
+    for (size_t k = 0; k < nout; k++) {
+        rec->outputs[k] = dst;
+        dst += strlen (dst) + 1;
+    }
+    return 0;
+}
+
+/* The same from a caller's record (arrays of C strings). */
+static int copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
+{
+    const char *inputs = src->inputs ? src->inputs : "";
+    size_t ilen = strlen (inputs), outlen = 0;
+    if (src->noutputs && !src->outputs) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t k = 0; k < src->noutputs; k++) {
+        if (!src->outputs[k]) {
+            errno = EINVAL;
+            return -1;
+        }
+        outlen += strlen (src->outputs[k]) + 1;
+    }
+    char *p;
+    if (alloc_strings (dst, ilen, outlen, src->noutputs, &p) < 0)
+        return -1;
+    memcpy (dst->inputs, inputs, ilen + 1);
+    for (size_t k = 0; k < src->noutputs; k++) {
+        size_t l = strlen (src->outputs[k]) + 1;
+        memcpy (p, src->outputs[k], l);
+        dst->outputs[k] = p;
+        p += l;
+    }
+    return 0;
+}
+
+void io__datum_free_strings (io_datum_rec_t *rec)
+{
+    free (rec->inputs);
+    rec->inputs = NULL;
+    rec->outputs = NULL;
+    rec->noutputs = 0;
+}
+
+size_t io__datum_outputs_len (const io_datum_rec_t *rec)
+{
+    size_t len = 0;
+    for (size_t k = 0; k < rec->noutputs; k++)
+        len += strlen (rec->outputs[k]) + 1;
+    return len;
+}
+
+/* ------------------------------------------------------- the id table */
+
+static size_t id_hash (const io_hash_t *id)
+{
+    return (size_t)XXH3_64bits (id->b, sizeof (id->b));
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t tab_slot (const io_manifest_t *m, const io_hash_t *id)
+{
+    size_t mask = m->tabcap - 1;
+    for (size_t i = id_hash (id) & mask;; i = (i + 1) & mask) {
+        uint32_t v = m->tab[i];
+        if (!v || io_hash_eq (&m->recs[v - 1].id, id))
+            return i;
+    }
+}
+
+static int tab_rehash (io_manifest_t *m, size_t ncap)
+{
+    uint32_t *tab = calloc (ncap, sizeof (*tab));
+    if (!tab)
+        return -1;
+    free (m->tab);
+    m->tab = tab;
+    m->tabcap = ncap;
+    for (size_t i = 0; i < m->n; i++)
+        m->tab[tab_slot (m, &m->recs[i].id)] = (uint32_t)(i + 1);
+    return 0;
+}
+
+/* Room for `more` new datums, so that applying them cannot fail. */
+static int reserve (io_manifest_t *m, size_t more)
+{
+    size_t need = m->n + more;
+    if (need >= UINT32_MAX) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (need > m->cap) {
+        size_t ncap = m->cap ? m->cap : 1024;
+        while (ncap < need)
+            ncap *= 2;
+        io_datum_rec_t *r = realloc (m->recs, ncap * sizeof (*r));
+        if (!r)
+            return -1;
+        m->recs = r;
+        m->cap = ncap;
+    }
+    if (need * 2 > m->tabcap) {
+        size_t ncap = m->tabcap ? m->tabcap : 2048;
+        while (ncap < need * 2)
+            ncap *= 2;
+        if (tab_rehash (m, ncap) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Empty slot i, shifting later entries of its probe run back. */
+static void tab_delete (io_manifest_t *m, size_t i)
+{
+    size_t mask = m->tabcap - 1;
+    m->tab[i] = 0;
+    for (size_t j = (i + 1) & mask; m->tab[j]; j = (j + 1) & mask) {
+        size_t k = id_hash (&m->recs[m->tab[j] - 1].id) & mask;
+        /* Leave it if its home k lies cyclically in (i, j]. */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            m->tab[i] = m->tab[j];
+            m->tab[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------- in-memory operations */
+
+int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec)
+{
+    if (reserve (m, 1) < 0) {
+        io__datum_free_strings (rec);
+        return -1;
+    }
+    rec->host[sizeof (rec->host) - 1] = '\0';
+    size_t s = tab_slot (m, &rec->id);
+    if (m->tab[s]) {
+        io_datum_rec_t *old = &m->recs[m->tab[s] - 1];
+        io__datum_free_strings (old);
+        *old = *rec;
+    }
+    else {
+        m->recs[m->n] = *rec;
+        m->tab[s] = (uint32_t)++m->n;
+    }
+    return 0;
+}
+
+void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id)
+{
+    if (!m->tabcap)
+        return;
+    uint32_t v = m->tab[tab_slot (m, id)];
+    if (v) {
+        io_datum_rec_t *r = &m->recs[v - 1];
+        r->state = JOBS_DATUM_PENDING;
+        memset (&r->hash, 0, sizeof (r->hash));
+    }
+}
+
+/* The last record moves into the freed place, so indices change. */
+void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id)
+{
+    if (!m->tabcap)
+        return;
+    size_t s = tab_slot (m, id);
+    if (!m->tab[s])
+        return;
+    size_t idx = m->tab[s] - 1;
+    io__datum_free_strings (&m->recs[idx]);
+    tab_delete (m, s);
+    size_t last = m->n - 1;
+    if (idx != last) {
+        m->recs[idx] = m->recs[last];
+        m->tab[tab_slot (m, &m->recs[idx].id)] = (uint32_t)(idx + 1);
+    }
+    m->n--;
+}
+
+static jobs_record_t *job_lookup (const io_manifest_t *m, const char *id)
+{
+    for (size_t i = m->njobs; i-- > 0;) {
+        if (!strcmp (m->jobs[i].id, id))
+            return &m->jobs[i];
+    }
+    return NULL;
+}
+
+static int jobs_reserve (io_manifest_t *m)
+{
+    if (m->njobs < m->jobscap)
+        return 0;
+    size_t ncap = m->jobscap ? 2 * m->jobscap : 16;
+    jobs_record_t *j = realloc (m->jobs, ncap * sizeof (*j));
+    if (!j)
+        return -1;
+    m->jobs = j;
+    m->jobscap = ncap;
+    return 0;
+}
+
+/* Replace the job with the same id, or append it. */
+int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job)
+{
+    jobs_record_t copy = *job;
+    copy.id[sizeof (copy.id) - 1] = '\0';
+    copy.pipeline[sizeof (copy.pipeline) - 1] = '\0';
+    jobs_record_t *old = job_lookup (m, copy.id);
+    if (old) {
+        *old = copy;
+        return 0;
+    }
+    if (jobs_reserve (m) < 0)
+        return -1;
+    m->jobs[m->njobs++] = copy;
+    return 0;
+}
+
+/* ------------------------------------------------------ open and close */
+
+static char *join (const char *dir, const char *name)
+{
+    size_t a = strlen (dir), b = strlen (name);
+    char *s = malloc (a + b + 2);
+    if (s) {
+        memcpy (s, dir, a);
+        s[a] = '/';
+        memcpy (s + a + 1, name, b + 1);
+    }
+    return s;
+}
+
+/* mkdir -p. */
+static int mkdirs (const char *path)
+{
+    char *p = strdup (path);
+    if (!p)
+        return -1;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir (p, 0777) < 0 && errno != EEXIST) {
+                rc = -1;
+                break;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    if (rc == 0) {
+        struct stat st;
+        if (stat (path, &st) < 0)
+            rc = -1;
+        else if (!S_ISDIR (st.st_mode)) {
+            errno = ENOTDIR;
+            rc = -1;
+        }
+    }
+    int saved = errno;
+    free (p);
+    errno = saved;
+    return rc;
+}
+
+static io_manifest_t *manifest_new (const char *dir, bool ro)
+{
+    io_manifest_t *m = calloc (1, sizeof (*m));
+    if (!m)
+        return NULL;
+    m->ro = ro;
+    m->lock_fd = -1;
+    if (!(m->dir = strdup (dir)) || !(m->path = join (dir, "manifest.h5"))
+        || !(m->tmp_path = join (dir, "manifest.h5.tmp"))
+        || !(m->journal_path = join (dir, "journal"))
+        || !(m->lock_path = join (dir, "lock"))
+        || !(m->sc = io_statcache_create ())) {
+        io_manifest_close (m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return m;
+}
+
+void io_manifest_close (io_manifest_t *m)
+{
+    int saved = errno;
+    if (m) {
+        io__journal_close (m->journal);
+        if (m->lock_fd >= 0)
+            close (m->lock_fd);   /* releases the flock */
+        for (size_t i = 0; i < m->n; i++)
+            io__datum_free_strings (&m->recs[i]);
+        free (m->recs);
+        free (m->tab);
+        free (m->jobs);
+        io_statcache_destroy (m->sc);
+        free (m->dir);
+        free (m->path);
+        free (m->tmp_path);
+        free (m->journal_path);
+        free (m->lock_path);
+        free (m);
+    }
+    errno = saved;
+}
+
+/* Take the state folder's exclusive lock and write our pid into it. */
+static int take_lock (io_manifest_t *m, dr_error_t *err)
+{
+    int fd = open (m->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return dr_errprintf (err, "%s: cannot create lock file: %s",
+                             m->lock_path, strerror (errno));
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            char pid[32] = "";
+            ssize_t n = pread (fd, pid, sizeof (pid) - 1, 0);
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn (pid, "\n")] = '\0';
+            close (fd);
+            errno = EBUSY;
+            return dr_errprintf (err, "pipeline state folder %s is in use "
+                                 "by another datumrun (pid %s?)", m->dir,
+                                 pid[0] ? pid : "unknown");
+        }
+        close (fd);
+        errno = e;
+        return dr_errprintf (err, "%s: cannot lock: %s (the state folder "
+                             "needs a file system with flock; choose "
+                             "another with --state)", m->lock_path,
+                             strerror (e));
+    }
+    char pid[32];
+    int len = snprintf (pid, sizeof (pid), "%ld\n", (long)getpid ());
+    if (ftruncate (fd, 0) < 0 || pwrite (fd, pid, (size_t)len, 0) != len) {
+        int e = errno;
+        close (fd);
+        errno = e;
+        return dr_errprintf (err, "%s: cannot write: %s", m->lock_path,
+                             strerror (e));
+    }
+    m->lock_fd = fd;
+    return 0;
+}
+
+static bool exists (const char *path, dr_error_t *err, int *error)
+{
+    struct stat st;
+    *error = 0;
+    if (stat (path, &st) == 0)
+        return true;
+    if (errno != ENOENT) {
+        *error = -1;
+        dr_errprintf (err, "%s: %s", path, strerror (errno));
+    }
+    return false;
+}
+
+io_manifest_t *io_manifest_open (const char *state_dir, dr_error_t *err)
+{
+    io_manifest_t *m = NULL;
+    if (mkdirs (state_dir) < 0) {
+        dr_errprintf (err, "cannot create the state folder %s: %s",
+                      state_dir, strerror (errno));
+        return NULL;
+    }
+    if (!(m = manifest_new (state_dir, false))) {
+        dr_errprintf (err, "%s: out of memory", state_dir);
+        return NULL;
+    }
+    if (take_lock (m, err) < 0)
+        goto error;
+    /* A leftover tmp is a checkpoint that did not reach its rename. */
+    if (unlink (m->tmp_path) < 0 && errno != ENOENT) {
+        dr_errprintf (err, "%s: cannot remove: %s", m->tmp_path,
+                      strerror (errno));
+        goto error;
+    }
+    int error;
+    bool have = exists (m->path, err, &error);
+    if (error < 0)
+        goto error;
+    if (have && io__manifest_h5_load (m, err) < 0)
+        goto error;
+    if (!(m->journal = io__journal_open (m->journal_path, err)))
+        goto error;
+    if (io__journal_replay (m, m->journal_path, m->journal, err) < 0)
+        goto error;
+    /* The file exists from the first open on, so that readers find it. */
+    if (!have && io_manifest_checkpoint (m, &m->pipeline_hash, err) < 0)
+        goto error;
+    return m;
+error:
+    io_manifest_close (m);
+    return NULL;
+}
+
+io_manifest_t *io_manifest_open_ro (const char *state_dir, dr_error_t *err)
+{
+    io_manifest_t *m = manifest_new (state_dir, true);
+    if (!m) {
+        dr_errprintf (err, "%s: out of memory", state_dir);
+        return NULL;
+    }
+    int error;
+    bool have = exists (m->path, err, &error);
+    if (error < 0)
+        goto error;
+    if (have && io__manifest_h5_load (m, err) < 0)
+        goto error;
+    if (io__journal_replay (m, m->journal_path, NULL, err) < 0)
+        goto error;
+    return m;
+error:
+    io_manifest_close (m);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ queries */
+
+io_statcache_t *io_manifest_statcache (io_manifest_t *m)
+{
+    return m->sc;
+}
+
+io_hash_t io_manifest_pipeline_hash (const io_manifest_t *m)
+{
+    return m->pipeline_hash;
+}
+
+size_t io_manifest_ndatums (const io_manifest_t *m)
+{
+    return m->n;
+}
+
+const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i)
+{
+    return i < m->n ? &m->recs[i] : NULL;
+}
+
+const io_datum_rec_t *io_manifest_find (const io_manifest_t *m,
+                                        const io_hash_t *id)
+{
+    if (!m->tabcap)
+        return NULL;
+    uint32_t v = m->tab[tab_slot (m, id)];
+    return v ? &m->recs[v - 1] : NULL;
+}
+
+size_t io_manifest_njobs (const io_manifest_t *m)
+{
+    return m->njobs;
+}
+
+const jobs_record_t *io_manifest_job (const io_manifest_t *m, size_t i)
+{
+    return i < m->njobs ? &m->jobs[i] : NULL;
+}
+
+const char *io_manifest_path (const io_manifest_t *m)
+{
+    return m->path;
+}
+
+/* ------------------------------------------------- journaled operations */
+
+static int read_only (const io_manifest_t *m, dr_error_t *err)
+{
+    errno = EROFS;
+    return dr_errprintf (err, "%s: opened read-only", m->path);
+}
+
+static int oom (const io_manifest_t *m, dr_error_t *err)
+{
+    errno = ENOMEM;
+    return dr_errprintf (err, "%s: out of memory", m->path);
+}
+
+static int put_job (io_manifest_t *m, bool begin, const jobs_record_t *job,
+                    dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    jobs_record_t copy = *job;
+    copy.id[sizeof (copy.id) - 1] = '\0';
+    copy.pipeline[sizeof (copy.pipeline) - 1] = '\0';
+    if (begin)
+        copy.state = JOBS_STATE_RUNNING;
+    if (!job_lookup (m, copy.id) && jobs_reserve (m) < 0)
+        return oom (m, err);
+    if (io__journal_job (m->journal, begin, &copy, err) < 0)
+        return -1;
+    return io__manifest_apply_job (m, &copy);  /* cannot fail: reserved */
+}
+
+int io_manifest_job_begin (io_manifest_t *m, const jobs_record_t *job,
+                           dr_error_t *err)
+{
+    return put_job (m, true, job, err);
+}
+
+int io_manifest_job_end (io_manifest_t *m, const jobs_record_t *job,
+                         dr_error_t *err)
+{
+    return put_job (m, false, job, err);
+}
+
+int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
+                     dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    io_datum_rec_t copy = *rec;
+    copy.host[sizeof (copy.host) - 1] = '\0';
+    if (copy_strings (&copy, rec) < 0) {
+        if (errno == EINVAL)
+            return dr_errprintf (err, "%s: invalid datum record (a NULL "
+                                 "output path, or strings of 4 GiB)",
+                                 m->path);
+        return oom (m, err);
+    }
+    if (reserve (m, 1) < 0) {
+        io__datum_free_strings (&copy);
+        return oom (m, err);
+    }
+    if (io__journal_put (m->journal, &copy, err) < 0) {
+        io__datum_free_strings (&copy);
+        return -1;
+    }
+    return io__manifest_apply_put (m, &copy);  /* cannot fail: reserved */
+}
+
+int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
+                            dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    if (!io_manifest_find (m, id))
+        return 0;
+    if (io__journal_invalidate (m->journal, id, err) < 0)
+        return -1;
+    io__manifest_apply_invalidate (m, id);
+    return 0;
+}
+
+int io_manifest_forget (io_manifest_t *m, const io_hash_t *id,
+                        dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    if (!io_manifest_find (m, id))
+        return 0;
+    if (io__journal_forget (m->journal, id, err) < 0)
+        return -1;
+    io__manifest_apply_forget (m, id);
+    return 0;
+}
+
+int io_manifest_sync (io_manifest_t *m, dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    return io__journal_sync (m->journal, err);
+}
+
+/* -------------------------------------------------------- checkpoint */
+
+static int fsync_path (const char *path, int flags)
+{
+    int fd = open (path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    int saved = errno;
+    close (fd);
+    errno = saved;
+    return rc;
+}
+
+int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
+                            dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    io_hash_t ph = pipeline_hash ? *pipeline_hash : m->pipeline_hash;
+    if (io__manifest_h5_store (m, m->tmp_path, &ph, err) < 0)
+        goto error;
+    if (fsync_path (m->tmp_path, O_RDONLY) < 0) {
+        dr_errprintf (err, "%s: fsync: %s", m->tmp_path, strerror (errno));
+        goto error;
+    }
+    if (rename (m->tmp_path, m->path) < 0) {
+        dr_errprintf (err, "%s: cannot rename to %s: %s", m->tmp_path,
+                      m->path, strerror (errno));
+        goto error;
+    }
+    m->pipeline_hash = ph;
+    /* The rename must be durable before the journal is emptied. */
+    if (fsync_path (m->dir, O_RDONLY | O_DIRECTORY) < 0)
+        return dr_errprintf (err, "%s: fsync: %s", m->dir, strerror (errno));
+    return io__journal_reset (m->journal, err);
+error:
+    {
+        int saved = errno;
+        unlink (m->tmp_path);
+        errno = saved;
+    }
+    return -1;
+}

@@ -1,0 +1,1052 @@
+/* manifest_h5.c: the manifest's HDF5 schema, written whole at each
+ * checkpoint and read whole at open (docs/manifest.md documents it for
+ * readers such as h5py).  Tables are 1-D contiguous datasets of packed
+ * compounds with fixed-size fields; hashes and ids are 32-character hex
+ * strings.  Variable-size strings are not HDF5 vlen strings (a million of
+ * those are slow to write and read) but bytes concatenated into a uint8
+ * dataset that rows point into with (offset, length) fields.  Each dataset
+ * carries an "xxh3_64" attribute, the XXH3-64 of its raw bytes, because
+ * HDF5 checksums its metadata (we ask for the 1.8+ format) but not raw
+ * data: garbage anywhere in the file is then an error rather than wrong
+ * records.  The file is written and read in slabs of rows, so that a
+ * million datums do not need a second copy in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "io/manifest_int.h"
+
+#define FORMAT_VERSION 1
+#define SLAB 65536
+#define HOST_LEN 64
+
+/* The memory layout of rows is the file's (packed, little-endian), so
+ * HDF5 converts nothing and the checksums cover the bytes on disk. */
+_Static_assert (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                "the manifest rows assume a little-endian host");
+
+typedef struct __attribute__ ((packed)) datum_row {
+    char id[32];
+    char hash[32];
+    char proc_job[32];
+    char seen_job[32];
+    uint8_t state;
+    uint8_t attempts;
+    int32_t rank;
+    uint32_t host_index;        /* row of /hosts */
+    int64_t start_ns;
+    double duration_s;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int32_t exit_status;
+    int32_t term_signal;
+    uint64_t strings_offset;    /* into /datum_strings: inputs, outputs */
+    uint32_t inputs_length;
+    uint32_t outputs_length;
+    uint32_t noutputs;
+} datum_row_t;
+_Static_assert (sizeof (datum_row_t) == 198, "datum row size");
+
+typedef struct __attribute__ ((packed)) job_row {
+    char id[32];
+    char pipeline[128];
+    uint8_t state;
+    int32_t workers;
+    int32_t nodes;
+    uint64_t processed;
+    uint64_t skipped;
+    uint64_t failed;
+    uint64_t recovered;
+    uint64_t total;
+    uint64_t bytes_downloaded;
+    uint64_t bytes_uploaded;
+    int64_t start_ns;
+    double duration_s;
+    char pipeline_hash[32];
+} job_row_t;
+
+typedef struct __attribute__ ((packed)) stat_row {
+    uint64_t path_offset;       /* into /statcache_paths */
+    uint32_t path_length;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t ino;
+    uint64_t dev;
+    char hash[32];
+} stat_row_t;
+
+/* ------------------------------------------------------------- types */
+
+typedef struct types {
+    hid_t hex, host, pipeline, dstate, jstate, datum, job, stat;
+} types_t;
+
+static void types_close (types_t *t)
+{
+    hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->dstate,
+                     &t->jstate, &t->datum, &t->job, &t->stat };
+    for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
+        if (*all[i] >= 0)
+            H5Tclose (*all[i]);
+        *all[i] = H5I_INVALID_HID;
+    }
+}
+
+static hid_t str_type (size_t len)
+{
+    hid_t t = H5Tcopy (H5T_C_S1);
+    if (t >= 0 && (H5Tset_size (t, len) < 0
+                   || H5Tset_strpad (t, H5T_STR_NULLPAD) < 0)) {
+        H5Tclose (t);
+        t = H5I_INVALID_HID;
+    }
+    return t;
+}
+
+static hid_t enum_type (const char *const *names, size_t n)
+{
+    hid_t t = H5Tenum_create (H5T_NATIVE_UINT8);
+    for (size_t i = 0; t >= 0 && i < n; i++) {
+        uint8_t v = (uint8_t)i;
+        if (H5Tenum_insert (t, names[i], &v) < 0) {
+            H5Tclose (t);
+            t = H5I_INVALID_HID;
+        }
+    }
+    return t;
+}
+
+#define FIELD(ok, t, T, f, ft) \
+    ok = ok && H5Tinsert (t, #f, offsetof (T, f), ft) >= 0
+
+static int types_create (types_t *t)
+{
+    static const char *const dstates[] = { "pending", "success", "failed",
+                                           "recovered", "skipped" };
+    static const char *const jstates[] = { "running", "success", "failure",
+                                           "killed" };
+    bool ok = true;
+    t->hex = str_type (32);
+    t->host = str_type (HOST_LEN);
+    t->pipeline = str_type (sizeof (((jobs_record_t *)0)->pipeline));
+    t->dstate = enum_type (dstates, 5);
+    t->jstate = enum_type (jstates, 4);
+    t->datum = H5Tcreate (H5T_COMPOUND, sizeof (datum_row_t));
+    t->job = H5Tcreate (H5T_COMPOUND, sizeof (job_row_t));
+    t->stat = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_t));
+    if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->dstate < 0
+        || t->jstate < 0 || t->datum < 0 || t->job < 0 || t->stat < 0)
+        goto error;
+
+    FIELD (ok, t->datum, datum_row_t, id, t->hex);
+    FIELD (ok, t->datum, datum_row_t, hash, t->hex);
+    FIELD (ok, t->datum, datum_row_t, proc_job, t->hex);
+    FIELD (ok, t->datum, datum_row_t, seen_job, t->hex);
+    FIELD (ok, t->datum, datum_row_t, state, t->dstate);
+    FIELD (ok, t->datum, datum_row_t, attempts, H5T_NATIVE_UINT8);
+    FIELD (ok, t->datum, datum_row_t, rank, H5T_NATIVE_INT32);
+    FIELD (ok, t->datum, datum_row_t, host_index, H5T_NATIVE_UINT32);
+    FIELD (ok, t->datum, datum_row_t, start_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->datum, datum_row_t, duration_s, H5T_NATIVE_DOUBLE);
+    FIELD (ok, t->datum, datum_row_t, bytes_in, H5T_NATIVE_UINT64);
+    FIELD (ok, t->datum, datum_row_t, bytes_out, H5T_NATIVE_UINT64);
+    FIELD (ok, t->datum, datum_row_t, exit_status, H5T_NATIVE_INT32);
+    FIELD (ok, t->datum, datum_row_t, term_signal, H5T_NATIVE_INT32);
+    FIELD (ok, t->datum, datum_row_t, strings_offset, H5T_NATIVE_UINT64);
+    FIELD (ok, t->datum, datum_row_t, inputs_length, H5T_NATIVE_UINT32);
+    FIELD (ok, t->datum, datum_row_t, outputs_length, H5T_NATIVE_UINT32);
+    FIELD (ok, t->datum, datum_row_t, noutputs, H5T_NATIVE_UINT32);
+
+    FIELD (ok, t->job, job_row_t, id, t->hex);
+    FIELD (ok, t->job, job_row_t, pipeline, t->pipeline);
+    FIELD (ok, t->job, job_row_t, state, t->jstate);
+    FIELD (ok, t->job, job_row_t, workers, H5T_NATIVE_INT32);
+    FIELD (ok, t->job, job_row_t, nodes, H5T_NATIVE_INT32);
+    FIELD (ok, t->job, job_row_t, processed, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, skipped, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, failed, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, recovered, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, total, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, bytes_downloaded, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, bytes_uploaded, H5T_NATIVE_UINT64);
+    FIELD (ok, t->job, job_row_t, start_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->job, job_row_t, duration_s, H5T_NATIVE_DOUBLE);
+    FIELD (ok, t->job, job_row_t, pipeline_hash, t->hex);
+
+    FIELD (ok, t->stat, stat_row_t, path_offset, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat, stat_row_t, path_length, H5T_NATIVE_UINT32);
+    FIELD (ok, t->stat, stat_row_t, size, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat, stat_row_t, mtime_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->stat, stat_row_t, ino, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat, stat_row_t, dev, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat, stat_row_t, hash, t->hex);
+    if (!ok)
+        goto error;
+    return 0;
+error:
+    types_close (t);
+    return -1;
+}
+
+/* ------------------------------------------------------------ errors */
+
+typedef struct h5msg {
+    char text[160];
+} h5msg_t;
+
+static herr_t walk_cb (unsigned n, const H5E_error2_t *e, void *arg)
+{
+    h5msg_t *msg = arg;
+    /* Upward: the first entry is the most specific. */
+    if (n == 0 && e->desc)
+        snprintf (msg->text, sizeof (msg->text), "%s (in %s)", e->desc,
+                  e->func_name ? e->func_name : "?");
+    return 0;
+}
+
+/* Take the reason from HDF5's error stack, right after a failing call;
+ * otherwise use what. */
+static void h5_reason (h5msg_t *msg, const char *what)
+{
+    if (msg->text[0])
+        return;
+    H5Ewalk2 (H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, msg);
+    if (!msg->text[0])
+        snprintf (msg->text, sizeof (msg->text), "%s", what);
+    H5Eclear2 (H5E_DEFAULT);
+}
+
+static void set_reason (h5msg_t *msg, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void set_reason (h5msg_t *msg, const char *fmt, ...)
+{
+    if (msg->text[0])
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg->text, sizeof (msg->text), fmt, ap);
+    va_end (ap);
+}
+
+/* HDF5 prints its error stack to stderr by default; we report ourselves. */
+static void quiet (void)
+{
+    H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
+}
+
+#define CORRUPT_FMT                                                        \
+    "%s: not a readable datumrun manifest (truncated or corrupt): %.*s. "    \
+    "To recover: move it aside (mv %s %s.bad) and rerun; every datum will "  \
+    "be processed again and outputs rebuilt."
+
+/* The reason is cut short, not the advice, when the path is long. */
+static int corrupt (dr_error_t *err, const char *path, const char *reason)
+{
+    int fixed = snprintf (NULL, 0, CORRUPT_FMT, path, 0, "", path, path);
+    int room = (int)sizeof (err->text) - 1 - fixed;
+    errno = EINVAL;
+    return dr_errprintf (err, CORRUPT_FMT, path, room > 0 ? room : 0, reason,
+                         path, path);
+}
+
+static hid_t make_fapl (void)
+{
+    hid_t fapl = H5Pcreate (H5P_FILE_ACCESS);
+    /* The 1.8+ format checksums metadata; our own lock file replaces
+     * HDF5's locking, which fails on some parallel file systems. */
+    if (fapl >= 0
+        && (H5Pset_libver_bounds (fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0
+            || H5Pset_file_locking (fapl, 0, 1) < 0)) {
+        H5Pclose (fapl);
+        fapl = H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+/* ---------------------------------------------------------- writing */
+
+static void hex32 (char dst[32], const uint8_t b[16])
+{
+    char buf[33];
+    io_hash_hex ((const io_hash_t *)(const void *)b, buf);
+    memcpy (dst, buf, 32);
+}
+
+static int attr_write (hid_t obj, const char *name, hid_t type,
+                       const void *v)
+{
+    hid_t space = H5Screate (H5S_SCALAR), a = H5I_INVALID_HID;
+    int rc = -1;
+    if (space < 0)
+        return -1;
+    a = H5Acreate2 (obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0 && H5Awrite (a, type, v) >= 0)
+        rc = 0;
+    if (a >= 0)
+        H5Aclose (a);
+    H5Sclose (space);
+    return rc;
+}
+
+static int attr_write_str (hid_t obj, const char *name, const char *s,
+                           size_t len)
+{
+    hid_t t = str_type (len);
+    if (t < 0)
+        return -1;
+    int rc = attr_write (obj, name, t, s);
+    H5Tclose (t);
+    return rc;
+}
+
+/* A 1-D contiguous dataset of n elements (written later in slabs). */
+static hid_t dset_create (hid_t file, const char *name, hid_t type, size_t n)
+{
+    hsize_t dims = n;
+    hid_t space = H5Screate_simple (1, &dims, NULL);
+    hid_t dcpl = H5Pcreate (H5P_DATASET_CREATE), d = H5I_INVALID_HID;
+    if (space >= 0 && dcpl >= 0 && H5Pset_layout (dcpl, H5D_CONTIGUOUS) >= 0
+        && H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) >= 0)
+        d = H5Dcreate2 (file, name, type, space, H5P_DEFAULT, dcpl,
+                        H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    if (space >= 0)
+        H5Sclose (space);
+    return d;
+}
+
+/* Write or read elements [first, first + count) of a 1-D dataset. */
+static int dset_io (hid_t d, hid_t type, size_t first, size_t count,
+                    void *buf, bool write)
+{
+    if (count == 0)
+        return 0;
+    hsize_t start = first, cnt = count;
+    hid_t fs = H5Dget_space (d);
+    hid_t ms = H5Screate_simple (1, &cnt, NULL);
+    int rc = -1;
+    if (fs >= 0 && ms >= 0
+        && H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL)
+               >= 0) {
+        herr_t r = write ? H5Dwrite (d, type, ms, fs, H5P_DEFAULT, buf)
+                         : H5Dread (d, type, ms, fs, H5P_DEFAULT, buf);
+        rc = r < 0 ? -1 : 0;
+    }
+    if (ms >= 0)
+        H5Sclose (ms);
+    if (fs >= 0)
+        H5Sclose (fs);
+    return rc;
+}
+
+static int dset_close (hid_t d, uint64_t sum)
+{
+    int rc = attr_write (d, "xxh3_64", H5T_NATIVE_UINT64, &sum);
+    if (H5Dclose (d) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* A growable byte buffer for a slab of strings. */
+typedef struct bytes {
+    char *p;
+    size_t len, cap;
+} bytes_t;
+
+static int bytes_add (bytes_t *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap : 1 << 16;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        char *np = realloc (b->p, ncap);
+        if (!np)
+            return -1;
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy (b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+/* Host names, interned: most datums share a handful. */
+typedef struct hosts {
+    const char **names;     /* by index */
+    size_t n, cap;
+    uint32_t *tab;          /* index + 1, open addressing */
+    size_t tabcap;
+} hosts_t;
+
+static size_t hosts_slot (const hosts_t *h, const char *name)
+{
+    size_t mask = h->tabcap - 1;
+    for (size_t i = XXH3_64bits (name, strlen (name)) & mask;;
+         i = (i + 1) & mask) {
+        if (!h->tab[i] || !strcmp (h->names[h->tab[i] - 1], name))
+            return i;
+    }
+}
+
+static int hosts_intern (hosts_t *h, const char *name, uint32_t *index)
+{
+    if ((h->n + 1) * 2 > h->tabcap) {
+        size_t ncap = h->tabcap ? 2 * h->tabcap : 64;
+        uint32_t *tab = calloc (ncap, sizeof (*tab));
+        const char **names = realloc (h->names, ncap / 2 * sizeof (*names));
+        if (!tab || !names) {
+            free (tab);
+            if (names)
+                h->names = names;
+            return -1;
+        }
+        h->names = names;
+        free (h->tab);
+        h->tab = tab;
+        h->tabcap = ncap;
+        for (size_t i = 0; i < h->n; i++)
+            h->tab[hosts_slot (h, h->names[i])] = (uint32_t)(i + 1);
+    }
+    size_t s = hosts_slot (h, name);
+    if (!h->tab[s]) {
+        h->names[h->n] = name;
+        h->tab[s] = (uint32_t)++h->n;
+    }
+    *index = h->tab[s] - 1;
+    return 0;
+}
+
+static int write_hosts (hid_t file, const types_t *t, const hosts_t *h)
+{
+    char *buf = calloc (h->n ? h->n : 1, HOST_LEN);
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < h->n; i++)
+        memcpy (buf + i * HOST_LEN, h->names[i],
+                strnlen (h->names[i], HOST_LEN - 1));
+    hid_t d = dset_create (file, "hosts", t->host, h->n);
+    int rc = -1;
+    if (d >= 0) {
+        rc = dset_io (d, t->host, 0, h->n, buf, true);
+        if (dset_close (d, XXH3_64bits (buf, h->n * HOST_LEN)) < 0)
+            rc = -1;
+    }
+    free (buf);
+    return rc;
+}
+
+static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
+                         h5msg_t *msg)
+{
+    hosts_t hosts = { 0 };
+    bytes_t sb = { 0 };
+    datum_row_t *rows = NULL;
+    hid_t dd = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    XXH3_state_t *rsum = XXH3_createState (), *ssum = XXH3_createState ();
+    uint64_t total = 0;
+    int rc = -1;
+
+    if (!rsum || !ssum || !(rows = malloc (SLAB * sizeof (*rows))))
+        goto nomem;
+    XXH3_64bits_reset (rsum);
+    XXH3_64bits_reset (ssum);
+    for (size_t i = 0; i < m->n; i++) {
+        uint32_t hi;
+        if (hosts_intern (&hosts, m->recs[i].host, &hi) < 0)
+            goto nomem;
+        total += strlen (m->recs[i].inputs)
+                 + io__datum_outputs_len (&m->recs[i]);
+    }
+    if (write_hosts (file, t, &hosts) < 0)
+        goto error;
+    if ((dd = dset_create (file, "datums", t->datum, m->n)) < 0
+        || (ds = dset_create (file, "datum_strings", H5T_NATIVE_UINT8,
+                              total)) < 0)
+        goto error;
+    uint64_t off = 0;
+    for (size_t first = 0; first < m->n; first += SLAB) {
+        size_t count = m->n - first < SLAB ? m->n - first : SLAB;
+        uint64_t slab_off = off;
+        sb.len = 0;
+        memset (rows, 0, count * sizeof (*rows));
+        for (size_t k = 0; k < count; k++) {
+            const io_datum_rec_t *r = &m->recs[first + k];
+            datum_row_t *w = &rows[k];
+            size_t ilen = strlen (r->inputs);
+            size_t olen = io__datum_outputs_len (r);
+            uint32_t hi;
+            hosts_intern (&hosts, r->host, &hi);  /* present: no failure */
+            hex32 (w->id, r->id.b);
+            hex32 (w->hash, r->hash.b);
+            hex32 (w->proc_job, r->proc_job.b);
+            hex32 (w->seen_job, r->seen_job.b);
+            w->state = r->state;
+            w->attempts = r->attempts;
+            w->rank = r->rank;
+            w->host_index = hi;
+            w->start_ns = r->start_ns;
+            w->duration_s = r->duration_s;
+            w->bytes_in = r->bytes_in;
+            w->bytes_out = r->bytes_out;
+            w->exit_status = r->exit_status;
+            w->term_signal = r->term_signal;
+            w->strings_offset = off;
+            w->inputs_length = (uint32_t)ilen;
+            w->outputs_length = (uint32_t)olen;
+            w->noutputs = (uint32_t)r->noutputs;
+            if (bytes_add (&sb, r->inputs, ilen) < 0
+                || (olen && bytes_add (&sb, r->outputs[0], olen) < 0))
+                goto nomem;
+            off += ilen + olen;
+        }
+        XXH3_64bits_update (rsum, rows, count * sizeof (*rows));
+        XXH3_64bits_update (ssum, sb.p, sb.len);
+        if (dset_io (dd, t->datum, first, count, rows, true) < 0
+            || dset_io (ds, H5T_NATIVE_UINT8, slab_off, sb.len, sb.p, true)
+                   < 0)
+            goto error;
+    }
+    int r1 = dset_close (dd, XXH3_64bits_digest (rsum));
+    int r2 = dset_close (ds, XXH3_64bits_digest (ssum));
+    dd = ds = H5I_INVALID_HID;
+    if (r1 < 0 || r2 < 0)
+        goto error;
+    rc = 0;
+    goto done;
+nomem:
+    set_reason (msg, "out of memory");
+error:
+    h5_reason (msg, "cannot write the datums");
+done:
+    if (dd >= 0)
+        H5Dclose (dd);
+    if (ds >= 0)
+        H5Dclose (ds);
+    free (hosts.names);
+    free (hosts.tab);
+    free (sb.p);
+    free (rows);
+    XXH3_freeState (rsum);
+    XXH3_freeState (ssum);
+    return rc;
+}
+
+static int write_jobs (hid_t file, const types_t *t, const io_manifest_t *m,
+                       h5msg_t *msg)
+{
+    job_row_t *rows = calloc (m->njobs ? m->njobs : 1, sizeof (*rows));
+    if (!rows) {
+        set_reason (msg, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < m->njobs; i++) {
+        const jobs_record_t *j = &m->jobs[i];
+        job_row_t *w = &rows[i];
+        memcpy (w->id, j->id, strnlen (j->id, sizeof (w->id)));
+        memcpy (w->pipeline, j->pipeline,
+                strnlen (j->pipeline, sizeof (j->pipeline) - 1));
+        w->state = (uint8_t)j->state;
+        w->workers = j->workers;
+        w->nodes = j->nodes;
+        w->processed = j->processed;
+        w->skipped = j->skipped;
+        w->failed = j->failed;
+        w->recovered = j->recovered;
+        w->total = j->total;
+        w->bytes_downloaded = j->bytes_downloaded;
+        w->bytes_uploaded = j->bytes_uploaded;
+        w->start_ns = j->start_ns;
+        w->duration_s = j->duration_s;
+        hex32 (w->pipeline_hash, j->pipeline_hash);
+    }
+    hid_t d = dset_create (file, "jobs", t->job, m->njobs);
+    int rc = -1;
+    if (d >= 0) {
+        rc = dset_io (d, t->job, 0, m->njobs, rows, true);
+        if (dset_close (d, XXH3_64bits (rows, m->njobs * sizeof (*rows)))
+            < 0)
+            rc = -1;
+    }
+    if (rc < 0)
+        h5_reason (msg, "cannot write the jobs");
+    free (rows);
+    return rc;
+}
+
+/* The stat cache entries seen since open, in slabs. */
+static int write_statcache (hid_t file, const types_t *t,
+                            const io_manifest_t *m, h5msg_t *msg)
+{
+    stat_row_t *rows = NULL;
+    bytes_t sb = { 0 };
+    hid_t dd = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    XXH3_state_t *rsum = XXH3_createState (), *ssum = XXH3_createState ();
+    size_t n = 0, iter = 0;
+    uint64_t total = 0;
+    const io_stat_entry_t *e;
+    const char *path;
+    int rc = -1;
+
+    if (!rsum || !ssum || !(rows = malloc (SLAB * sizeof (*rows))))
+        goto nomem;
+    XXH3_64bits_reset (rsum);
+    XXH3_64bits_reset (ssum);
+    while ((path = io_statcache_next (m->sc, &iter, true, &e))) {
+        n++;
+        total += strlen (path);
+    }
+    if ((dd = dset_create (file, "statcache", t->stat, n)) < 0
+        || (ds = dset_create (file, "statcache_paths", H5T_NATIVE_UINT8,
+                              total)) < 0)
+        goto error;
+    iter = 0;
+    uint64_t off = 0;
+    for (size_t first = 0; first < n; first += SLAB) {
+        size_t count = n - first < SLAB ? n - first : SLAB;
+        uint64_t slab_off = off;
+        sb.len = 0;
+        memset (rows, 0, count * sizeof (*rows));
+        for (size_t k = 0; k < count; k++) {
+            path = io_statcache_next (m->sc, &iter, true, &e);
+            size_t len = strlen (path);
+            stat_row_t *w = &rows[k];
+            w->path_offset = off;
+            w->path_length = (uint32_t)len;
+            w->size = e->size;
+            w->mtime_ns = e->mtime_ns;
+            w->ino = e->ino;
+            w->dev = e->dev;
+            hex32 (w->hash, e->hash.b);
+            if (bytes_add (&sb, path, len) < 0)
+                goto nomem;
+            off += len;
+        }
+        XXH3_64bits_update (rsum, rows, count * sizeof (*rows));
+        XXH3_64bits_update (ssum, sb.p, sb.len);
+        if (dset_io (dd, t->stat, first, count, rows, true) < 0
+            || dset_io (ds, H5T_NATIVE_UINT8, slab_off, sb.len, sb.p, true)
+                   < 0)
+            goto error;
+    }
+    int r1 = dset_close (dd, XXH3_64bits_digest (rsum));
+    int r2 = dset_close (ds, XXH3_64bits_digest (ssum));
+    dd = ds = H5I_INVALID_HID;
+    if (r1 < 0 || r2 < 0)
+        goto error;
+    rc = 0;
+    goto done;
+nomem:
+    set_reason (msg, "out of memory");
+error:
+    h5_reason (msg, "cannot write the stat cache");
+done:
+    if (dd >= 0)
+        H5Dclose (dd);
+    if (ds >= 0)
+        H5Dclose (ds);
+    free (sb.p);
+    free (rows);
+    XXH3_freeState (rsum);
+    XXH3_freeState (ssum);
+    return rc;
+}
+
+int io__manifest_h5_store (const io_manifest_t *m, const char *path,
+                           const io_hash_t *pipeline_hash, dr_error_t *err)
+{
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1 };
+    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    h5msg_t msg = { "" };
+    quiet ();
+    if (types_create (&t) < 0 || (fapl = make_fapl ()) < 0)
+        goto error;
+    if ((file = H5Fcreate (path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+        goto error;
+
+    int32_t version = FORMAT_VERSION;
+    unsigned maj, min, rel;
+    char creator[96], ph[32];
+    H5get_libversion (&maj, &min, &rel);
+    snprintf (creator, sizeof (creator), "datumrun io/manifest.c, HDF5 "
+              "%u.%u.%u", maj, min, rel);
+    hex32 (ph, pipeline_hash->b);
+    if (attr_write (file, "datumrun_manifest_version", H5T_NATIVE_INT32,
+                    &version) < 0
+        || attr_write_str (file, "creator", creator, strlen (creator)) < 0
+        || attr_write_str (file, "pipeline_hash", ph, 32) < 0)
+        goto error;
+    if (write_datums (file, &t, m, &msg) < 0
+        || write_jobs (file, &t, m, &msg) < 0
+        || write_statcache (file, &t, m, &msg) < 0)
+        goto error;
+    hid_t f = file;
+    file = H5I_INVALID_HID;
+    if (H5Fclose (f) < 0)
+        goto error;
+    H5Pclose (fapl);
+    types_close (&t);
+    return 0;
+error:
+    h5_reason (&msg, "HDF5 error");
+    if (file >= 0)
+        H5Fclose (file);
+    if (fapl >= 0)
+        H5Pclose (fapl);
+    types_close (&t);
+    errno = EIO;
+    return dr_errprintf (err, "%s: cannot write the manifest: %s", path,
+                         msg.text);
+}
+
+/* ---------------------------------------------------------- reading */
+
+static int unhex32 (const char src[32], uint8_t out[16])
+{
+    char buf[33];
+    memcpy (buf, src, 32);
+    buf[32] = '\0';
+    return io_hash_from_hex (buf, (io_hash_t *)(void *)out);
+}
+
+static int attr_read (hid_t obj, const char *name, hid_t type, void *v)
+{
+    hid_t a = H5Aopen (obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    int rc = H5Aread (a, type, v) < 0 ? -1 : 0;
+    H5Aclose (a);
+    return rc;
+}
+
+/* Open a 1-D dataset and get its length and stored checksum. */
+static hid_t dset_open (hid_t file, const char *name, size_t *n,
+                        uint64_t *sum, h5msg_t *msg)
+{
+    hid_t d = H5Dopen2 (file, name, H5P_DEFAULT), space = H5I_INVALID_HID;
+    hsize_t dims;
+    if (d < 0)
+        goto error;
+    if ((space = H5Dget_space (d)) < 0)
+        goto error;
+    if (H5Sget_simple_extent_ndims (space) != 1) {
+        set_reason (msg, "dataset %s is not 1-D", name);
+        goto error;
+    }
+    if (H5Sget_simple_extent_dims (space, &dims, NULL) < 0
+        || attr_read (d, "xxh3_64", H5T_NATIVE_UINT64, sum) < 0)
+        goto error;
+    H5Sclose (space);
+    *n = (size_t)dims;
+    return d;
+error:
+    h5_reason (msg, name);
+    if (space >= 0)
+        H5Sclose (space);
+    if (d >= 0)
+        H5Dclose (d);
+    return H5I_INVALID_HID;
+}
+
+/* Read a whole 1-D dataset of elem-byte elements, checking its sum. */
+static void *dset_read_all (hid_t file, const char *name, hid_t type,
+                            size_t elem, size_t *n, h5msg_t *msg)
+{
+    uint64_t sum;
+    char *buf = NULL;
+    hid_t d = dset_open (file, name, n, &sum, msg);
+    if (d < 0)
+        return NULL;
+    if (*n > SIZE_MAX / elem - 1 || !(buf = malloc (*n * elem + 1))) {
+        set_reason (msg, "out of memory for %s", name);
+        goto error;
+    }
+    if (dset_io (d, type, 0, *n, buf, false) < 0) {
+        h5_reason (msg, name);
+        goto error;
+    }
+    if (XXH3_64bits (buf, *n * elem) != sum) {
+        set_reason (msg, "checksum mismatch in %s", name);
+        goto error;
+    }
+    H5Dclose (d);
+    return buf;
+error:
+    free (buf);
+    H5Dclose (d);
+    return NULL;
+}
+
+static int read_datums (hid_t file, const types_t *t, io_manifest_t *m,
+                        h5msg_t *msg)
+{
+    char *hosts = NULL, *strs = NULL;
+    datum_row_t *rows = NULL;
+    size_t nhosts, nstrs, n;
+    uint64_t sum;
+    hid_t d = H5I_INVALID_HID;
+    XXH3_state_t *st = XXH3_createState ();
+    int rc = -1;
+
+    if (!st)
+        goto nomem;
+    XXH3_64bits_reset (st);
+    if (!(hosts = dset_read_all (file, "hosts", t->host, HOST_LEN, &nhosts,
+                                 msg))
+        || !(strs = dset_read_all (file, "datum_strings", H5T_NATIVE_UINT8,
+                                   1, &nstrs, msg)))
+        goto error;
+    if ((d = dset_open (file, "datums", &n, &sum, msg)) < 0)
+        goto error;
+    if (n >= UINT32_MAX) {
+        set_reason (msg, "%zu datums", n);
+        goto error;
+    }
+    if (!(rows = malloc (SLAB * sizeof (*rows))))
+        goto nomem;
+    for (size_t first = 0; first < n; first += SLAB) {
+        size_t count = n - first < SLAB ? n - first : SLAB;
+        if (dset_io (d, t->datum, first, count, rows, false) < 0) {
+            h5_reason (msg, "datums");
+            goto error;
+        }
+        XXH3_64bits_update (st, rows, count * sizeof (*rows));
+        for (size_t k = 0; k < count; k++) {
+            const datum_row_t *w = &rows[k];
+            io_datum_rec_t r;
+            memset (&r, 0, sizeof (r));
+            uint64_t off = w->strings_offset;
+            uint64_t end = off + w->inputs_length + w->outputs_length;
+            if (unhex32 (w->id, r.id.b) < 0 || unhex32 (w->hash, r.hash.b) < 0
+                || unhex32 (w->proc_job, r.proc_job.b) < 0
+                || unhex32 (w->seen_job, r.seen_job.b) < 0
+                || w->host_index >= nhosts || off > nstrs || end > nstrs
+                || end < off) {
+                set_reason (msg, "datums row %zu is malformed", first + k);
+                goto error;
+            }
+            r.state = w->state;
+            r.attempts = w->attempts;
+            r.rank = w->rank;
+            memcpy (r.host, hosts + (size_t)w->host_index * HOST_LEN,
+                    HOST_LEN);
+            r.host[HOST_LEN - 1] = '\0';
+            r.start_ns = w->start_ns;
+            r.duration_s = w->duration_s;
+            r.bytes_in = w->bytes_in;
+            r.bytes_out = w->bytes_out;
+            r.exit_status = w->exit_status;
+            r.term_signal = w->term_signal;
+            if (io__datum_set_strings (&r, strs + off, w->inputs_length,
+                                       strs + off + w->inputs_length,
+                                       w->outputs_length, w->noutputs)
+                < 0) {
+                if (errno == ENOMEM)
+                    goto nomem;
+                set_reason (msg, "datums row %zu has malformed strings",
+                            first + k);
+                goto error;
+            }
+            if (io_manifest_find (m, &r.id)) {
+                io__datum_free_strings (&r);
+                set_reason (msg, "datums row %zu repeats an id", first + k);
+                goto error;
+            }
+            if (io__manifest_apply_put (m, &r) < 0)
+                goto nomem;
+        }
+    }
+    if (XXH3_64bits_digest (st) != sum) {
+        set_reason (msg, "checksum mismatch in datums");
+        goto error;
+    }
+    rc = 0;
+    goto done;
+nomem:
+    set_reason (msg, "out of memory");
+error:
+done:
+    if (d >= 0)
+        H5Dclose (d);
+    free (hosts);
+    free (strs);
+    free (rows);
+    XXH3_freeState (st);
+    return rc;
+}
+
+static int read_jobs (hid_t file, const types_t *t, io_manifest_t *m,
+                      h5msg_t *msg)
+{
+    size_t n;
+    job_row_t *rows = dset_read_all (file, "jobs", t->job, sizeof (*rows),
+                                     &n, msg);
+    if (!rows)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const job_row_t *w = &rows[i];
+        jobs_record_t j;
+        memset (&j, 0, sizeof (j));
+        memcpy (j.id, w->id, sizeof (w->id));
+        memcpy (j.pipeline, w->pipeline, sizeof (j.pipeline) - 1);
+        j.state = (jobs_state_t)w->state;
+        j.workers = w->workers;
+        j.nodes = w->nodes;
+        j.processed = w->processed;
+        j.skipped = w->skipped;
+        j.failed = w->failed;
+        j.recovered = w->recovered;
+        j.total = w->total;
+        j.bytes_downloaded = w->bytes_downloaded;
+        j.bytes_uploaded = w->bytes_uploaded;
+        j.start_ns = w->start_ns;
+        j.duration_s = w->duration_s;
+        if (unhex32 (w->pipeline_hash, j.pipeline_hash) < 0) {
+            set_reason (msg, "jobs row %zu is malformed", i);
+            rc = -1;
+        }
+        else if (io__manifest_apply_job (m, &j) < 0) {
+            set_reason (msg, "out of memory");
+            rc = -1;
+        }
+    }
+    free (rows);
+    return rc;
+}
+
+static int read_statcache (hid_t file, const types_t *t, io_manifest_t *m,
+                           h5msg_t *msg)
+{
+    size_t n, npaths;
+    char *paths = NULL, *path = NULL;
+    stat_row_t *rows = NULL;
+    int rc = -1;
+    if (!(paths = dset_read_all (file, "statcache_paths", H5T_NATIVE_UINT8,
+                                 1, &npaths, msg))
+        || !(rows = dset_read_all (file, "statcache", t->stat,
+                                   sizeof (*rows), &n, msg)))
+        goto error;
+    size_t pcap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const stat_row_t *w = &rows[i];
+        io_stat_entry_t e = {
+            .size = w->size,
+            .mtime_ns = w->mtime_ns,
+            .ino = w->ino,
+            .dev = w->dev,
+        };
+        uint64_t end = w->path_offset + w->path_length;
+        if (w->path_offset > npaths || end > npaths
+            || unhex32 (w->hash, e.hash.b) < 0
+            || memchr (paths + w->path_offset, '\0', w->path_length)) {
+            set_reason (msg, "statcache row %zu is malformed", i);
+            goto error;
+        }
+        if (w->path_length + 1 > pcap) {
+            pcap = w->path_length + 1 > 4096 ? w->path_length + 1 : 4096;
+            free (path);
+            if (!(path = malloc (pcap)))
+                goto nomem;
+        }
+        memcpy (path, paths + w->path_offset, w->path_length);
+        path[w->path_length] = '\0';
+        if (io_statcache_put (m->sc, path, &e) < 0)
+            goto nomem;
+    }
+    rc = 0;
+    goto done;
+nomem:
+    set_reason (msg, "out of memory");
+error:
+done:
+    free (paths);
+    free (path);
+    free (rows);
+    return rc;
+}
+
+int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
+{
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1 };
+    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    h5msg_t msg = { "" };
+    int fd;
+    quiet ();
+    /* Tell "cannot read" (permissions, I/O) apart from "not a manifest". */
+    if ((fd = open (m->path, O_RDONLY | O_CLOEXEC)) < 0)
+        return dr_errprintf (err, "%s: cannot read: %s", m->path,
+                             strerror (errno));
+    close (fd);
+    if (types_create (&t) < 0 || (fapl = make_fapl ()) < 0) {
+        h5_reason (&msg, "cannot initialize HDF5");
+        errno = EIO;
+        dr_errprintf (err, "%s: %s", m->path, msg.text);
+        goto fail;
+    }
+    if ((file = H5Fopen (m->path, H5F_ACC_RDONLY, fapl)) < 0) {
+        h5_reason (&msg, "HDF5 cannot open it");
+        goto error;
+    }
+    int32_t version;
+    char ph[32];
+    if (attr_read (file, "datumrun_manifest_version", H5T_NATIVE_INT32,
+                   &version) < 0) {
+        H5Eclear2 (H5E_DEFAULT);
+        set_reason (&msg, "no datumrun_manifest_version attribute");
+        goto error;
+    }
+    if (version != FORMAT_VERSION) {
+        errno = EPROTO;
+        dr_errprintf (err, "%s: manifest format version %d, but this "
+                      "datumrun reads version %d%s", m->path, (int)version,
+                      FORMAT_VERSION,
+                      version > FORMAT_VERSION ? ": use a newer datumrun" : "");
+        goto fail;
+    }
+    if (attr_read (file, "pipeline_hash", t.hex, ph) < 0
+        || unhex32 (ph, m->pipeline_hash.b) < 0) {
+        h5_reason (&msg, "bad pipeline_hash attribute");
+        goto error;
+    }
+    if (read_datums (file, &t, m, &msg) < 0 || read_jobs (file, &t, m, &msg) < 0
+        || read_statcache (file, &t, m, &msg) < 0)
+        goto error;
+    hid_t f = file;
+    file = H5I_INVALID_HID;
+    if (H5Fclose (f) < 0) {
+        h5_reason (&msg, "HDF5 cannot close it");
+        goto error;
+    }
+    H5Pclose (fapl);
+    types_close (&t);
+    return 0;
+error:
+    if (!strcmp (msg.text, "out of memory")) {
+        errno = ENOMEM;
+        dr_errprintf (err, "%s: out of memory", m->path);
+    }
+    else
+        corrupt (err, m->path, msg.text);
+fail:
+    {
+        int e = errno;
+        if (file >= 0)
+            H5Fclose (file);
+        if (fapl >= 0)
+            H5Pclose (fapl);
+        types_close (&t);
+        H5Eclear2 (H5E_DEFAULT);
+        errno = e;
+    }
+    return -1;
+}

@@ -1,0 +1,473 @@
+/* inspect.c: the read-only commands.  `plan` (the dry run), `list-job`,
+ * `inspect-job`, `list-datum` and `inspect-datum`.  They open the manifest
+ * read-only (a running job keeps its lock; its journal is replayed in
+ * memory), accept unique ID prefixes as git does, and print aligned tables
+ * or, with --json, one JSON document.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runner/runner.h"
+
+typedef struct iopts {
+    const char *cmd;
+    const char *state;
+    bool json;
+    bool reprocess;
+    char *pos[4];
+    int npos;
+} iopts_t;
+
+static int parse (int argc, char **argv, const char *cmd, int minpos,
+                  int maxpos, iopts_t *o)
+{
+    static const struct option longopts[] = {
+        { "state", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },
+        { "reprocess", no_argument, NULL, 'R' },
+        { NULL, 0, NULL, 0 },
+    };
+    memset (o, 0, sizeof (*o));
+    o->cmd = cmd;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 's')
+            o->state = optarg;
+        else if (c == 'j')
+            o->json = true;
+        else if (c == 'R' && !strcmp (cmd, "plan"))
+            o->reprocess = true;
+        else
+            return runner_usage_error (cmd, "unknown option '%s'",
+                                       argv[optind - 1]);
+    }
+    for (; optind < argc; optind++) {
+        if (o->npos == maxpos)
+            return runner_usage_error (cmd, "unexpected argument '%s'",
+                                       argv[optind]);
+        o->pos[o->npos++] = argv[optind];
+    }
+    if (o->npos < minpos)
+        return runner_usage_error (cmd, "%s", "missing arguments");
+    return 0;
+}
+
+/* Load spec and manifest; prints the error and returns -1. */
+static int open_both (const iopts_t *o, jobs_spec_t **spec,
+                      io_manifest_t **m)
+{
+    dr_error_t err = { { 0 } };
+    if (!(*spec = jobs_spec_load (o->pos[0], o->state, &err))) {
+        fprintf (stderr, "%s\n", err.text);
+        return -1;
+    }
+    if (!(*m = io_manifest_open_ro ((*spec)->state_dir, &err))) {
+        fprintf (stderr, "datumrun %s: %s\n", o->cmd, err.text);
+        jobs_spec_destroy (*spec);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json (json_t *j)
+{
+    char *s = json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    printf ("%s\n", s);
+    free (s);
+    json_decref (j);
+}
+
+static void fmt_ago (int64_t ns, char *buf, size_t len)
+{
+    double ago = (double)(dr_realtime_ns () - ns) * 1e-9;
+    if (ns <= 0)
+        snprintf (buf, len, "-");
+    else if (ago < 60)
+        snprintf (buf, len, "%d seconds ago", (int)ago);
+    else if (ago < 3600)
+        snprintf (buf, len, "%d minutes ago", (int)(ago / 60));
+    else if (ago < 86400)
+        snprintf (buf, len, "%d hours ago", (int)(ago / 3600));
+    else
+        snprintf (buf, len, "%d days ago", (int)(ago / 86400));
+}
+
+static void fmt_time (int64_t ns, char *buf, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    localtime_r (&t, &tm);
+    strftime (buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *hex (const io_hash_t *h, char buf[33])
+{
+    io_hash_hex (h, buf);
+    return buf;
+}
+
+/* A job by unique ID prefix; NULL with a message when none or several. */
+static const jobs_record_t *find_job (const io_manifest_t *m,
+                                      const char *prefix, const char *cmd)
+{
+    const jobs_record_t *found = NULL;
+    size_t n = io_manifest_njobs (m), plen = strlen (prefix);
+    int hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const jobs_record_t *j = io_manifest_job (m, i);
+        if (!strncmp (j->id, prefix, plen)) {
+            found = j;
+            hits++;
+        }
+    }
+    if (hits == 1)
+        return found;
+    fprintf (stderr, "datumrun %s: %s job '%s'\n", cmd,
+             hits ? "ambiguous" : "no", prefix);
+    return NULL;
+}
+
+/* A datum's state as seen by job j. */
+static const char *datum_state_in (const io_datum_rec_t *r,
+                                   const jobs_record_t *j)
+{
+    io_hash_t jid;
+    io_hash_from_hex (j->id, &jid);
+    if (io_hash_eq (&r->proc_job, &jid))
+        return jobs_datum_state_name ((jobs_datum_state_t)r->state);
+    return "skipped";
+}
+
+/* ----------------------------------------------------------------- plan */
+
+int cmd_plan (int argc, char **argv)
+{
+    iopts_t o;
+    jobs_spec_t *spec;
+    io_manifest_t *m;
+    dr_error_t err = { { 0 } };
+    if (parse (argc, argv, "plan", 1, 1, &o) < 0)
+        return EXIT_USAGE;
+    if (open_both (&o, &spec, &m) < 0)
+        return EXIT_USAGE;
+    sched_plan_opts_t po = { .reprocess = o.reprocess
+                                          || spec->reprocess_every_job };
+    sched_plan_t *p = sched_plan_build (spec, io_manifest_statcache (m), m,
+                                        &po, &err);
+    if (!p) {
+        fprintf (stderr, "%s\n", err.text);
+        io_manifest_close (m);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
+    size_t gone = 0;
+    for (size_t i = 0; i < io_manifest_ndatums (m); i++)
+        if (sched_plan_find (p, &io_manifest_datum (m, i)->id) < 0)
+            gone++;
+    json_t *arr = o.json ? json_array () : NULL;
+    if (!o.json)
+        printf ("%-12s  %-8s  %s\n", "DATUM", "ACTION", "INPUTS");
+    for (size_t i = 0; i < p->ndatums; i++) {
+        const sched_datum_t *d = &p->datums[i];
+        char h[33];
+        const char *action = d->action == SCHED_SKIP ? "skip" : "process";
+        hex (&d->id, h);
+        const uint32_t *e = p->ents + d->first;
+        if (o.json) {
+            json_t *ins = json_array ();
+            for (uint32_t k = 0; k < d->nentries; k++) {
+                const sched_entry_t *en = &p->entries[e[k]];
+                json_array_append_new (
+                    ins, json_pack ("{s:s, s:s}", "input",
+                                    spec->pfs[en->input]->name, "path",
+                                    sched_str (p, en->path)));
+            }
+            json_t *dj = json_pack ("{s:s, s:s, s:o}", "id", h, "action",
+                                    action, "inputs", ins);
+            if (d->key != UINT64_MAX)
+                json_object_set_new (dj, "key",
+                                     json_string (sched_str (p, d->key)));
+            json_array_append_new (arr, dj);
+            continue;
+        }
+        printf ("%.12s  %-8s  ", h, action);
+        for (uint32_t k = 0; k < d->nentries; k++) {
+            const sched_entry_t *en = &p->entries[e[k]];
+            printf ("%s%s:/%s", k ? ", " : "", spec->pfs[en->input]->name,
+                    sched_str (p, en->path));
+        }
+        if (d->key != UINT64_MAX)
+            printf ("  [key %s]", sched_str (p, d->key));
+        printf ("\n");
+    }
+    if (o.json)
+        print_json (json_pack ("{s:s, s:I, s:I, s:I, s:I, s:o}", "pipeline",
+                               spec->name, "total", (json_int_t)p->ndatums,
+                               "process", (json_int_t)p->nprocess, "skip",
+                               (json_int_t)p->nskip, "gone", (json_int_t)gone,
+                               "datums", arr));
+    else
+        printf ("%zu datums: %zu to process, %zu to skip; %zu gone from the "
+                "input (outputs to remove)\n", p->ndatums, p->nprocess,
+                p->nskip, gone);
+    sched_plan_destroy (p);
+    io_manifest_close (m);
+    jobs_spec_destroy (spec);
+    return EXIT_OK;
+}
+
+/* ----------------------------------------------------------------- jobs */
+
+static json_t *job_json (const jobs_record_t *j)
+{
+    char *s = jobs_record_json (j);
+    json_t *o = json_loads (s, 0, NULL);
+    free (s);
+    json_object_set_new (o, "started_ns", json_integer (j->start_ns));
+    char h[33];
+    io_hash_t ph;
+    memcpy (ph.b, j->pipeline_hash, 16);
+    json_object_set_new (o, "pipeline_hash", json_string (hex (&ph, h)));
+    return o;
+}
+
+int cmd_list_job (int argc, char **argv)
+{
+    iopts_t o;
+    jobs_spec_t *spec;
+    io_manifest_t *m;
+    if (parse (argc, argv, "list-job", 1, 1, &o) < 0)
+        return EXIT_USAGE;
+    if (open_both (&o, &spec, &m) < 0)
+        return EXIT_USAGE;
+    size_t n = io_manifest_njobs (m);
+    json_t *arr = o.json ? json_array () : NULL;
+    if (!o.json)
+        printf ("%-32s  %-18s  %-9s  %-24s  %-8s  %-8s  %s\n", "ID",
+                "STARTED", "DURATION", "PROGRESS", "DL", "UL", "STATE");
+    for (size_t i = n; i-- > 0;) {
+        const jobs_record_t *j = io_manifest_job (m, i);
+        if (o.json) {
+            json_array_append_new (arr, job_json (j));
+            continue;
+        }
+        char ago[64], dur[32], prog[64], dl[32], ul[32];
+        fmt_ago (j->start_ns, ago, sizeof (ago));
+        jobs_fmt_duration (j->duration_s, dur, sizeof (dur));
+        snprintf (prog, sizeof (prog), "%llu + %llu / %llu",
+                  (unsigned long long)j->processed,
+                  (unsigned long long)j->skipped,
+                  (unsigned long long)j->total);
+        jobs_fmt_bytes (j->bytes_downloaded, dl, sizeof (dl));
+        jobs_fmt_bytes (j->bytes_uploaded, ul, sizeof (ul));
+        printf ("%-32s  %-18s  %-9s  %-24s  %-8s  %-8s  %s\n", j->id, ago,
+                j->state == JOBS_STATE_RUNNING ? "-" : dur, prog, dl, ul,
+                jobs_state_name (j->state));
+    }
+    if (o.json)
+        print_json (arr);
+    io_manifest_close (m);
+    jobs_spec_destroy (spec);
+    return EXIT_OK;
+}
+
+int cmd_inspect_job (int argc, char **argv)
+{
+    iopts_t o;
+    jobs_spec_t *spec;
+    io_manifest_t *m;
+    int rc = EXIT_OK;
+    if (parse (argc, argv, "inspect-job", 2, 2, &o) < 0)
+        return EXIT_USAGE;
+    if (open_both (&o, &spec, &m) < 0)
+        return EXIT_USAGE;
+    const jobs_record_t *j = find_job (m, o.pos[1], "inspect-job");
+    if (!j)
+        rc = EXIT_USAGE;
+    else if (o.json)
+        print_json (job_json (j));
+    else {
+        char t[64], dur[32], dl[32], ul[32], h[33];
+        io_hash_t ph;
+        memcpy (ph.b, j->pipeline_hash, 16);
+        fmt_time (j->start_ns, t, sizeof (t));
+        jobs_fmt_duration (j->duration_s, dur, sizeof (dur));
+        jobs_fmt_bytes (j->bytes_downloaded, dl, sizeof (dl));
+        jobs_fmt_bytes (j->bytes_uploaded, ul, sizeof (ul));
+        printf ("ID: %s\nPipeline: %s\nState: %s\nStarted: %s\n"
+                "Duration: %s\nWorkers: %d\nNodes: %d\n"
+                "Datums: %llu processed + %llu skipped / %llu total, "
+                "%llu failed, %llu recovered\nData downloaded: %s\n"
+                "Data uploaded: %s\nPipeline hash: %s\nLogs: %s/logs/%s/\n",
+                j->id, j->pipeline, jobs_state_name (j->state), t, dur,
+                j->workers, j->nodes, (unsigned long long)j->processed,
+                (unsigned long long)j->skipped,
+                (unsigned long long)j->total, (unsigned long long)j->failed,
+                (unsigned long long)j->recovered, dl, ul, hex (&ph, h),
+                spec->state_dir, j->id);
+    }
+    io_manifest_close (m);
+    jobs_spec_destroy (spec);
+    return rc;
+}
+
+/* --------------------------------------------------------------- datums */
+
+static void one_line (const char *s, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s", s ? s : "");
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+int cmd_list_datum (int argc, char **argv)
+{
+    iopts_t o;
+    jobs_spec_t *spec;
+    io_manifest_t *m;
+    if (parse (argc, argv, "list-datum", 1, 2, &o) < 0)
+        return EXIT_USAGE;
+    if (open_both (&o, &spec, &m) < 0)
+        return EXIT_USAGE;
+    size_t nj = io_manifest_njobs (m);
+    const jobs_record_t *j = NULL;
+    if (o.npos > 1)
+        j = find_job (m, o.pos[1], "list-datum");
+    else if (nj)
+        j = io_manifest_job (m, nj - 1);
+    else
+        fprintf (stderr, "datumrun list-datum: pipeline %s has no jobs yet\n",
+                 spec->name);
+    if (!j) {
+        io_manifest_close (m);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
+    bool latest = j == io_manifest_job (m, nj - 1);
+    io_hash_t jid;
+    io_hash_from_hex (j->id, &jid);
+    json_t *arr = o.json ? json_array () : NULL;
+    if (!o.json)
+        printf ("%-32s  %-9s  %-8s  %s\n", "ID", "STATE", "TIME", "INPUTS");
+    for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
+        const io_datum_rec_t *r = io_manifest_datum (m, i);
+        /* An older job shows the datums it processed that no later job
+         * has processed again; the latest shows every datum. */
+        if (!latest && !io_hash_eq (&r->proc_job, &jid))
+            continue;
+        char h[33], dur[32], in[1024];
+        const char *st = datum_state_in (r, j);
+        hex (&r->id, h);
+        if (o.json) {
+            json_array_append_new (
+                arr, json_pack ("{s:s, s:s, s:f, s:s}", "id", h, "state", st,
+                                "duration_s", r->duration_s, "inputs",
+                                r->inputs ? r->inputs : ""));
+            continue;
+        }
+        jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
+        one_line (r->inputs, in, sizeof (in));
+        printf ("%-32s  %-9s  %-8s  %s\n", h, st,
+                strcmp (st, "skipped") ? dur : "-", in);
+    }
+    if (o.json)
+        print_json (arr);
+    io_manifest_close (m);
+    jobs_spec_destroy (spec);
+    return EXIT_OK;
+}
+
+int cmd_inspect_datum (int argc, char **argv)
+{
+    iopts_t o;
+    jobs_spec_t *spec;
+    io_manifest_t *m;
+    int rc = EXIT_OK;
+    if (parse (argc, argv, "inspect-datum", 3, 3, &o) < 0)
+        return EXIT_USAGE;
+    if (open_both (&o, &spec, &m) < 0)
+        return EXIT_USAGE;
+    const jobs_record_t *j = find_job (m, o.pos[1], "inspect-datum");
+    const io_datum_rec_t *r = NULL;
+    int hits = 0;
+    size_t plen = strlen (o.pos[2]);
+    for (size_t i = 0; j && i < io_manifest_ndatums (m); i++) {
+        const io_datum_rec_t *d = io_manifest_datum (m, i);
+        char h[33];
+        if (!strncmp (hex (&d->id, h), o.pos[2], plen)) {
+            r = d;
+            hits++;
+        }
+    }
+    if (j && hits != 1) {
+        fprintf (stderr, "datumrun inspect-datum: %s datum '%s'\n",
+                 hits ? "ambiguous" : "no", o.pos[2]);
+        r = NULL;
+    }
+    if (!j || !r) {
+        io_manifest_close (m);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
+    char id[33], hh[33], pj[33], t[64], dur[32], bi[32], bo[32];
+    hex (&r->id, id);
+    hex (&r->hash, hh);
+    hex (&r->proc_job, pj);
+    fmt_time (r->start_ns, t, sizeof (t));
+    jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
+    jobs_fmt_bytes (r->bytes_in, bi, sizeof (bi));
+    jobs_fmt_bytes (r->bytes_out, bo, sizeof (bo));
+    char out_log[4200], err_log[4200];
+    snprintf (out_log, sizeof (out_log), "%s/logs/%s/%s.out", spec->state_dir,
+              pj, id);
+    snprintf (err_log, sizeof (err_log), "%s/logs/%s/%s.err", spec->state_dir,
+              pj, id);
+    const char *st = datum_state_in (r, j);
+    if (o.json) {
+        json_t *outs = json_array ();
+        for (size_t i = 0; i < r->noutputs; i++)
+            json_array_append_new (outs, json_string (r->outputs[i]));
+        print_json (json_pack (
+            "{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I, "
+            "s:i, s:i, s:s, s:s, s:s, s:o}",
+            "id", id, "job", j->id, "state", st, "hash", hh, "processed_by_job",
+            pj, "attempts", r->attempts, "rank", r->rank, "host", r->host,
+            "start_ns", (json_int_t)r->start_ns, "duration_s", r->duration_s,
+            "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
+            (json_int_t)r->bytes_out, "exit_status", r->exit_status,
+            "signal", r->term_signal, "inputs", r->inputs ? r->inputs : "",
+            "stdout_log", out_log, "stderr_log", err_log, "outputs", outs));
+    }
+    else {
+        printf ("ID: %s\nJob: %s\nState: %s\nProcessed by job: %s\n"
+                "Attempts: %u\nHash: %s\nWorker: rank %d on %s\n"
+                "Started: %s\nDuration: %s\nData in: %s\nData out: %s\n",
+                id, j->id, st, pj, r->attempts, hh, r->rank, r->host, t, dur,
+                bi, bo);
+        if (r->term_signal)
+            printf ("Ended by: signal %d\n", r->term_signal);
+        else
+            printf ("Exit status: %d\n", r->exit_status);
+        printf ("Inputs:\n");
+        char *in = strdup (r->inputs ? r->inputs : "");
+        char *save = NULL;
+        for (char *l = strtok_r (in, "\n", &save); l;
+             l = strtok_r (NULL, "\n", &save))
+            printf ("  %s\n", l);
+        free (in);
+        printf ("Logs:\n  %s\n  %s\nOutputs:\n", out_log, err_log);
+        for (size_t i = 0; i < r->noutputs; i++)
+            printf ("  %s/%s\n", spec->output, r->outputs[i]);
+    }
+    io_manifest_close (m);
+    jobs_spec_destroy (spec);
+    return rc;
+}

@@ -1,0 +1,180 @@
+/* launch.c: `datumrun run` outside an MPI world.  Validates the spec
+ * (so that a bad one exits 2 before anything starts), computes the worker
+ * count, and runs itself under mpirun with WORKERS+1 ranks.  mpirun runs in
+ * a process group of its own: a Ctrl-C or SIGTERM reaches only us, and we
+ * turn the first into SIGUSR2, which mpirun forwards to every rank as a
+ * graceful stop; a second one ends the job at once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runner/runner.h"
+#include "slurm/slurm.h"
+
+static volatile sig_atomic_t signals_seen;
+static volatile pid_t mpirun_pid;
+
+static void on_signal (int sig)
+{
+    (void)sig;
+    if (mpirun_pid > 0)
+        kill (mpirun_pid, signals_seen++ ? SIGTERM : SIGUSR2);
+}
+
+/* Find an executable in PATH. */
+static char *find_in_path (const char *name)
+{
+    const char *path = getenv ("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    char *copy = strdup (path), *save = NULL;
+    for (char *dir = strtok_r (copy, ":", &save); dir;
+         dir = strtok_r (NULL, ":", &save)) {
+        char *cand;
+        if (asprintf (&cand, "%s/%s", dir, name) < 0)
+            break;
+        if (access (cand, X_OK) == 0) {
+            free (copy);
+            return cand;
+        }
+        free (cand);
+    }
+    free (copy);
+    return NULL;
+}
+
+int runner_launch (run_opts_t *o)
+{
+    dr_error_t err = { { 0 } };
+    jobs_spec_t *spec = jobs_spec_load (o->spec_path, o->state_dir, &err);
+    if (!spec) {
+        fprintf (stderr, "%s\n", err.text);
+        return EXIT_USAGE;
+    }
+    int nodes = o->nodes;
+    const char *source = "--nodes";
+    if (nodes <= 0 && (slurm_discover_nodes (&nodes, &source) < 0
+                       || nodes < 1)) {
+        nodes = 1;
+        source = "default";
+    }
+    int workers = sched_workers (spec, nodes, o->workers);
+    jobs_spec_destroy (spec);
+
+    char *mpirun = find_in_path ("mpirun");
+    if (!mpirun) {
+        fprintf (stderr, "datumrun: mpirun not found in PATH: install the "
+                         "Debian package openmpi-bin (./setup.sh does)\n");
+        return EXIT_USAGE;
+    }
+    char exe[4096];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+    if (n < 0) {
+        fprintf (stderr, "datumrun: cannot find my own executable: %s\n",
+                 strerror (errno));
+        free (mpirun);
+        return EXIT_USAGE;
+    }
+    exe[n] = '\0';
+
+    char status_file[] = "/tmp/datumrun-status.XXXXXX";
+    int sfd = mkstemp (status_file);
+    if (sfd < 0) {
+        fprintf (stderr, "datumrun: cannot create %s: %s\n", status_file,
+                 strerror (errno));
+        free (mpirun);
+        return EXIT_USAGE;
+    }
+    close (sfd);
+
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    char nranks[16], nodes_s[16];
+    snprintf (nranks, sizeof (nranks), "%d", workers + 1);
+    snprintf (nodes_s, sizeof (nodes_s), "%d", nodes);
+    char **argv = calloc ((size_t)o->argc + 20, sizeof (char *));
+    int a = 0;
+    argv[a++] = mpirun;
+    argv[a++] = "-n";
+    argv[a++] = nranks;
+    /* Rank 0 and idle workers sleep, so more ranks than cores is fine;
+     * workers bind their commands themselves. */
+    if (workers + 1 > cores)
+        argv[a++] = "--oversubscribe";
+    argv[a++] = "--bind-to";
+    argv[a++] = "none";
+    argv[a++] = exe;
+    argv[a++] = "run";
+    argv[a++] = "--nodes";
+    argv[a++] = nodes_s;
+    for (int i = 0; i < o->argc; i++)
+        argv[a++] = o->argv[i];
+    argv[a] = NULL;
+
+    dr_log (LOG_DEBUG, "%d workers for %d node(s) (from %s): %s -n %s", workers,
+            nodes, source, mpirun, nranks);
+
+    setenv ("DATUMRUN_STATUS_FILE", status_file, 1);
+    if (geteuid () == 0) {
+        /* Open MPI refuses root unless told; only ever set as root. */
+        setenv ("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+        setenv ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    }
+
+    struct sigaction sa;
+    memset (&sa, 0, sizeof (sa));
+    sa.sa_handler = on_signal;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+
+    pid_t pid = fork ();
+    if (pid < 0) {
+        fprintf (stderr, "datumrun: fork: %s\n", strerror (errno));
+        unlink (status_file);
+        free (argv);
+        free (mpirun);
+        return EXIT_USAGE;
+    }
+    if (pid == 0) {
+        setpgid (0, 0);
+        signal (SIGINT, SIG_DFL);
+        signal (SIGTERM, SIG_DFL);
+        execv (mpirun, argv);
+        fprintf (stderr, "datumrun: cannot run %s: %s\n", mpirun,
+                 strerror (errno));
+        _exit (127);
+    }
+    mpirun_pid = pid;
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    mpirun_pid = 0;
+    free (argv);
+    free (mpirun);
+
+    int rc = -1;
+    FILE *f = fopen (status_file, "r");
+    if (f) {
+        if (fscanf (f, "%d", &rc) != 1)
+            rc = -1;
+        fclose (f);
+    }
+    unlink (status_file);
+    if (rc >= 0)
+        return rc;
+    if (WIFSIGNALED (status))
+        fprintf (stderr, "datumrun: mpirun was killed by signal %d; the "
+                         "next run picks up where this one stopped\n",
+                 WTERMSIG (status));
+    else
+        fprintf (stderr, "datumrun: the MPI job ended abnormally (mpirun "
+                         "exit %d); the next run picks up where this one "
+                         "stopped\n", WEXITSTATUS (status));
+    return EXIT_FAILED;
+}

@@ -1,0 +1,174 @@
+/* runner.h: what the runner's files share: command-line options, the
+ * message protocol between rank 0 and the workers, logging, and the entry
+ * points of each role.  Private to runner/.
+ */
+#ifndef DATUMRUN_RUNNER_H
+#define DATUMRUN_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "io/io.h"
+#include "jobs/jobs.h"
+#include "sched/sched.h"
+
+/* Options of `datumrun run` (and, in part, of the other commands). */
+typedef struct run_opts {
+    const char *spec_path;
+    const char *state_dir;  /* --state, or NULL */
+    int workers;            /* -n, 0 = from the spec */
+    int nodes;              /* --nodes, 0 = discover */
+    bool reprocess;
+    bool rehash;
+    bool json;
+    bool quiet;
+    bool verbose;
+    const char *bind;       /* --bind core|none */
+    double grace;           /* seconds running datums get after SIGTERM */
+    int argc;               /* original arguments after "run", for mpirun */
+    char **argv;
+} run_opts_t;
+
+/* ------------------------------------------------------------- logging */
+
+enum { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern int dr_log_level;
+extern int dr_log_rank;     /* -1 outside MPI */
+
+void dr_log_emit (int level, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/* Checks the level before formatting anything. */
+#define dr_log(level, ...)                                                   \
+    do {                                                                     \
+        if ((level) <= dr_log_level)                                         \
+            dr_log_emit ((level), __VA_ARGS__);                              \
+    } while (0)
+
+/* snprintf for paths: -1 with ENAMETOOLONG when it does not fit. */
+int dr_pathf (char *buf, size_t len, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+double dr_now (void);          /* CLOCK_MONOTONIC seconds */
+int64_t dr_realtime_ns (void); /* CLOCK_REALTIME nanoseconds */
+
+/* ------------------------------------------------------------ protocol */
+
+enum {
+    TAG_ASSIGN = 1,  /* 0 -> worker: one or more datums */
+    TAG_RESULT,      /* worker -> 0: outcome of one datum attempt */
+    TAG_STOP,        /* 0 -> worker: no more work, exit */
+};
+
+typedef enum outcome {
+    OUT_SUCCESS = 0,
+    OUT_FAILED,      /* the command failed (exit, signal, timeout) */
+    OUT_RECOVERED,   /* failed for the last time, err_cmd succeeded */
+    OUT_COLLISION,   /* outputs collide with another datum's */
+    OUT_RETURNED,    /* never started (the job is stopping) */
+    OUT_ERROR,       /* sandbox or output handling failed */
+} outcome_t;
+
+/* A growable byte buffer for packing messages. */
+typedef struct buf {
+    uint8_t *data;
+    size_t len, cap, pos;   /* pos: read cursor */
+    bool bad;               /* a read ran past the end */
+} buf_t;
+
+void buf_free (buf_t *b);
+void buf_put (buf_t *b, const void *p, size_t n);
+void buf_put_u32 (buf_t *b, uint32_t v);
+void buf_put_u64 (buf_t *b, uint64_t v);
+void buf_put_f64 (buf_t *b, double v);
+void buf_put_str (buf_t *b, const char *s);
+void buf_get (buf_t *b, void *p, size_t n);
+uint32_t buf_get_u32 (buf_t *b);
+uint64_t buf_get_u64 (buf_t *b);
+double buf_get_f64 (buf_t *b);
+/* Returns a malloc'd copy. */
+char *buf_get_str (buf_t *b);
+
+/* One datum as a worker receives it. */
+typedef struct wdatum {
+    uint32_t didx;
+    uint32_t attempt;       /* 1-based */
+    io_hash_t id;
+    uint32_t nentries;
+    uint32_t *input;        /* pfs leaf index per entry */
+    char **path;            /* repo-relative path per entry */
+    char *key;              /* join/group key or "" */
+} wdatum_t;
+
+void wdatum_free (wdatum_t *d);
+
+/* One attempt's result. */
+typedef struct wresult {
+    uint32_t didx;
+    uint32_t attempt;
+    outcome_t outcome;
+    int32_t exit_status;
+    int32_t term_signal;
+    int64_t start_ns;
+    double duration_s;
+    uint64_t bytes_out;
+    io_outlist_t outs;      /* moved outputs on success */
+    char *message;          /* collision path, or why it failed */
+} wresult_t;
+
+void wresult_pack (const wresult_t *r, buf_t *b);
+int wresult_unpack (buf_t *b, wresult_t *r);
+void wresult_free (wresult_t *r);
+
+/* ------------------------------------------------------------- roles */
+
+/* Outside MPI: validate, then run ourselves under mpirun. */
+int runner_launch (run_opts_t *o);
+/* Inside MPI: rank 0 coordinates, the others work. */
+/* hosts: each rank's host name; nodes: the node count in use. */
+int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
+                        char **hosts, int nodes);
+int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank);
+
+/* True when started by mpirun or srun (an MPI world exists). */
+bool runner_in_mpi_world (void);
+
+/* Wait for fd (or -1: none) to become readable, at most `seconds`. */
+void runner_idle_wait (int fd, double seconds);
+
+/* Exit statuses of the CLI contract. */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+/* Signal handling shared by rank 0 and workers: SIGTERM, SIGINT and
+ * SIGUSR2 (forwarded by mpirun) ask the job to stop gracefully. */
+void runner_signals_install (void);
+extern volatile int runner_stop_requested;
+
+/* Print "datumrun CMD: <fmt with arg>" and the command's usage; returns
+ * EXIT_USAGE. */
+int runner_usage_error (const char *cmd, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/* This rank's index among the worker ranks on its node (collective). */
+int runner_local_worker_index (int rank);
+/* Bind this worker rank (and so its children) to its cores (bind.c). */
+void runner_bind_worker (const jobs_spec_t *spec, int local_index);
+
+/* Absolute path of this executable. */
+int runner_self_exe (char *buf, size_t len);
+/* campaign.c */
+int runner_campaign (int argc, char **argv);
+
+/* Other subcommands (inspect.c, cluster.c). */
+int cmd_sbatch (int argc, char **argv);
+int cmd_info (int argc, char **argv);
+int cmd_campaign (int argc, char **argv);
+int cmd_plan (int argc, char **argv);
+int cmd_list_job (int argc, char **argv);
+int cmd_inspect_job (int argc, char **argv);
+int cmd_list_datum (int argc, char **argv);
+int cmd_inspect_datum (int argc, char **argv);
+
+#endif /* DATUMRUN_RUNNER_H */

@@ -1,2 +1,0 @@
-/* placeholder.c: removed when the slurm library lands. */
-#include "jobs/jobs.h"

@@ -1,0 +1,302 @@
+/* sbatch.c: the batch script `datumrun sbatch` writes.  One homogeneous
+ * job step of workers + 1 ranks (rank 0 coordinates) started by
+ * `srun --mpi=pmix`, sized from the spec's parallelism the same way
+ * sched_workers() sizes a run, so that the ranks Slurm grants are the
+ * ranks the run inside wants.  The script is meant to be read: every
+ * choice that is not obvious carries a comment, and every value taken from
+ * the user is quoted for whoever parses it (sbatch or the shell).
+ */
+#define _GNU_SOURCE /* asprintf, open_memstream */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "slurm/private.h"
+#include "slurm/slurm.h"
+
+int slurm_sbatch_size (const jobs_spec_t *spec, const slurm_sbatch_opts_t *o,
+                       slurm_sbatch_size_t *size, dr_error_t *err)
+{
+    slurm_sbatch_size_t sz = { 0 };
+
+    if (!spec || !o || !size) {
+        errno = EINVAL;
+        return dr_errprintf (err, "sbatch sizing: missing argument");
+    }
+    if (o->nodes < 0) {
+        errno = EINVAL;
+        return dr_errprintf (err, "--nodes must be at least 1 (got %d)",
+                             o->nodes);
+    }
+    if (o->workers < 0) {
+        errno = EINVAL;
+        return dr_errprintf (err, "-n must be at least 1 (got %d)",
+                             o->workers);
+    }
+    sz.nodes = o->nodes;
+    if (o->workers > 0)
+        sz.workers = o->workers;
+    else if (spec->par_constant > 0)
+        sz.workers = spec->par_constant;
+    else {
+        /* The same arithmetic as sched_workers(), which the run inside the
+         * job applies to the node count it discovers: keep them equal. */
+        double c = spec->par_coefficient > 0 ? spec->par_coefficient : 1.0;
+        if (sz.nodes == 0)
+            sz.nodes = 1;
+        double w = floor (c * (double)sz.nodes);
+        sz.workers = w < 1 ? 1 : w > 1e6 ? 1000000 : (int)w;
+    }
+    if (sz.workers >= INT_MAX) {
+        errno = ERANGE;
+        return dr_errprintf (err, "%d workers is too many", sz.workers);
+    }
+    sz.ntasks = sz.workers + 1;
+    sz.cpus_per_task = spec->cpu > 0 ? spec->cpu : 1;
+    *size = sz;
+    return 0;
+}
+
+/* Text for a comment line: control characters (a newline in a path would
+ * end the comment and run the rest) become '?'. */
+static void put_comment_text (FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputc ((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/* "#SBATCH <opt><value>" with value quoted for sbatch's tokenizer. */
+static int put_directive (FILE *f, const char *opt, const char *value,
+                          const char *what, dr_error_t *err)
+{
+    char *q = slurm__directive_quote (value);
+    if (!q)
+        return dr_errprintf (err, "%s \"%s\" cannot go in a batch script%s",
+                             what, value,
+                             errno == EINVAL ? ": it holds a line break"
+                                             : ": out of memory");
+    fprintf (f, "#SBATCH %s%s\n", opt, q);
+    free (q);
+    return 0;
+}
+
+/* Append one shell word to the command line. */
+static int put_word (FILE *f, const char *word, dr_error_t *err)
+{
+    char *q = slurm_shell_quote (word);
+    if (!q)
+        return dr_errprintf (err, "batch script: out of memory");
+    fprintf (f, " %s", q);
+    free (q);
+    return 0;
+}
+
+static int put_options (FILE *f, const jobs_spec_t *spec,
+                        const slurm_sbatch_opts_t *o,
+                        const slurm_sbatch_size_t *sz, const char *log_dir,
+                        int grace, dr_error_t *err)
+{
+    char *name = NULL, *pattern = NULL;
+    int rc = -1;
+
+    if (asprintf (&name, "datumrun-%s", spec->name ? spec->name : "pipeline")
+        < 0) {
+        name = NULL;
+        dr_errprintf (err, "batch script: out of memory");
+        goto done;
+    }
+    if (put_directive (f, "--job-name=", name, "pipeline name", err) < 0)
+        goto done;
+    fprintf (f, "#SBATCH --ntasks=%d\n", sz->ntasks);
+    if (sz->nodes > 0)
+        fprintf (f, "#SBATCH --nodes=%d\n", sz->nodes);
+    fprintf (f, "#SBATCH --cpus-per-task=%d\n", sz->cpus_per_task);
+    if (o->time && put_directive (f, "--time=", o->time, "--time", err) < 0)
+        goto done;
+    if (o->partition
+        && put_directive (f, "--partition=", o->partition, "--partition",
+                          err) < 0)
+        goto done;
+    if (o->account
+        && put_directive (f, "--account=", o->account, "--account", err) < 0)
+        goto done;
+    if (grace > 0)
+        fprintf (f, "#SBATCH --signal=TERM@%d\n", grace);
+
+    if (!(pattern = slurm__pattern_escape (log_dir))) {
+        dr_errprintf (err, "log folder \"%s\" cannot be an sbatch output "
+                      "file name%s", log_dir,
+                      errno == EINVAL ? ": it holds a backslash or a line "
+                                        "break"
+                                      : ": out of memory");
+        goto done;
+    }
+    size_t plen = strlen (pattern);
+    while (plen > 1 && pattern[plen - 1] == '/')
+        pattern[--plen] = '\0';
+    free (name);
+    if (asprintf (&name, "%s/%%x-%%j.out", pattern) < 0) {
+        name = NULL;
+        dr_errprintf (err, "batch script: out of memory");
+        goto done;
+    }
+    if (put_directive (f, "--output=", name, "log folder", err) < 0)
+        goto done;
+    if (o->overcommit)
+        fprintf (f, "#SBATCH --overcommit\n");
+    for (size_t i = 0; i < o->nextra; i++) {
+        if (!o->extra[i] || o->extra[i][0] == '\0')
+            continue;
+        if (put_directive (f, "", o->extra[i], "sbatch argument", err) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    free (name);
+    free (pattern);
+    return rc;
+}
+
+static void put_header (FILE *f, const jobs_spec_t *spec,
+                        const slurm_sbatch_opts_t *o,
+                        const slurm_sbatch_size_t *sz, const char *spec_path,
+                        const char *log_dir, int grace)
+{
+    fputs ("#\n# Runs pipeline \"", f);
+    put_comment_text (f, spec->name ? spec->name : "?");
+    fputs ("\" (", f);
+    put_comment_text (f, spec_path);
+    fputs (")\n# with datumrun under Slurm.  Written by `datumrun sbatch`; "
+           "edit freely.\n#\n", f);
+
+    fprintf (f, "# Size: %d worker%s + rank 0 = %d tasks", sz->workers,
+             sz->workers == 1 ? "" : "s", sz->ntasks);
+    if (o->workers > 0)
+        fprintf (f, " (-n %d)", o->workers);
+    else if (spec->par_constant > 0)
+        fprintf (f, " (parallelism constant %d)", spec->par_constant);
+    else
+        fprintf (f, " (parallelism coefficient %g x %d node%s)",
+                 spec->par_coefficient > 0 ? spec->par_coefficient : 1.0,
+                 sz->nodes, sz->nodes == 1 ? "" : "s");
+    fputs (".\n# Rank 0 hands out datums and mostly sleeps; each worker runs "
+           "the user's\n# command on one datum at a time", f);
+    if (sz->cpus_per_task > 1)
+        fprintf (f, " on %d CPUs (resource_requests.cpu)",
+                 sz->cpus_per_task);
+    fputs (".\n", f);
+    if (o->overcommit)
+        fputs ("# --overcommit lets the ranks outnumber the CPUs (rank 0 "
+               "needs almost none).\n", f);
+    if (grace > 0)
+        fprintf (f, "# --signal: every rank gets SIGTERM %d s before the "
+                 "time limit (Slurm may send\n# it up to 60 s earlier); "
+                 "datumrun stops handing out datums, lets the running\n"
+                 "# ones finish or fail, and saves the manifest.  Submitting "
+                 "this script again\n# processes only the datums not done "
+                 "yet.\n", grace);
+    fputs ("# Output of all ranks: ", f);
+    put_comment_text (f, log_dir);
+    fputs ("/<job name>-<job id>.out\n#\n", f);
+}
+
+char *slurm_sbatch_script (const jobs_spec_t *spec,
+                           const slurm_sbatch_opts_t *o, dr_error_t *err)
+{
+    slurm_sbatch_size_t sz;
+    char *buf = NULL, *default_log = NULL;
+    size_t buflen = 0;
+    FILE *f = NULL;
+
+    if (!spec || !o) {
+        errno = EINVAL;
+        dr_errprintf (err, "batch script: missing spec or options");
+        return NULL;
+    }
+    if (!o->datumrun || o->datumrun[0] != '/') {
+        errno = EINVAL;
+        dr_errprintf (err, "batch script: the datumrun executable path must "
+                      "be absolute (got \"%s\")",
+                      o->datumrun ? o->datumrun : "");
+        return NULL;
+    }
+    const char *spec_path = o->spec_path ? o->spec_path : spec->path;
+    if (!spec_path) {
+        errno = EINVAL;
+        dr_errprintf (err, "batch script: no spec path");
+        return NULL;
+    }
+    int grace = o->grace == 0 ? SLURM_DEFAULT_GRACE : o->grace;
+    if (grace > 65535) {
+        errno = EINVAL;
+        dr_errprintf (err, "--grace %d is too long: Slurm's --signal takes "
+                      "at most 65535 seconds", grace);
+        return NULL;
+    }
+    if (slurm_sbatch_size (spec, o, &sz, err) < 0)
+        return NULL;
+    const char *log_dir = o->log_dir;
+    if (!log_dir) {
+        if (!spec->state_dir) {
+            errno = EINVAL;
+            dr_errprintf (err, "batch script: no log folder and the spec has "
+                          "no state folder");
+            return NULL;
+        }
+        if (asprintf (&default_log, "%s/slurm", spec->state_dir) < 0) {
+            errno = ENOMEM;
+            dr_errprintf (err, "batch script: out of memory");
+            return NULL;
+        }
+        log_dir = default_log;
+    }
+    if (!(f = open_memstream (&buf, &buflen))) {
+        dr_errprintf (err, "batch script: %s", strerror (errno));
+        goto error;
+    }
+
+    fputs ("#!/bin/bash\n", f);
+    put_header (f, spec, o, &sz, spec_path, log_dir, grace);
+    if (put_options (f, spec, o, &sz, log_dir, grace, err) < 0)
+        goto error;
+
+    fputs ("\nset -euo pipefail\n\n", f);
+    if (geteuid () == 0)
+        fputs ("# Submitted as root: Open MPI refuses to run as root unless "
+               "told it is meant.\n"
+               "export OMPI_ALLOW_RUN_AS_ROOT=1\n"
+               "export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n\n", f);
+    fputs ("# srun does not pass sbatch's --cpus-per-task on to the step "
+           "(Slurm 22.05 and\n# later), so it is repeated.  exec: the job "
+           "ends with datumrun's exit status\n# (0 success, 1 a datum "
+           "failed or the job was killed, 2 nothing was run).\n", f);
+    fprintf (f, "exec srun --mpi=pmix --cpus-per-task=%d", sz.cpus_per_task);
+    if (put_word (f, o->datumrun, err) < 0)
+        goto error;
+    fputs (" run", f);
+    if (put_word (f, spec_path, err) < 0)
+        goto error;
+    if (o->workers > 0)
+        fprintf (f, " -n %d", o->workers);
+    if (sz.nodes > 0)
+        fprintf (f, " --nodes %d", sz.nodes);
+    fputc ('\n', f);
+
+    if (ferror (f) || fclose (f) != 0) {
+        f = NULL;
+        dr_errprintf (err, "batch script: out of memory");
+        goto error;
+    }
+    free (default_log);
+    return buf;
+error:
+    if (f)
+        fclose (f);
+    free (buf);
+    free (default_log);
+    return NULL;
+}

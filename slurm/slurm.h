@@ -1,0 +1,143 @@
+/* slurm: what datumrun needs to know about the cluster it runs on, without
+ * MPI.  How many nodes the job spans (from PMIx, then Slurm's environment),
+ * the node's hardware topology (hwloc) and which cores each worker binds to,
+ * the sbatch script that runs a pipeline on Slurm and its submission.  The
+ * local single-node test cluster lives next to this code in cluster.sh.
+ */
+#ifndef DATUMRUN_SLURM_H
+#define DATUMRUN_SLURM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jobs/jobs.h"
+
+/* --------------------------------------------------------------- nodes */
+
+/* How many nodes this job spans.  Tries, in order:
+ *   "pmix"    PMIx job data (PMIX_NUM_NODES), only when PMIX_NAMESPACE and
+ *             PMIX_RANK are in the environment (launched by mpirun or
+ *             `srun --mpi=pmix`).  Safe in an MPI process: PMIx_Init is
+ *             reference counted, so Open MPI's own connection survives.
+ *   "slurm"   SLURM_JOB_NUM_NODES, then SLURM_NNODES.
+ *   "default" 1.
+ * On success sets *nodes (>= 1) and *source (a static string; source may be
+ * NULL) and returns 0.  Returns -1 with errno EINVAL when nodes is NULL or
+ * a Slurm variable holds something other than a positive integer.
+ */
+int slurm_discover_nodes (int *nodes, const char **source);
+
+/* ------------------------------------------------------------ topology */
+
+typedef struct slurm_topo slurm_topo_t;
+
+/* This machine's topology, restricted to the CPUs this process may use
+ * (its cgroup).  Returns NULL with err naming the hwloc call that failed.
+ * Caller frees with slurm_topo_destroy().
+ */
+slurm_topo_t *slurm_topo_load (dr_error_t *err);
+
+/* A made-up topology from an hwloc synthetic description such as
+ * "pack:2 numa:2 core:4 pu:1", for tests and for planning.  It cannot be
+ * used to bind (slurm_topo_bind_self fails with EXDEV).
+ */
+slurm_topo_t *slurm_topo_load_synthetic (const char *desc, dr_error_t *err);
+
+/* Accepts NULL; keeps errno. */
+void slurm_topo_destroy (slurm_topo_t *t);
+
+/* Object counts; each is at least 1 (a machine without Core objects counts
+ * its PUs as cores). */
+int slurm_topo_packages (const slurm_topo_t *t);
+int slurm_topo_numa_nodes (const slurm_topo_t *t);
+int slurm_topo_cores (const slurm_topo_t *t);
+int slurm_topo_pus (const slurm_topo_t *t);
+
+/* "2 packages, 4 NUMA nodes, 16 cores, 32 PUs" into buf (truncated to
+ * len).  Returns the length snprintf would have written. */
+int slurm_topo_describe (const slurm_topo_t *t, char *buf, size_t len);
+
+/* The CPUs that worker number local_index (0-based among the workers on
+ * this node) binds to when each worker gets ncpus cores.  Workers are
+ * spread round-robin over the NUMA nodes, alternating packages, and take
+ * ncpus neighbouring cores within one NUMA node; when a NUMA node has
+ * fewer than ncpus cores, cores are taken in order across NUMA nodes.
+ * Past the last free slot, assignment wraps around (oversubscription).
+ * ncpus larger than the core count means all cores.  Writes the OS
+ * numbers of the chosen cores' PUs as a list ("0-3,8") into list_out,
+ * the format of taskset -c and /proc/PID/status Cpus_allowed_list.
+ * Returns 0, or -1 with errno EINVAL (local_index < 0, ncpus < 1) or
+ * ERANGE (list_out too short).
+ */
+int slurm_topo_cpuset_for (const slurm_topo_t *t, int local_index, int ncpus,
+                           char *list_out, size_t len);
+
+/* Bind the calling process (all its threads; children inherit it) to the
+ * CPUs slurm_topo_cpuset_for chooses.  Returns 0, or -1 with err naming
+ * the CPUs that could not be bound to.
+ */
+int slurm_topo_bind_self (const slurm_topo_t *t, int local_index, int ncpus,
+                          dr_error_t *err);
+
+/* -------------------------------------------------------------- sbatch */
+
+#define SLURM_DEFAULT_GRACE 120  /* seconds of SIGTERM before the limit */
+
+typedef struct slurm_sbatch_opts {
+    int nodes;              /* --nodes; 0 = unset (1 for a coefficient) */
+    int workers;            /* -n override; 0 = from parallelism_spec */
+    const char *time;       /* --time as Slurm takes it ("2:00:00"), or NULL */
+    const char *partition;  /* or NULL */
+    const char *account;    /* or NULL */
+    const char *const *extra; /* extra sbatch arguments, one per element, */
+    size_t nextra;          /*   written verbatim as "#SBATCH <arg>" */
+    const char *datumrun;   /* absolute path of the datumrun executable */
+    const char *spec_path;  /* spec to run; NULL = spec->path */
+    const char *log_dir;    /* job output folder; NULL = <state_dir>/slurm.
+                               It must exist when the job starts (Slurm fails
+                               a job whose output file it cannot open). */
+    int grace;              /* seconds of SIGTERM warning before the time
+                               limit; 0 = SLURM_DEFAULT_GRACE, < 0 = none */
+    bool overcommit;        /* --overcommit: more ranks than CPUs */
+} slurm_sbatch_opts_t;
+
+/* The job size slurm_sbatch_script requests for spec and o. */
+typedef struct slurm_sbatch_size {
+    int workers;            /* worker ranks */
+    int ntasks;             /* workers + 1 (rank 0) */
+    int nodes;              /* 0 = left to Slurm */
+    int cpus_per_task;      /* resource_requests.cpu */
+} slurm_sbatch_size_t;
+
+/* Sizing: o->workers if > 0; else parallelism constant N gives N workers;
+ * else coefficient c (unset means 1) gives max(1, floor(c * nodes))
+ * workers on nodes nodes (o->nodes, or 1).  Returns 0, or -1 with err
+ * naming the bad value. */
+int slurm_sbatch_size (const jobs_spec_t *spec, const slurm_sbatch_opts_t *o,
+                       slurm_sbatch_size_t *size, dr_error_t *err);
+
+/* A complete, commented batch script that runs spec with
+ * `srun --mpi=pmix DATUMRUN run SPEC`.  Returns a malloc'd string (caller
+ * frees), or NULL with err naming the option that cannot be written
+ * (a newline in a value, a missing datumrun path, ...).
+ */
+char *slurm_sbatch_script (const jobs_spec_t *spec,
+                           const slurm_sbatch_opts_t *o, dr_error_t *err);
+
+/* Submit script with `sbatch --parsable` (found on PATH), writing the job
+ * id into jobid_out.  Returns 0, or -1 with err holding sbatch's error
+ * output or naming what failed (sbatch missing, timed out after 120 s, id
+ * longer than len).
+ */
+int slurm_submit (const char *script, char *jobid_out, size_t len,
+                  dr_error_t *err);
+
+/* --------------------------------------------------------------- quoting */
+
+/* s as one word for a POSIX shell: unchanged when it holds only
+ * [A-Za-z0-9_@%+=:,./-] (and is not empty), otherwise in single quotes with
+ * each ' written as '\''.  Returns a malloc'd string (caller frees), or NULL
+ * with errno ENOMEM. */
+char *slurm_shell_quote (const char *s);
+
+#endif /* DATUMRUN_SLURM_H */

@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# slurm_cluster.bats: smoke test of the local single-node Slurm cluster
+# (slurm/cluster.sh) that the other integration tests submit to.  It brings
+# the cluster up, runs an overcommitted batch job and an Open MPI program
+# under `srun --mpi=pmix`, and takes the cluster down again only if it was
+# not already up, so no daemons are left behind that the suite did not find.
+
+setup_file () {
+    SRC=${DATUMRUN_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+    export CLUSTER="$SRC/slurm/cluster.sh"
+    if [[ $(id -u) -ne 0 ]] && ! timeout 30 "$CLUSTER" status >/dev/null 2>&1; then
+        skip "the local Slurm cluster is down and only root can start it"
+    fi
+    if timeout 30 "$CLUSTER" status >/dev/null 2>&1; then
+        export WAS_UP=1
+    else
+        export WAS_UP=0
+    fi
+    export WORK="$BATS_FILE_TMPDIR/work"
+    mkdir -p "$WORK"
+    # Open MPI refuses to run as root without these.
+    if [[ $(id -u) -eq 0 ]]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    fi
+}
+
+teardown_file () {
+    if [[ ${WAS_UP:-1} -eq 0 ]]; then
+        timeout 60 "$CLUSTER" down
+    fi
+}
+
+@test "cluster up is idempotent and the node is idle" {
+    run timeout 120 "$CLUSTER" up
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    # The second call takes the fast path.
+    start=$SECONDS
+    run timeout 30 "$CLUSTER" up
+    [ "$status" -eq 0 ]
+    [ $((SECONDS - start)) -le 5 ]
+    run timeout 30 "$CLUSTER" status
+    [ "$status" -eq 0 ]
+    [[ $output == *"node $(hostname -s): idle"* ]]
+}
+
+@test "sbatch --wait runs 3 overcommitted tasks" {
+    cat >"$WORK/job.sh" <<'EOF'
+#!/bin/bash
+#SBATCH --job-name=dr-smoke
+#SBATCH --ntasks=3
+#SBATCH --overcommit
+set -euo pipefail
+echo "tasks=$SLURM_NTASKS nodes=$SLURM_JOB_NUM_NODES"
+srun bash -c 'echo "task $SLURM_PROCID of $SLURM_NTASKS"'
+EOF
+    run timeout 120 sbatch --wait --parsable --chdir="$WORK" \
+        --output="$WORK/job-%j.out" "$WORK/job.sh"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    id=${output%%;*}
+    out="$WORK/job-$id.out"
+    [ -f "$out" ]
+    cat "$out"
+    grep -qx "tasks=3 nodes=1" "$out"
+    [ "$(grep -c '^task [0-2] of 3$' "$out")" -eq 3 ]
+}
+
+@test "srun --mpi=pmix runs an Open MPI program on 5 ranks of 2 cores" {
+    command -v mpicc >/dev/null || skip "mpicc not installed"
+    cat >"$WORK/hello.c" <<'EOF'
+#include <mpi.h>
+#include <stdio.h>
+int main (int argc, char **argv)
+{
+    int rank, size, sum = 0;
+    MPI_Init (&argc, &argv);
+    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    MPI_Allreduce (&rank, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    printf ("rank %d of %d sum %d\n", rank, size, sum);
+    MPI_Finalize ();
+    return 0;
+}
+EOF
+    run timeout 60 mpicc -o "$WORK/hello" "$WORK/hello.c"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run timeout 120 srun --mpi=pmix -n 5 --overcommit "$WORK/hello"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(grep -c '^rank [0-4] of 5 sum 10$' <<<"$output")" -eq 5 ]
+}
