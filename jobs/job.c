@@ -151,7 +151,8 @@ char *jobs_record_json (const jobs_record_t *job)
         errno = EINVAL;     /* e.g. an id that is not UTF-8 */
         return NULL;
     }
-    s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER
+                           | JSON_REAL_PRECISION (6));
     json_decref (o);
     if (!s)
         errno = ENOMEM;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,34 +59,69 @@ static int value_count (const pmix_value_t *v, int *out)
     return 0;
 }
 
-/* 0 with *nodes set, -1 when PMIx cannot tell (not an error: the caller
- * falls back to the next source). */
-static int pmix_nodes (int *nodes)
+/* The PMIx connection we opened, and what it said.  PMIx 4.2 cannot be
+ * initialised again once fully finalised: a PMIx_Finalize that drops the
+ * last reference before MPI_Init makes Open MPI's own PMIx_Init fail
+ * ("getting local rank failed").  So the reference is held until exit,
+ * where MPI_Finalize has already dropped Open MPI's, and the answer is
+ * cached: one query per process. */
+static struct {
+    int state;                          /* 0 untried, 1 up, -1 failed */
+    char nspace[PMIX_MAX_NSLEN + 1];
+    int nodes;                          /* 0 when PMIx did not say */
+} pmix_conn;
+
+static void pmix_release (void)
+{
+    if (pmix_conn.state == 1) {
+        pmix_conn.state = -1;
+        PMIx_Finalize (NULL, 0);
+    }
+}
+
+static void pmix_query (void)
 {
     pmix_proc_t me, job;
     pmix_value_t *val = NULL;
     pmix_info_t info[2];
     bool optional = true;
     uint32_t timeout = 5;   /* seconds; job data is local, this is a cap */
-    int rc = -1;
 
     /* PMIx_Init is reference counted: in an MPI process that already holds
-     * a connection this just takes another reference, and the matching
-     * PMIx_Finalize drops only ours. */
-    if (PMIx_Init (&me, NULL, 0) != PMIX_SUCCESS)
-        return -1;
+     * a connection this just takes another reference. */
+    if (PMIx_Init (&me, NULL, 0) != PMIX_SUCCESS) {
+        pmix_conn.state = -1;
+        return;
+    }
+    pmix_conn.state = 1;
+    snprintf (pmix_conn.nspace, sizeof (pmix_conn.nspace), "%s", me.nspace);
+    atexit (pmix_release);
+
     PMIX_LOAD_PROCID (&job, me.nspace, PMIX_RANK_WILDCARD);
     PMIX_INFO_LOAD (&info[0], PMIX_OPTIONAL, &optional, PMIX_BOOL);
     PMIX_INFO_LOAD (&info[1], PMIX_TIMEOUT, &timeout, PMIX_UINT32);
+    int n;
     if (PMIx_Get (&job, PMIX_NUM_NODES, info, 2, &val) == PMIX_SUCCESS
-        && val && value_count (val, nodes) == 0)
-        rc = 0;
+        && val && value_count (val, &n) == 0)
+        pmix_conn.nodes = n;
     if (val)
         PMIX_VALUE_RELEASE (val);
     PMIX_INFO_DESTRUCT (&info[0]);
     PMIX_INFO_DESTRUCT (&info[1]);
-    PMIx_Finalize (NULL, 0);
-    return rc;
+}
+
+/* 0 with *nodes set, -1 when PMIx cannot tell (not an error: the caller
+ * falls back to the next source).  A namespace other than the one we
+ * connected to (the environment changed) cannot be asked. */
+static int pmix_nodes (const char *nspace, int *nodes)
+{
+    if (pmix_conn.state == 0)
+        pmix_query ();
+    if (pmix_conn.state != 1 || pmix_conn.nodes < 1
+        || strcmp (nspace, pmix_conn.nspace) != 0)
+        return -1;
+    *nodes = pmix_conn.nodes;
+    return 0;
 }
 
 int slurm_discover_nodes (int *nodes, const char **source)
@@ -99,8 +135,8 @@ int slurm_discover_nodes (int *nodes, const char **source)
         errno = EINVAL;
         return -1;
     }
-    if (getenv ("PMIX_NAMESPACE") && getenv ("PMIX_RANK")
-        && pmix_nodes (&n) == 0) {
+    const char *nspace = getenv ("PMIX_NAMESPACE");
+    if (nspace && getenv ("PMIX_RANK") && pmix_nodes (nspace, &n) == 0) {
         *nodes = n;
         if (source)
             *source = "pmix";

@@ -917,8 +917,10 @@ int main (void)
         cmocka_unit_test (test_topo_synthetic_counts),
         cmocka_unit_test (test_topo_cpuset_table),
         cmocka_unit_test (test_topo_bind_self),
-        cmocka_unit_test (test_discover_env),
+        /* PMIx first: the process keeps its one PMIx connection, and the
+         * env test's made-up namespace must not be the one it opens. */
         cmocka_unit_test (test_discover_pmix),
+        cmocka_unit_test (test_discover_env),
         cmocka_unit_test (test_submit_fake_sbatch),
     };
     return cmocka_run_group_tests (tests, group_setup, group_teardown);

@@ -1,0 +1,65 @@
+# helpers.bash: shared by the integration tests.  Every command runs under
+# a timeout; every test works in its own temporary folder and removes it.
+
+: "${DATUMRUN:?set DATUMRUN to the datumrun executable (ctest does)}"
+: "${DATUMRUN_SRC:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}"
+PY=/usr/bin/python3            # Debian's python, which has h5py
+READ_MANIFEST="$DATUMRUN_SRC/tests/integration/read_manifest.py"
+
+common_setup() {
+    T=$(mktemp -d /tmp/datumrun-test.XXXXXX)
+    cd "$T"
+}
+
+common_teardown() {
+    cd /
+    [ -n "${T:-}" ] && rm -rf "$T"
+}
+
+# dr ARGS...: datumrun with a bound; output in $output, status in $status.
+dr() {
+    timeout -k 10 300 "$DATUMRUN" "$@"
+}
+
+# spec FILE NAME CMD INPUT [EXTRA_JSON]: write a one-input pipeline spec.
+# CMD is a shell command run with sh -c.
+spec() {
+    local file=$1 name=$2 cmd=$3 input=$4 extra=${5:-}
+    $PY - "$file" "$name" "$cmd" "$input" "$extra" <<'PYEOF'
+import json, sys
+file, name, cmd, inp, extra = sys.argv[1:6]
+s = {"pipeline": {"name": name},
+     "transform": {"cmd": ["sh", "-c", cmd]},
+     "input": json.loads(inp)}
+if extra:
+    e = json.loads(extra)
+    s["transform"].update(e.pop("transform", {}))  # merged, not replaced
+    s.update(e)
+json.dump(s, open(file, "w"), indent=2)
+PYEOF
+}
+
+# pfs NAME REPO GLOB: a pfs input as JSON.
+pfs() {
+    printf '{"pfs": {"name": "%s", "repo": "%s", "glob": "%s"}}' "$1" "$2" "$3"
+}
+
+# jget JSON KEY: a top-level field of a JSON object.
+jget() {
+    $PY -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
+
+# counts JSON: "processed + skipped / total"
+counts() {
+    $PY -c 'import json,sys; j=json.loads(sys.argv[1]); print("%d + %d / %d" % (j["processed"], j["skipped"], j["total"]))' "$1"
+}
+
+# last_json: the last line of $output that is a JSON object.
+last_json() {
+    printf '%s\n' "$output" | grep '^{' | tail -n 1
+}
+
+# tree DIR: a listing of every file with its content hash, for comparing.
+tree() {
+    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha1sum)
+}
