@@ -355,102 +355,146 @@ static int apply (io_manifest_t *m, int type, const uint8_t *p, size_t len)
     return -1;
 }
 
-/* The length of the good record at off, or 0 if there is none. */
-static size_t good_record (const uint8_t *buf, size_t size, size_t off)
+/* Reads the journal through a window, so that replaying a large journal
+ * does not hold all of it in memory.  The file's size is taken once: a
+ * writer appending meanwhile (read-only openers take no lock) adds records
+ * that this replay does not see, and a checkpoint truncating it reads as
+ * a short file. */
+#define WINDOW (1u << 20)
+
+typedef struct reader {
+    int fd;
+    uint64_t size;      /* of the file when replay began */
+    uint8_t *buf;
+    size_t cap, len;
+    uint64_t start;     /* file offset of buf[0] */
+    int error;          /* errno of a failed read, or 0 */
+} reader_t;
+
+/* Bytes [off, off + n) of the file, or NULL past its end or on error. */
+static const uint8_t *reader_get (reader_t *r, uint64_t off, size_t n)
 {
-    if (size - off < HEADER + TRAILER || memcmp (buf + off, magic, 4))
+    if (off >= r->start && off + n <= r->start + r->len)
+        return r->buf + (off - r->start);
+    if (off + n > r->size)
+        return NULL;
+    if (n > r->cap) {
+        size_t ncap = r->cap ? r->cap : WINDOW;
+        while (ncap < n)
+            ncap *= 2;
+        uint8_t *b = realloc (r->buf, ncap);
+        if (!b) {
+            r->error = errno;
+            return NULL;
+        }
+        r->buf = b;
+        r->cap = ncap;
+    }
+    size_t want = r->size - off < r->cap ? (size_t)(r->size - off) : r->cap;
+    r->start = off;
+    r->len = 0;
+    while (r->len < want) {
+        ssize_t got = pread (r->fd, r->buf + r->len, want - r->len,
+                             (off_t)(off + r->len));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r->error = errno;
+            return NULL;
+        }
+        if (got == 0)
+            break;   /* truncated under us: a writer's checkpoint */
+        r->len += (size_t)got;
+    }
+    return r->len >= n ? r->buf : NULL;
+}
+
+/* The length of the good record at off, or 0 if there is none. */
+static size_t good_record (reader_t *r, uint64_t off)
+{
+    const uint8_t *h = reader_get (r, off, HEADER);
+    if (!h || memcmp (h, magic, 4))
         return 0;
-    uint64_t len = get_le (buf + off + 8, 4);
-    if (len > MAX_PAYLOAD || len > size - off - HEADER - TRAILER)
+    uint64_t len = get_le (h + 8, 4);
+    if (len > MAX_PAYLOAD)
         return 0;
     size_t body = HEADER + (size_t)len;
-    if (XXH3_64bits (buf + off, body) != get_le (buf + off + body, TRAILER))
+    const uint8_t *p = reader_get (r, off, body + TRAILER);
+    if (!p || XXH3_64bits (p, body) != get_le (p + body, TRAILER))
         return 0;
     return body + TRAILER;
 }
 
-static int read_all (int fd, const char *path, uint8_t **out, size_t *size,
-                     dr_error_t *err)
+/* Is there a good record anywhere after a bad one at off? */
+static bool good_after (reader_t *r, uint64_t off)
 {
-    struct stat st;
-    uint8_t *buf = NULL;
-    if (fstat (fd, &st) < 0)
-        goto error;
-    size_t cap = (size_t)st.st_size, n = 0;
-    if (!(buf = malloc (cap ? cap : 1)))
-        goto error;
-    while (n < cap) {
-        ssize_t r = pread (fd, buf + n, cap - n, (off_t)n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto error;
-        if (r == 0)
-            break;   /* shrunk under us: a checkpoint of a writer */
-        n += (size_t)r;
+    for (uint64_t p = off + 1; p + HEADER + TRAILER <= r->size; p++) {
+        const uint8_t *b = reader_get (r, p, 4);
+        if (!b)
+            return false;
+        if (!memcmp (b, magic, 4) && good_record (r, p))
+            return true;
     }
-    *out = buf;
-    *size = n;
-    return 0;
-error:
-    {
-        int e = errno;
-        free (buf);
-        errno = e;
-    }
-    return dr_errprintf (err, "%s: cannot read: %s", path, strerror (errno));
+    return false;
 }
 
 int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
                         dr_error_t *err)
 {
     int fd = j ? j->fd : open (path, O_RDONLY | O_CLOEXEC);
-    uint8_t *buf = NULL;
-    size_t size = 0, off = 0;
+    reader_t r = { .fd = fd };
+    uint64_t off = 0;
+    struct stat st;
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
         return dr_errprintf (err, "%s: cannot read: %s", path,
                              strerror (errno));
     }
-    if (read_all (fd, path, &buf, &size, err) < 0)
+    if (fstat (fd, &st) < 0) {
+        dr_errprintf (err, "%s: cannot read: %s", path, strerror (errno));
         goto error;
-    while (off < size) {
-        size_t rlen = good_record (buf, size, off);
-        if (!rlen) {
-            for (size_t p = off + 1; p < size; p++) {
-                if (good_record (buf, size, p)) {
-                    errno = EINVAL;
-                    dr_errprintf (err, "%s: corrupt record at byte %zu with "
-                                  "good records after it (not an "
-                                  "interrupted write). To recover: move it "
-                                  "aside (mv %s %s.bad) and rerun; datums "
-                                  "finished since the last checkpoint will "
-                                  "be processed again", path, off, path,
-                                  path);
-                    goto error;
-                }
-            }
-            break;   /* a torn tail: the write a kill interrupted */
+    }
+    r.size = (uint64_t)st.st_size;
+    while (off < r.size) {
+        size_t rlen = good_record (&r, off);
+        if (!rlen && !r.error && good_after (&r, off)) {
+            errno = EINVAL;
+            dr_errprintf (err, "%s: corrupt record at byte %llu with good "
+                          "records after it (not an interrupted write). To "
+                          "recover: move it aside (mv %s %s.bad) and rerun; "
+                          "datums finished since the last checkpoint will be "
+                          "processed again", path, (unsigned long long)off,
+                          path, path);
+            goto error;
         }
-        int type = (int)get_le (buf + off + 4, 4);
-        if (apply (m, type, buf + off + HEADER, rlen - HEADER - TRAILER)
-            < 0) {
+        if (r.error) {
+            errno = r.error;
+            dr_errprintf (err, "%s: cannot read: %s", path,
+                          strerror (errno));
+            goto error;
+        }
+        if (!rlen)
+            break;   /* a torn tail: the write a kill interrupted */
+        const uint8_t *rec = reader_get (&r, off, rlen);
+        int type = (int)get_le (rec + 4, 4);
+        if (apply (m, type, rec + HEADER, rlen - HEADER - TRAILER) < 0) {
             if (errno == ENOMEM)
                 dr_errprintf (err, "%s: out of memory", path);
             else
                 dr_errprintf (err, "%s: malformed record of type %d at byte "
-                              "%zu. To recover: move it aside (mv %s %s.bad) "
-                              "and rerun; datums finished since the last "
-                              "checkpoint will be processed again", path,
-                              type, off, path, path);
+                              "%llu. To recover: move it aside (mv %s "
+                              "%s.bad) and rerun; datums finished since the "
+                              "last checkpoint will be processed again",
+                              path, type, (unsigned long long)off, path,
+                              path);
             goto error;
         }
         off += rlen;
     }
     if (j) {
         /* New records must follow the last good one, not a torn tail. */
-        if (off < size && ftruncate (fd, (off_t)off) < 0) {
+        if (off < r.size && ftruncate (fd, (off_t)off) < 0) {
             dr_errprintf (err, "%s: cannot truncate: %s", path,
                           strerror (errno));
             goto error;
@@ -459,14 +503,14 @@ int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
     }
     else
         close (fd);
-    free (buf);
+    free (r.buf);
     return 0;
 error:
     {
         int e = errno;
         if (!j)
             close (fd);
-        free (buf);
+        free (r.buf);
         errno = e;
     }
     return -1;

@@ -207,7 +207,7 @@ static herr_t walk_cb (unsigned n, const H5E_error2_t *e, void *arg)
     h5msg_t *msg = arg;
     /* Upward: the first entry is the most specific. */
     if (n == 0 && e->desc)
-        snprintf (msg->text, sizeof (msg->text), "%s (in %s)", e->desc,
+        snprintf (msg->text, sizeof (msg->text), "HDF5: %s (in %s)", e->desc,
                   e->func_name ? e->func_name : "?");
     return 0;
 }

@@ -16,37 +16,41 @@
 
 #include "io/io.h"
 
+/* Only the missing tail of the path costs system calls: the common case
+ * (parent exists) is one mkdir. */
 int io_mkdirs (const char *path, mode_t mode)
 {
-    char buf[4096];
-    size_t len = strlen (path);
-    if (len == 0 || len >= sizeof (buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    if (mkdir (path, mode) == 0 || errno == EEXIST) {
+    if (mkdir (path, mode) == 0)
+        return 0;
+    if (errno == EEXIST) {
         struct stat st;
         if (stat (path, &st) == 0 && S_ISDIR (st.st_mode))
             return 0;
-        if (errno != ENOENT) {
-            errno = ENOTDIR;
-            return -1;
-        }
+        errno = ENOTDIR;
+        return -1;
     }
     if (errno != ENOENT)
         return -1;
-    memcpy (buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir (buf, mode) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir (buf, mode) < 0 && errno != EEXIST)
+    char buf[4096];
+    size_t len = strlen (path);
+    if (len >= sizeof (buf)) {
+        errno = ENAMETOOLONG;
         return -1;
-    return 0;
+    }
+    memcpy (buf, path, len + 1);
+    while (len > 1 && buf[len - 1] == '/')
+        buf[--len] = '\0';
+    char *slash = strrchr (buf, '/');
+    if (!slash || slash == buf) {
+        errno = ENOENT;
+        return -1;
+    }
+    *slash = '\0';
+    if (io_mkdirs (buf, mode) < 0)
+        return -1;
+    if (mkdir (path, mode) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
 }
 
 static int remove_at (int dfd, const char *name)

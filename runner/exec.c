@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/exec.h"
@@ -68,12 +70,6 @@ void exec_env_setf (exec_env_t *e, const char *name, const char *value)
     free (kv);
 }
 
-void exec_env_copy (exec_env_t *dst, const exec_env_t *src)
-{
-    for (size_t i = 0; i < src->n; i++)
-        exec_env_set (dst, src->v[i]);
-}
-
 void exec_env_free (exec_env_t *e)
 {
     for (size_t i = 0; i < e->n; i++)
@@ -82,16 +78,78 @@ void exec_env_free (exec_env_t *e)
     memset (e, 0, sizeof (*e));
 }
 
+static bool set_per_datum (const jobs_spec_t *spec, const char *kv)
+{
+    static const char *names[] = { "DATUMRUN_OUT", "DATUMRUN_DATUM_ID",
+                                   "DATUMRUN_JOIN_ON", "DATUMRUN_GROUP_BY",
+                                   NULL };
+    size_t nl = name_len (kv);
+    for (int i = 0; names[i]; i++)
+        if (strlen (names[i]) == nl && !strncmp (kv, names[i], nl))
+            return true;
+    for (size_t i = 0; i < spec->npfs; i++)
+        if (strlen (spec->pfs[i]->name) == nl
+            && !strncmp (kv, spec->pfs[i]->name, nl))
+            return true;
+    return false;
+}
+
 void exec_env_base (exec_env_t *e, const jobs_spec_t *spec,
                     const char *job_id)
 {
     for (char **p = environ; *p; p++)
-        if (!env_is_private (*p))
+        if (!env_is_private (*p) && !set_per_datum (spec, *p))
             exec_env_set (e, *p);
     for (char **p = spec->env; p && *p; p++)
         exec_env_set (e, *p);
     exec_env_setf (e, "DATUMRUN_PIPELINE", spec->name);
     exec_env_setf (e, "DATUMRUN_JOB_ID", job_id);
+}
+
+static void push_owned (exec_env_t *e, char *kv)
+{
+    if (e->n + 2 > e->cap) {
+        e->cap = e->cap ? 2 * e->cap : 64;
+        e->v = realloc (e->v, e->cap * sizeof (char *));
+        if (!e->v)
+            abort ();
+    }
+    e->v[e->n++] = kv;
+    e->v[e->n] = NULL;
+}
+
+static void push_kv (exec_env_t *e, const char *name, const char *value)
+{
+    char *kv;
+    if (asprintf (&kv, "%s=%s", name, value) < 0)
+        abort ();
+    push_owned (e, kv);
+}
+
+char *exec_resolve (const exec_env_t *env, const char *argv0)
+{
+    if (strchr (argv0, '/'))
+        return strdup (argv0);
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (size_t i = 0; i < env->n; i++)
+        if (!strncmp (env->v[i], "PATH=", 5))
+            path = env->v[i] + 5;
+    char *copy = strdup (path), *save = NULL;
+    for (char *dir = strtok_r (copy, ":", &save); dir;
+         dir = strtok_r (NULL, ":", &save)) {
+        char *cand;
+        if (asprintf (&cand, "%s/%s", *dir ? dir : ".", argv0) < 0)
+            break;
+        struct stat st;
+        if (stat (cand, &st) == 0 && S_ISREG (st.st_mode)
+            && access (cand, X_OK) == 0) {
+            free (copy);
+            return cand;
+        }
+        free (cand);
+    }
+    free (copy);
+    return NULL;
 }
 
 /* Symlink pfs/<input>/<path> to the repo entry, creating the folders of
@@ -133,12 +191,17 @@ int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
                          const wdatum_t *d, dr_error_t *err)
 {
     char path[4096];
-    /* A leftover from a crashed earlier attempt is not fresh. */
-    if (io_remove_tree (sandbox) < 0)
-        return dr_errprintf (err, "%s: cannot clear: %s", sandbox,
-                             strerror (errno));
-    snprintf (path, sizeof (path), "%s/pfs/out", sandbox);
-    if (io_mkdirs (path, 0755) < 0)
+    if (mkdir (sandbox, 0755) < 0) {
+        /* A leftover from a crashed earlier attempt is not fresh. */
+        if (errno != EEXIST || io_remove_tree (sandbox) < 0
+            || mkdir (sandbox, 0755) < 0)
+            return dr_errprintf (err, "%s: cannot create: %s", sandbox,
+                                 strerror (errno));
+    }
+    if (dr_pathf (path, sizeof (path), "%s/pfs", sandbox) < 0
+        || mkdir (path, 0755) < 0
+        || dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox) < 0
+        || mkdir (path, 0755) < 0)
         return dr_errprintf (err, "%s: cannot create: %s", path,
                              strerror (errno));
     for (uint32_t i = 0; i < d->nentries; i++) {
@@ -150,19 +213,62 @@ int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
     return 0;
 }
 
-void exec_env_datum (exec_env_t *e, const jobs_spec_t *spec,
-                     const char *sandbox, const wdatum_t *d)
+void exec_sandbox_remove (const char *sandbox, const jobs_spec_t *spec,
+                          const wdatum_t *d)
+{
+    char path[4096];
+    for (uint32_t i = 0; i < d->nentries; i++) {
+        const char *name = spec->pfs[d->input[i]]->name;
+        const char *rel = d->path[i];
+        if (!rel[0]) {
+            dr_pathf (path, sizeof (path), "%s/pfs/%s", sandbox, name);
+            unlink (path);
+            continue;
+        }
+        if (dr_pathf (path, sizeof (path), "%s/pfs/%s/%s", sandbox, name,
+                      rel) < 0)
+            continue;
+        unlink (path);
+        /* The folders of its repo-relative path, deepest first. */
+        size_t stop = strlen (sandbox) + 5 + strlen (name);
+        char *slash;
+        while ((slash = strrchr (path, '/')) && (size_t)(slash - path) > stop) {
+            *slash = '\0';
+            if (rmdir (path) < 0)
+                break;
+        }
+        path[stop] = '\0';
+        rmdir (path);
+    }
+    dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox);
+    rmdir (path);
+    dr_pathf (path, sizeof (path), "%s/pfs", sandbox);
+    rmdir (path);
+    if (rmdir (sandbox) < 0 && errno != ENOENT)
+        io_remove_tree (sandbox);
+}
+
+void exec_env_datum (exec_env_t *e, const exec_env_t *base,
+                     const jobs_spec_t *spec, const char *sandbox,
+                     const wdatum_t *d)
 {
     char buf[4096], idhex[33];
+    e->cap = base->n + d->nentries + 8;
+    e->v = malloc (e->cap * sizeof (char *));
+    if (!e->v)
+        abort ();
+    memcpy (e->v, base->v, base->n * sizeof (char *));
+    e->n = base->n;
+    e->v[e->n] = NULL;
     snprintf (buf, sizeof (buf), "%s/pfs/out", sandbox);
-    exec_env_setf (e, "DATUMRUN_OUT", buf);
+    push_kv (e, "DATUMRUN_OUT", buf);
     io_hash_hex (&d->id, idhex);
-    exec_env_setf (e, "DATUMRUN_DATUM_ID", idhex);
+    push_kv (e, "DATUMRUN_DATUM_ID", idhex);
     /* $<input>: the first entry of each input in the datum. */
     for (uint32_t i = 0; i < d->nentries; i++) {
         const jobs_input_t *in = spec->pfs[d->input[i]];
         bool first = true;
-        for (uint32_t j = 0; j < i; j++)
+        for (uint32_t j = 0; j < i && first; j++)
             if (!strcmp (spec->pfs[d->input[j]]->name, in->name))
                 first = false;
         if (!first)
@@ -171,7 +277,7 @@ void exec_env_datum (exec_env_t *e, const jobs_spec_t *spec,
             snprintf (buf, sizeof (buf), "%s/%s", in->repo, d->path[i]);
         else
             snprintf (buf, sizeof (buf), "%s", in->repo);
-        exec_env_setf (e, in->name, buf);
+        push_kv (e, in->name, buf);
     }
     if (d->key && d->key[0]) {
         bool join = false, group = false;
@@ -181,10 +287,18 @@ void exec_env_datum (exec_env_t *e, const jobs_spec_t *spec,
             group |= in->group_by != NULL;
         }
         if (join)
-            exec_env_setf (e, "DATUMRUN_JOIN_ON", d->key);
+            push_kv (e, "DATUMRUN_JOIN_ON", d->key);
         if (group)
-            exec_env_setf (e, "DATUMRUN_GROUP_BY", d->key);
+            push_kv (e, "DATUMRUN_GROUP_BY", d->key);
     }
+}
+
+void exec_env_datum_free (exec_env_t *e, const exec_env_t *base)
+{
+    for (size_t i = base->n; i < e->n; i++)
+        free (e->v[i]);
+    free (e->v);
+    memset (e, 0, sizeof (*e));
 }
 
 int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
@@ -194,20 +308,30 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, defs;
+    int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int rc;
 
     memset (c, 0, sizeof (*c));
     c->pid = -1;
     c->pidfd = -1;
+    c->pipe[0] = c->pipe[1] = c->log[0] = c->log[1] = -1;
+    if (pipe2 (out, O_CLOEXEC) < 0 || pipe2 (errp, O_CLOEXEC) < 0) {
+        int e = errno;
+        if (out[0] >= 0) {
+            close (out[0]);
+            close (out[1]);
+        }
+        return dr_errprintf (err, "pipe: %s", strerror (e));
+    }
+    c->log_path[0] = strdup (out_path);
+    c->log_path[1] = strdup (err_path);
     posix_spawn_file_actions_init (&fa);
     posix_spawnattr_init (&attr);
     posix_spawn_file_actions_addopen (&fa, 0, stdin_path ? stdin_path
                                                          : "/dev/null",
                                       O_RDONLY, 0);
-    posix_spawn_file_actions_addopen (&fa, 1, out_path,
-                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen (&fa, 2, err_path,
-                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2 (&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2 (&fa, errp[1], 2);
     posix_spawn_file_actions_addchdir_np (&fa, cwd);
     sigemptyset (&none);
     sigemptyset (&defs);
@@ -221,13 +345,18 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     posix_spawnattr_setpgroup (&attr, 0);
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP
                                          | POSIX_SPAWN_SETSIGMASK
-                                         | POSIX_SPAWN_SETSIGDEF
-                                         | POSIX_SPAWN_USEVFORK);
+                                         | POSIX_SPAWN_SETSIGDEF);
     c->start = dr_now ();
     c->start_ns = dr_realtime_ns ();
-    rc = posix_spawnp (&c->pid, argv[0], &fa, &attr, argv, envp);
+    rc = posix_spawn (&c->pid, argv[0], &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy (&fa);
     posix_spawnattr_destroy (&attr);
+    close (out[1]);
+    close (errp[1]);
+    c->pipe[0] = out[0];
+    c->pipe[1] = errp[0];
+    fcntl (c->pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl (c->pipe[1], F_SETFL, O_NONBLOCK);
     if (rc != 0) {
         /* Leave the reason where the user looks for the command's errors. */
         FILE *f = fopen (err_path, "a");
@@ -237,6 +366,7 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
             fclose (f);
         }
         c->pid = -1;
+        exec_drain (c);
         errno = rc;
         return dr_errprintf (err, "cannot run '%s': %s", argv[0],
                              strerror (rc));
@@ -245,20 +375,63 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     return 0;
 }
 
-int exec_poll (exec_child_t *c, int *status)
+static void close_child_fds (exec_child_t *c)
 {
-    pid_t r = waitpid (c->pid, status, WNOHANG);
-    if (r == 0)
-        return 0;
-    if (r < 0 && errno == EINTR)
-        return 0;
-    c->duration = dr_now () - c->start;
+    for (int i = 0; i < 2; i++) {
+        if (c->pipe[i] >= 0)
+            close (c->pipe[i]);
+        if (c->log[i] >= 0)
+            close (c->log[i]);
+        c->pipe[i] = c->log[i] = -1;
+        free (c->log_path[i]);
+        c->log_path[i] = NULL;
+    }
     if (c->pidfd >= 0)
         close (c->pidfd);
     c->pidfd = -1;
-    /* Whatever the command left running in its group goes with it. */
+}
+
+int exec_drain (exec_child_t *c)
+{
+    char buf[65536];
+    int open_pipes = 0;
+    for (int i = 0; i < 2; i++) {
+        while (c->pipe[i] >= 0) {
+            ssize_t n = read (c->pipe[i], buf, sizeof (buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                break;          /* EAGAIN: nothing more for now */
+            if (n == 0) {
+                close (c->pipe[i]);
+                c->pipe[i] = -1;
+                break;
+            }
+            if (c->log[i] < 0)
+                c->log[i] = open (c->log_path[i], O_WRONLY | O_CREAT
+                                                      | O_APPEND | O_CLOEXEC,
+                                  0644);
+            if (c->log[i] >= 0 && write (c->log[i], buf, (size_t)n) < 0)
+                break;          /* a full disk loses log text, not datums */
+        }
+        open_pipes += c->pipe[i] >= 0;
+    }
+    return open_pipes ? 0 : -1;
+}
+
+int exec_poll (exec_child_t *c, int *status)
+{
+    exec_drain (c);
+    pid_t r = waitpid (c->pid, status, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR))
+        return 0;
+    c->duration = dr_now () - c->start;
+    /* Whatever the command left running in its group goes with it; then
+     * its pipes reach end of file (unless something escaped the group). */
     kill (-c->pid, SIGKILL);
     c->pid = -1;
+    exec_drain (c);
+    close_child_fds (c);
     return 1;
 }
 
@@ -266,4 +439,23 @@ void exec_kill (exec_child_t *c, int sig)
 {
     if (c->pid > 0)
         kill (-c->pid, sig);
+}
+
+void exec_wait (exec_child_t *c, double seconds)
+{
+    struct pollfd p[3];
+    nfds_t n = 0;
+    if (c->pidfd >= 0)
+        p[n++] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
+    for (int i = 0; i < 2; i++)
+        if (c->pipe[i] >= 0)
+            p[n++] = (struct pollfd){ .fd = c->pipe[i], .events = POLLIN };
+    /* Without a pidfd, exits are noticed by polling. */
+    if (c->pidfd < 0 && seconds > 0.005)
+        seconds = 0.005;
+    struct timespec ts = {
+        .tv_sec = (time_t)seconds,
+        .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9),
+    };
+    ppoll (p, n, &ts, NULL);
 }

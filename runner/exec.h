@@ -11,34 +11,58 @@ typedef struct exec_env {
 
 void exec_env_set (exec_env_t *e, const char *kv);
 void exec_env_setf (exec_env_t *e, const char *name, const char *value);
-void exec_env_copy (exec_env_t *dst, const exec_env_t *src);
 void exec_env_free (exec_env_t *e);
 /* The environment every datum shares: ours without MPI's private
- * variables, transform.env, DATUMRUN_PIPELINE and DATUMRUN_JOB_ID. */
+ * variables, transform.env, DATUMRUN_PIPELINE and DATUMRUN_JOB_ID, and
+ * without the names exec_env_datum sets. */
 void exec_env_base (exec_env_t *e, const jobs_spec_t *spec,
                     const char *job_id);
-/* Per datum: DATUMRUN_OUT, DATUMRUN_DATUM_ID, $<input>, join/group key. */
-void exec_env_datum (exec_env_t *e, const jobs_spec_t *spec,
-                     const char *sandbox, const wdatum_t *d);
+/* Per datum: base plus DATUMRUN_OUT, DATUMRUN_DATUM_ID, $<input> and the
+ * join/group key.  Only the per-datum strings are allocated. */
+void exec_env_datum (exec_env_t *e, const exec_env_t *base,
+                     const jobs_spec_t *spec, const char *sandbox,
+                     const wdatum_t *d);
+/* Free what exec_env_datum allocated. */
+void exec_env_datum_free (exec_env_t *e, const exec_env_t *base);
+
+/* The absolute path of argv0 in the environment's PATH, or NULL.  Caller
+ * frees. */
+char *exec_resolve (const exec_env_t *env, const char *argv0);
 
 /* A fresh sandbox: pfs/<input>/<path> links and an empty pfs/out. */
 int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
                          const wdatum_t *d, dr_error_t *err);
+/* Undo exactly what exec_sandbox_create made; whatever else the command
+ * left behind is removed recursively. */
+void exec_sandbox_remove (const char *sandbox, const jobs_spec_t *spec,
+                          const wdatum_t *d);
 
 typedef struct exec_child {
     pid_t pid;          /* -1 when none */
     int pidfd;          /* readable when it exits; -1 if unsupported */
+    int pipe[2];        /* read ends of its stdout and stderr, or -1 */
+    int log[2];         /* log files, opened when it first writes */
+    char *log_path[2];
     double start;       /* dr_now() at start */
     int64_t start_ns;
     double duration;
 } exec_child_t;
 
+/* Start argv[0] (an absolute path) in cwd, in a new process group, with
+ * stdin from stdin_path (NULL: /dev/null) and stdout/stderr collected into
+ * out_path/err_path, which are created only if it writes anything. */
 int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
                 const char *cwd, const char *stdin_path,
                 const char *out_path, const char *err_path, dr_error_t *err);
-/* 1 and *status when it has exited, 0 while it runs. */
+/* Copy what it wrote so far into its log files.  Returns 0, or -1 when
+ * both pipes are closed. */
+int exec_drain (exec_child_t *c);
+/* 1 and *status when it has exited (its pipes drained and closed), 0
+ * while it runs. */
 int exec_poll (exec_child_t *c, int *status);
 /* Signal its whole process group. */
 void exec_kill (exec_child_t *c, int sig);
+/* Wait until it may have changed: exits, writes, or `seconds` pass. */
+void exec_wait (exec_child_t *c, double seconds);
 
 #endif

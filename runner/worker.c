@@ -32,6 +32,8 @@ typedef struct worker {
     char job_id[33];
     exec_env_t base;
     bool have_base;
+    char **cmd_argv;        /* transform.cmd with argv[0] resolved */
+    char **err_argv;        /* err_cmd likewise, or NULL */
     char stdin_path[4096];
     char err_stdin_path[4096];
     char sbroot[4096];
@@ -139,6 +141,32 @@ static int write_file (const char *path, char **lines)
     return fclose (f);
 }
 
+/* A copy of argv whose first element is the resolved path (NULL when the
+ * command is not found; the datums then fail saying so). */
+static char **resolve_argv (const exec_env_t *env, char **argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **v = calloc (n + 2, sizeof (char *));
+    if (!v)
+        abort ();
+    v[0] = exec_resolve (env, argv[0]);
+    for (size_t i = 1; i < n; i++)
+        v[i] = argv[i];
+    if (!v[0])
+        v[n] = NULL;
+    return v;
+}
+
+static void free_argv (char **v)
+{
+    if (v) {
+        free (v[0]);
+        free (v);
+    }
+}
+
 /* The first assignment tells the job ID: set up what depends on it. */
 static int setup_job (worker_t *w, const char *job_id)
 {
@@ -170,6 +198,11 @@ static int setup_job (worker_t *w, const char *job_id)
     }
     exec_env_base (&w->base, w->spec, job_id);
     w->have_base = true;
+    /* Resolve the commands once: a PATH search per datum costs failed
+     * execs in every child. */
+    w->cmd_argv = resolve_argv (&w->base, w->spec->cmd);
+    if (w->spec->err_cmd)
+        w->err_argv = resolve_argv (&w->base, w->spec->err_cmd);
     return 0;
 }
 
@@ -274,14 +307,18 @@ static int spawn_phase (worker_t *w, dr_error_t *err)
 {
     exec_env_t env = { 0 };
     char out[4200], errp[4200];
-    char **argv = w->phase ? w->spec->err_cmd : w->spec->cmd;
+    char **argv = w->phase ? w->err_argv : w->cmd_argv;
     const char *in = w->phase ? w->err_stdin_path : w->stdin_path;
     log_paths (w, out, errp, sizeof (out));
-    exec_env_copy (&env, &w->base);
-    exec_env_datum (&env, w->spec, w->sandbox, &w->cur);
+    if (!argv[0]) {
+        const char *cmd = w->phase ? w->spec->err_cmd[0] : w->spec->cmd[0];
+        append_log (w, "command not found in PATH");
+        return dr_errprintf (err, "cannot run '%s': not found in PATH", cmd);
+    }
+    exec_env_datum (&env, &w->base, w->spec, w->sandbox, &w->cur);
     int rc = exec_spawn (&w->child, argv, env.v, w->sandbox,
                          in[0] ? in : NULL, out, errp, err);
-    exec_env_free (&env);
+    exec_env_datum_free (&env, &w->base);
     if (rc == 0) {
         w->deadline = w->spec->datum_timeout > 0
                           ? dr_now () + w->spec->datum_timeout
@@ -295,7 +332,7 @@ static void finish_datum (worker_t *w, wresult_t *r)
 {
     send_result (w, r);
     wresult_free (r);
-    io_remove_tree (w->sandbox);
+    exec_sandbox_remove (w->sandbox, w->spec, &w->cur);
     wdatum_free (&w->cur);
     w->running = false;
 }
@@ -482,7 +519,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
                 t = w.deadline - now;
             if (w.kill_at && w.kill_at - now < t)
                 t = w.kill_at - now;
-            runner_idle_wait (w.child.pidfd, t > 0 ? t : 0);
+            exec_wait (&w.child, t > 0 ? t : 0);
             continue;
         }
         if (!stop_deadline && w.qlen) {
@@ -517,5 +554,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
         wdatum_free (&d);
     free (w.q);
     exec_env_free (&w.base);
+    free_argv (w.cmd_argv);
+    free_argv (w.err_argv);
     return rc;
 }

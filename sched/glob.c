@@ -88,6 +88,7 @@ typedef uint64_t cls_t[4];      /* 256-bit byte set */
 struct level {
     struct prog prog;
     char *literal;              /* the only name it matches, or NULL */
+    bool any;                   /* "*": every name matches */
 };
 
 struct sched_glob {
@@ -560,6 +561,7 @@ static int compile_levels (sched_glob_t *g, const struct seq *top)
         memset (lv, 0, sizeof (*lv));
         if (compile_prog (&lv->prog, top, a, b, false) < 0)
             return -1;
+        lv->any = b == a + 1 && top->v[a].kind == N_STAR;
         bool lit = true;
         for (int i = a; i < b; i++)
             lit = lit && top->v[i].kind == N_CHAR;
@@ -655,7 +657,7 @@ struct job {
 /* Reusable memory of the matcher; small matches fit in the inline parts. */
 struct scratch {
     uint64_t *bits;
-    size_t nbits;               /* words */
+    size_t nwords;
     struct job *stack;
     size_t cap;
     uint64_t ibits[32];
@@ -665,7 +667,7 @@ struct scratch {
 static void scratch_init (struct scratch *s)
 {
     s->bits = s->ibits;
-    s->nbits = sizeof (s->ibits) / sizeof (s->ibits[0]);
+    s->nwords = sizeof (s->ibits) / sizeof (s->ibits[0]);
     s->stack = s->istack;
     s->cap = sizeof (s->istack) / sizeof (s->istack[0]);
 }
@@ -711,14 +713,14 @@ static int prog_exec (const struct prog *pr, const cls_t *classes,
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (words > scr->nbits) {
+    if (words > scr->nwords) {
         uint64_t *b = scr->bits == scr->ibits ? NULL : scr->bits;
         if (!(b = realloc (b, words * sizeof (*b)))) {
             errno = ENOMEM;
             return -1;
         }
         scr->bits = b;
-        scr->nbits = words;
+        scr->nwords = words;
     }
     memset (scr->bits, 0, words * sizeof (*scr->bits));
     for (int i = 0; i < 2 * SCHED_GLOB_MAXCAPS; i++)
@@ -1112,7 +1114,7 @@ static int consider (struct walker *w, struct frame *f, const char *name,
     bool descend = segs < g->maxsegs;
     int rc;
 
-    if (lv && !lv->literal) {
+    if (lv && !lv->literal && !lv->any) {
         rc = prog_exec (&lv->prog, (const cls_t *)g->classes, name, len,
                         false, NULL, &w->scr);
         if (rc < 0)
@@ -1232,8 +1234,19 @@ static int walk_push (struct walker *w, int fd, int level, size_t plen)
 static int report (struct walker *w, struct frame *f, const struct rec *r,
                    size_t n, sched_glob_f cb, void *arg)
 {
+    const sched_glob_t *g = w->g;
     sched_glob_caps_t caps;
-    int rc = glob_exec (w->g, w->path, n, &caps, &w->scr);
+    int rc;
+    if (g->nlevels == g->maxsegs && g->ngroups == 0) {
+        /* Every segment is a level and this entry passed them all: that is
+         * the whole pattern's match, and there is nothing to capture. */
+        memset (&caps, 0, sizeof (caps));
+        caps.n = 1;
+        caps.len[0] = (uint32_t)n;
+        rc = 1;
+    }
+    else
+        rc = glob_exec (g, w->path, n, &caps, &w->scr);
     if (rc < 0)
         return walk_oom (w);
     if (rc == 0)

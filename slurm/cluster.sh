@@ -83,8 +83,9 @@ munge_up () {
         fi
     fi
     # munged refuses keys readable by others or not owned by its user.
-    chown munge:munge "$MUNGE_KEY" && chmod 0400 "$MUNGE_KEY" \
-        || die "could not set owner/permissions of $MUNGE_KEY"
+    if ! chown munge:munge "$MUNGE_KEY" || ! chmod 0400 "$MUNGE_KEY"; then
+        die "could not set owner/permissions of $MUNGE_KEY"
+    fi
     install -d -o munge -g munge -m 0755 "$MUNGE_SOCKET_DIR"
     install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
 
@@ -113,7 +114,7 @@ munge_up () {
 # ThreadsPerCore=1 RealMemory=24105".  Declaring exactly that keeps slurmd
 # from being drained for "Low socket*core*thread count" or "Low RealMemory".
 node_hw () {
-    local line kv key val cpus= sockets= cores= threads= mem= boards=1
+    local line kv key val cpus='' sockets='' cores='' threads='' mem='' boards=1
     line=$("$SBIN/slurmd" -C 2>/dev/null | head -n 1) \
         || die "'slurmd -C' failed; is slurmd installed?"
     for kv in $line; do

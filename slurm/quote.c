@@ -11,23 +11,23 @@
 #include "slurm/private.h"
 #include "slurm/slurm.h"
 
-/* Characters no shell or sbatch treats specially anywhere in a word.
- * '=' and '%' are fine: only a leading '~' or a word that looks like an
- * assignment before a command could matter, and we never emit those bare.
- */
-static bool safe_char (char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || strchr ("_@%+=:,./-", c) != NULL;
-}
+/* Characters that need no quoting: for the shell, none of them is special
+ * anywhere in a word ('=' and '%' are left out: "a=b" as a first word is
+ * an assignment, "%1" a job); sbatch's tokenizer also takes '=' and '%'
+ * literally (file name patterns are escaped separately). */
+#define SAFE_SHELL "_@+:,./-"
+#define SAFE_DIRECTIVE "_@+:,./-=%"
 
-static bool all_safe (const char *s)
+static bool all_safe (const char *s, const char *extra)
 {
     if (*s == '\0')
         return false;
-    for (; *s; s++)
-        if (!safe_char (*s))
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || strchr (extra, c)))
             return false;
+    }
     return true;
 }
 
@@ -37,7 +37,7 @@ char *slurm_shell_quote (const char *s)
         errno = EINVAL;
         return NULL;
     }
-    if (all_safe (s))
+    if (all_safe (s, SAFE_SHELL))
         return strdup (s);
 
     size_t quotes = 0;
@@ -68,7 +68,7 @@ char *slurm__directive_quote (const char *s)
         errno = EINVAL;
         return NULL;
     }
-    if (all_safe (s))
+    if (all_safe (s, SAFE_DIRECTIVE))
         return strdup (s);
 
     size_t extra = 0;

@@ -151,6 +151,14 @@ static int put_options (FILE *f, const jobs_spec_t *spec,
     for (size_t i = 0; i < o->nextra; i++) {
         if (!o->extra[i] || o->extra[i][0] == '\0')
             continue;
+        /* "#SBATCH 5" or "#SBATCH --" would be silently ignored by sbatch:
+         * an option's value must be joined to it ("--time=5"). */
+        if (o->extra[i][0] != '-' || strcmp (o->extra[i], "--") == 0) {
+            errno = EINVAL;
+            dr_errprintf (err, "sbatch argument \"%s\" is not an option; "
+                          "write each as --name=value", o->extra[i]);
+            goto done;
+        }
         if (put_directive (f, "", o->extra[i], "sbatch argument", err) < 0)
             goto done;
     }

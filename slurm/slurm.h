@@ -17,13 +17,16 @@
 /* How many nodes this job spans.  Tries, in order:
  *   "pmix"    PMIx job data (PMIX_NUM_NODES), only when PMIX_NAMESPACE and
  *             PMIX_RANK are in the environment (launched by mpirun or
- *             `srun --mpi=pmix`).  Safe in an MPI process: PMIx_Init is
- *             reference counted, so Open MPI's own connection survives.
+ *             `srun --mpi=pmix`).  Safe before or after MPI_Init: the
+ *             first call opens a PMIx connection (reference counted with
+ *             Open MPI's) and keeps it until exit, because PMIx cannot be
+ *             initialised again once finalised; the answer is cached.
  *   "slurm"   SLURM_JOB_NUM_NODES, then SLURM_NNODES.
  *   "default" 1.
  * On success sets *nodes (>= 1) and *source (a static string; source may be
  * NULL) and returns 0.  Returns -1 with errno EINVAL when nodes is NULL or
  * a Slurm variable holds something other than a positive integer.
+ * Call it from one thread at a time.
  */
 int slurm_discover_nodes (int *nodes, const char **source);
 
@@ -90,7 +93,10 @@ typedef struct slurm_sbatch_opts {
     const char *partition;  /* or NULL */
     const char *account;    /* or NULL */
     const char *const *extra; /* extra sbatch arguments, one per element, */
-    size_t nextra;          /*   written verbatim as "#SBATCH <arg>" */
+    size_t nextra;          /*   written verbatim as "#SBATCH <arg>"; each
+                               must be an option with its value joined,
+                               "--mem=4G" (a lone "4G" is refused, since
+                               sbatch would ignore it) */
     const char *datumrun;   /* absolute path of the datumrun executable */
     const char *spec_path;  /* spec to run; NULL = spec->path */
     const char *log_dir;    /* job output folder; NULL = <state_dir>/slurm.
@@ -135,9 +141,9 @@ int slurm_submit (const char *script, char *jobid_out, size_t len,
 /* --------------------------------------------------------------- quoting */
 
 /* s as one word for a POSIX shell: unchanged when it holds only
- * [A-Za-z0-9_@%+=:,./-] (and is not empty), otherwise in single quotes with
+ * [A-Za-z0-9_@+:,./-] (and is not empty), otherwise in single quotes with
  * each ' written as '\''.  Returns a malloc'd string (caller frees), or NULL
- * with errno ENOMEM. */
+ * with errno EINVAL (s is NULL) or ENOMEM. */
 char *slurm_shell_quote (const char *s);
 
 #endif /* DATUMRUN_SLURM_H */

@@ -42,7 +42,7 @@ square='n=$(cat "$in"); echo $((n * n)) > "$DATUMRUN_OUT/$(basename "$in").sq"'
 
 @test "the command sees the pfs sandbox and the documented environment" {
     mkdir -p repo/dirA && echo x > repo/dirA/inner && echo y > repo/top
-    cmd='{ pwd; ls -R pfs; echo "in=$in"; echo "out=$DATUMRUN_OUT"; echo "id=$DATUMRUN_DATUM_ID"; echo "job=$DATUMRUN_JOB_ID"; echo "pipe=$DATUMRUN_PIPELINE"; echo "k=$K"; cat; env | grep -c "^OMPI_" || true; } > "$DATUMRUN_OUT/$(basename "$in").env"'
+    cmd='{ pwd; ls pfs/in/dirA; echo "in=$in"; echo "out=$DATUMRUN_OUT"; echo "id=$DATUMRUN_DATUM_ID"; echo "job=$DATUMRUN_JOB_ID"; echo "pipe=$DATUMRUN_PIPELINE"; echo "k=$K"; cat; env | grep -c "^OMPI_" || true; } > "$DATUMRUN_OUT/$(basename "$in").env"'
     spec s.json envp "$cmd" "$(pfs in repo '/*')" '{"transform": {"env": {"K": "V"}, "stdin": ["line one", "line two"]}}'
     run dr run s.json --json
     [ "$status" -eq 0 ]
