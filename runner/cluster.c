@@ -44,7 +44,7 @@ int cmd_sbatch (int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long (argc, argv, "+n:t:p:A:", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "n:t:p:A:", longopts, NULL)) != -1) {
         switch (c) {
         case 'N':
             so.nodes = atoi (optarg);
