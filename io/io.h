@@ -56,6 +56,10 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 /* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e);
+/* Insert without marking seen: entries loaded from the manifest, which
+ * are saved again only if this run looks them up. */
+int io_statcache_load (io_statcache_t *sc, const char *path,
+                       const io_stat_entry_t *e);
 /* Iterate: call with *iter = 0 until it returns NULL.  only_seen skips
  * entries not put or looked up by io_content_hash() since creation. */
 const char *io_statcache_next (const io_statcache_t *sc, size_t *iter,

@@ -960,7 +960,7 @@ static int read_statcache (hid_t file, const types_t *t, io_manifest_t *m,
         }
         memcpy (path, paths + w->path_offset, w->path_length);
         path[w->path_length] = '\0';
-        if (io_statcache_put (m->sc, path, &e) < 0)
+        if (io_statcache_load (m->sc, path, &e) < 0)
             goto nomem;
     }
     rc = 0;

@@ -9,6 +9,9 @@
 
 #include "io/io.h"
 
+int io__statcache_insert (io_statcache_t *sc, const char *path,
+                          const io_stat_entry_t *e, bool seen);
+
 typedef struct slot {
     uint64_t h;           /* 0 = empty */
     char *path;
@@ -131,6 +134,18 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e)
 {
+    return io__statcache_insert (sc, path, e, true);
+}
+
+int io_statcache_load (io_statcache_t *sc, const char *path,
+                       const io_stat_entry_t *e)
+{
+    return io__statcache_insert (sc, path, e, false);
+}
+
+int io__statcache_insert (io_statcache_t *sc, const char *path,
+                          const io_stat_entry_t *e, bool seen)
+{
     if ((sc->n + 1) * 4 > sc->cap * 3 && grow (sc) < 0)
         return -1;
     uint64_t h = path_hash (path);
@@ -144,7 +159,7 @@ int io_statcache_put (io_statcache_t *sc, const char *path,
         sc->n++;
     }
     s->e = *e;
-    s->seen = true;
+    s->seen = seen;
     return 0;
 }
 

@@ -1,10 +1,404 @@
-/* campaign.c: chained pipelines (filled in with the cluster work). */
+/* campaign.c: chained pipelines.  A pipeline whose input repo is (or lies
+ * inside) another pipeline's output folder runs after it.  `campaign run`
+ * runs the specs in that order, each incrementally, and skips everything
+ * downstream of a failure; `campaign sbatch` submits them as Slurm jobs
+ * chained with --dependency=afterok.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "runner/runner.h"
+#include "slurm/slurm.h"
+
+typedef struct node {
+    char *path;             /* spec file */
+    jobs_spec_t *spec;
+    size_t *deps;           /* indices of upstream pipelines */
+    size_t ndeps;
+    int state;              /* 0 pending, 1 ok, 2 failed, 3 skipped */
+    char jobid[64];
+} node_t;
+
+typedef struct campaign {
+    node_t *n;
+    size_t count;
+    size_t *order;
+} campaign_t;
+
+static int add_path (campaign_t *c, const char *path)
+{
+    node_t *nn = realloc (c->n, (c->count + 1) * sizeof (*nn));
+    if (!nn)
+        return -1;
+    c->n = nn;
+    memset (&c->n[c->count], 0, sizeof (node_t));
+    c->n[c->count++].path = strdup (path);
+    return 0;
+}
+
+static int cmp_str (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+/* A folder contributes every *.json in it, in name order. */
+static int collect (campaign_t *c, const char *arg)
+{
+    struct stat st;
+    if (stat (arg, &st) < 0) {
+        fprintf (stderr, "datumrun campaign: %s: %s\n", arg, strerror (errno));
+        return -1;
+    }
+    if (!S_ISDIR (st.st_mode))
+        return add_path (c, arg);
+    DIR *d = opendir (arg);
+    if (!d) {
+        fprintf (stderr, "datumrun campaign: %s: %s\n", arg, strerror (errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir (d))) {
+        size_t l = strlen (de->d_name);
+        if (l > 5 && !strcmp (de->d_name + l - 5, ".json")) {
+            names = realloc (names, (n + 1) * sizeof (*names));
+            if (asprintf (&names[n++], "%s/%s", arg, de->d_name) < 0)
+                abort ();
+        }
+    }
+    closedir (d);
+    qsort (names, n, sizeof (*names), cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = add_path (c, names[i]);
+        free (names[i]);
+    }
+    free (names);
+    if (n == 0) {
+        fprintf (stderr, "datumrun campaign: %s holds no *.json specs\n", arg);
+        return -1;
+    }
+    return rc;
+}
+
+/* Load every spec.  A downstream repo does not exist before its upstream
+ * pipeline first runs, so loading goes in rounds: each spec that loads
+ * gets its output folder made, which may let the next round load more. */
+static int load_all (campaign_t *c, const char *state)
+{
+    size_t loaded = 0;
+    for (;;) {
+        size_t progress = 0;
+        for (size_t i = 0; i < c->count; i++) {
+            if (c->n[i].spec)
+                continue;
+            dr_error_t err = { { 0 } };
+            c->n[i].spec = jobs_spec_load (c->n[i].path, state, &err);
+            if (c->n[i].spec) {
+                io_mkdirs (c->n[i].spec->output, 0755);
+                progress++;
+                loaded++;
+            }
+        }
+        if (loaded == c->count)
+            return 0;
+        if (!progress)
+            break;
+    }
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->n[i].spec)
+            continue;
+        dr_error_t err = { { 0 } };
+        jobs_spec_load (c->n[i].path, state, &err);
+        fprintf (stderr, "%s\n", err.text);
+    }
+    return -1;
+}
+
+static bool inside (const char *path, const char *dir)
+{
+    size_t l = strlen (dir);
+    return !strncmp (path, dir, l) && (path[l] == '\0' || path[l] == '/');
+}
+
+/* Edges from repos to outputs, then a depth-first topological order. */
+static int order (campaign_t *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        for (size_t j = 0; j < c->count; j++) {
+            if (i == j)
+                continue;
+            const jobs_spec_t *a = c->n[j].spec, *b = c->n[i].spec;
+            if (!strcmp (a->name, b->name) && j < i) {
+                fprintf (stderr, "datumrun campaign: two pipelines named "
+                         "'%s' (%s, %s)\n", a->name, c->n[j].path,
+                         c->n[i].path);
+                return -1;
+            }
+            bool dep = false;
+            for (size_t k = 0; k < b->npfs && !dep; k++)
+                dep = inside (b->pfs[k]->repo, a->output);
+            if (dep) {
+                node_t *n = &c->n[i];
+                n->deps = realloc (n->deps, (n->ndeps + 1) * sizeof (size_t));
+                n->deps[n->ndeps++] = j;
+            }
+        }
+    }
+    c->order = calloc (c->count + 1, sizeof (size_t));
+    int *mark = calloc (c->count + 1, sizeof (int));  /* 1 visiting, 2 done */
+    size_t out = 0;
+    int rc = 0;
+    /* Iterative DFS with an explicit stack of (node, next dep). */
+    size_t *stack = calloc (2 * c->count + 2, sizeof (size_t));
+    for (size_t s = 0; s < c->count && rc == 0; s++) {
+        if (mark[s])
+            continue;
+        size_t sp = 0;
+        stack[sp++] = s;
+        stack[sp++] = 0;
+        mark[s] = 1;
+        while (sp && rc == 0) {
+            size_t v = stack[sp - 2], k = stack[sp - 1];
+            if (k < c->n[v].ndeps) {
+                stack[sp - 1]++;
+                size_t u = c->n[v].deps[k];
+                if (mark[u] == 1) {
+                    fprintf (stderr, "datumrun campaign: pipelines '%s' and "
+                             "'%s' depend on each other (a cycle through "
+                             "their repos and outputs)\n", c->n[u].spec->name,
+                             c->n[v].spec->name);
+                    rc = -1;
+                }
+                else if (!mark[u]) {
+                    mark[u] = 1;
+                    stack[sp++] = u;
+                    stack[sp++] = 0;
+                }
+                continue;
+            }
+            mark[v] = 2;
+            c->order[out++] = v;
+            sp -= 2;
+        }
+    }
+    free (stack);
+    free (mark);
+    return rc;
+}
+
+static void campaign_free (campaign_t *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        free (c->n[i].path);
+        free (c->n[i].deps);
+        jobs_spec_destroy (c->n[i].spec);
+    }
+    free (c->n);
+    free (c->order);
+}
+
+static const char *upstream_failure (const campaign_t *c, const node_t *n)
+{
+    for (size_t k = 0; k < n->ndeps; k++)
+        if (c->n[n->deps[k]].state >= 2)
+            return c->n[n->deps[k]].spec->name;
+    return NULL;
+}
+
+/* Run `datumrun run SPEC ARGS...` as a child and return its status. */
+static int run_one (const char *spec, int argc, char **argv)
+{
+    char exe[4096];
+    if (runner_self_exe (exe, sizeof (exe)) < 0)
+        return EXIT_USAGE;
+    char **av = calloc ((size_t)argc + 4, sizeof (char *));
+    int a = 0;
+    av[a++] = exe;
+    av[a++] = "run";
+    av[a++] = (char *)spec;
+    for (int i = 0; i < argc; i++)
+        av[a++] = argv[i];
+    pid_t pid = fork ();
+    if (pid == 0) {
+        execv (exe, av);
+        _exit (127);
+    }
+    free (av);
+    int status = 0;
+    while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid < 0 || !WIFEXITED (status))
+        return EXIT_FAILED;
+    return WEXITSTATUS (status);
+}
+
+static int campaign_run (campaign_t *c, int argc, char **argv)
+{
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < c->count; i++) {
+        node_t *n = &c->n[c->order[i]];
+        const char *up = upstream_failure (c, n);
+        if (up) {
+            n->state = 3;
+            fprintf (stderr, "datumrun campaign: skipping '%s': upstream "
+                     "pipeline '%s' did not succeed\n", n->spec->name, up);
+            rc = EXIT_FAILED;
+            continue;
+        }
+        fprintf (stderr, "datumrun campaign: running '%s' (%s)\n",
+                 n->spec->name, n->path);
+        int r = run_one (n->path, argc, argv);
+        n->state = r == 0 ? 1 : 2;
+        if (r != 0)
+            rc = EXIT_FAILED;
+    }
+    for (size_t i = 0; i < c->count; i++) {
+        node_t *n = &c->n[c->order[i]];
+        static const char *names[] = { "pending", "success", "failure",
+                                       "skipped" };
+        printf ("%-24s %s\n", n->spec->name, names[n->state]);
+    }
+    return rc;
+}
+
+static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
+                            bool submit)
+{
+    static char exe[4096];
+    if (runner_self_exe (exe, sizeof (exe)) < 0)
+        return EXIT_USAGE;
+    so->datumrun = exe;
+    for (size_t i = 0; i < c->count; i++) {
+        node_t *n = &c->n[c->order[i]];
+        /* Upstream job ids become an afterok dependency. */
+        char dep[1024] = "";
+        size_t off = 0;
+        for (size_t k = 0; k < n->ndeps; k++) {
+            const char *id = c->n[n->deps[k]].jobid;
+            off += (size_t)snprintf (dep + off, sizeof (dep) - off, "%s%s",
+                                     off ? ":" : "--dependency=afterok:",
+                                     id[0] ? id : "UPSTREAM");
+        }
+        const char **extra = calloc (so->nextra + 2, sizeof (char *));
+        for (size_t k = 0; k < so->nextra; k++)
+            extra[k] = so->extra[k];
+        size_t nextra = so->nextra;
+        if (dep[0])
+            extra[nextra++] = dep;
+        slurm_sbatch_opts_t o = *so;
+        o.extra = extra;
+        o.nextra = nextra;
+        o.spec_path = n->spec->path;
+        char logdir[4200];
+        snprintf (logdir, sizeof (logdir), "%s/slurm", n->spec->state_dir);
+        if (!so->log_dir)
+            o.log_dir = logdir;
+        dr_error_t err = { { 0 } };
+        char *script = slurm_sbatch_script (n->spec, &o, &err);
+        free (extra);
+        if (!script) {
+            fprintf (stderr, "datumrun campaign: %s: %s\n", n->path, err.text);
+            return EXIT_USAGE;
+        }
+        if (!submit) {
+            printf ("# ---- %s (%s)\n%s\n", n->spec->name, n->path, script);
+            free (script);
+            continue;
+        }
+        io_mkdirs (o.log_dir, 0755);
+        int r = slurm_submit (script, n->jobid, sizeof (n->jobid), &err);
+        free (script);
+        if (r < 0) {
+            fprintf (stderr, "datumrun campaign: submitting %s: %s\n",
+                     n->spec->name, err.text);
+            return EXIT_USAGE;
+        }
+        printf ("%s %s\n", n->spec->name, n->jobid);
+        fflush (stdout);
+    }
+    return EXIT_OK;
+}
 
 int runner_campaign (int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    dr_log (LOG_ERR, "campaign: not built yet");
-    return EXIT_USAGE;
+    if (argc < 3 || (strcmp (argv[1], "run") && strcmp (argv[1], "sbatch")))
+        return runner_usage_error ("campaign", "%s",
+                                   "expected 'run' or 'sbatch' and specs");
+    bool is_run = !strcmp (argv[1], "run");
+    campaign_t c = { 0 };
+    int rc = EXIT_USAGE;
+    const char *state = NULL;
+    slurm_sbatch_opts_t so = { 0 };
+    bool submit = false;
+    /* Specs and folders come first; options for the pipelines follow. */
+    int i = 2;
+    for (; i < argc && argv[i][0] != '-'; i++)
+        if (collect (&c, argv[i]) < 0)
+            goto out;
+    int rest = i;
+    if (!is_run) {
+        static const struct option longopts[] = {
+            { "nodes", required_argument, NULL, 'N' },
+            { "time", required_argument, NULL, 't' },
+            { "partition", required_argument, NULL, 'p' },
+            { "account", required_argument, NULL, 'A' },
+            { "grace", required_argument, NULL, 'g' },
+            { "overcommit", no_argument, NULL, 'O' },
+            { "submit", no_argument, NULL, 'S' },
+            { NULL, 0, NULL, 0 },
+        };
+        int ch;
+        optind = 1;
+        opterr = 0;
+        int sub_argc = argc - rest + 1;
+        char **sub_argv = argv + rest - 1;
+        while ((ch = getopt_long (sub_argc, sub_argv, "t:p:A:", longopts,
+                                  NULL)) != -1) {
+            switch (ch) {
+            case 'N': so.nodes = atoi (optarg); break;
+            case 't': so.time = optarg; break;
+            case 'p': so.partition = optarg; break;
+            case 'A': so.account = optarg; break;
+            case 'g': so.grace = atoi (optarg); break;
+            case 'O': so.overcommit = true; break;
+            case 'S': submit = true; break;
+            default:
+                rc = runner_usage_error ("campaign", "unknown option '%s'",
+                                         sub_argv[optind - 1]);
+                goto out;
+            }
+        }
+        so.extra = (const char *const *)(sub_argv + optind);
+        so.nextra = (size_t)(sub_argc - optind);
+    }
+    else {
+        for (int k = rest; k < argc; k++)
+            if (!strcmp (argv[k], "--state") && k + 1 < argc)
+                state = argv[k + 1];
+    }
+    if (c.count == 0) {
+        rc = runner_usage_error ("campaign", "%s", "no specs given");
+        goto out;
+    }
+    if (load_all (&c, state) < 0 || order (&c) < 0)
+        goto out;
+    for (size_t k = 0; k < c.count; k++)
+        if (runner_check_globs (c.n[k].spec) < 0)
+            goto out;
+    rc = is_run ? campaign_run (&c, argc - rest, argv + rest)
+                : campaign_sbatch (&c, &so, submit);
+out:
+    campaign_free (&c);
+    return rc;
 }

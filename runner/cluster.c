@@ -105,6 +105,10 @@ int cmd_sbatch (int argc, char **argv)
         fprintf (stderr, "%s\n", err.text);
         return EXIT_USAGE;
     }
+    if (runner_check_globs (spec) < 0) {
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     char exe[4096], abs_spec[4096];
     if (runner_self_exe (exe, sizeof (exe)) < 0) {
         fprintf (stderr, "datumrun sbatch: cannot find my own executable\n");

@@ -57,6 +57,10 @@ int runner_launch (run_opts_t *o)
         fprintf (stderr, "%s\n", err.text);
         return EXIT_USAGE;
     }
+    if (runner_check_globs (spec) < 0) {
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     int nodes = o->nodes;
     const char *source = "--nodes";
     if (nodes <= 0 && (slurm_discover_nodes (&nodes, &source) < 0

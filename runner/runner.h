@@ -156,6 +156,10 @@ int runner_local_worker_index (int rank);
 /* Bind this worker rank (and so its children) to its cores (bind.c). */
 void runner_bind_worker (const jobs_spec_t *spec, int local_index);
 
+/* Compile every input's glob; print the first error (naming the spec,
+ * input and pattern) and return -1. */
+int runner_check_globs (const jobs_spec_t *spec);
+
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);
 /* campaign.c */

@@ -254,3 +254,18 @@ void wresult_free (wresult_t *r)
     free (r->message);
     memset (r, 0, sizeof (*r));
 }
+
+int runner_check_globs (const jobs_spec_t *spec)
+{
+    for (size_t i = 0; i < spec->npfs; i++) {
+        dr_error_t err = { { 0 } };
+        sched_glob_t *g = sched_glob_compile (spec->pfs[i]->glob, &err);
+        if (!g) {
+            fprintf (stderr, "%s: input '%s': %s\n", spec->path,
+                     spec->pfs[i]->name, err.text);
+            return -1;
+        }
+        sched_glob_destroy (g);
+    }
+    return 0;
+}
