@@ -271,9 +271,28 @@ static size_t held_total (const coord_t *c)
     return n;
 }
 
+/* Fold the journal into the HDF5 file now and then, so that a long job's
+ * journal (and a crash's replay) stays bounded. */
+static void maybe_checkpoint (coord_t *c, double *last)
+{
+    static double interval = -1;
+    if (interval < 0) {
+        const char *e = getenv ("DATUMRUN_CHECKPOINT_INTERVAL");
+        interval = e ? atof (e) : 600.0;
+    }
+    if (interval <= 0 || dr_now () - *last < interval)
+        return;
+    dr_error_t err = { { 0 } };
+    if (io_manifest_checkpoint (c->m, &c->p->pipeline_hash, &err) < 0)
+        dr_log (LOG_WARN, "periodic checkpoint failed (the journal keeps "
+                "every result): %s", err.text);
+    *last = dr_now ();
+}
+
 static void dispatch (coord_t *c)
 {
     double start = dr_now (), stop_deadline = 0, backoff = 20e-6;
+    double last_ckpt = start;
     for (int r = 1; r < c->size; r++)
         fill (c, &c->ws[r]);
     while (c->remaining > 0) {
@@ -288,9 +307,9 @@ static void dispatch (coord_t *c)
             if (c->stop_reason) {
                 c->stopping = true;
                 stop_deadline = dr_now () + c->o->grace + 15.0;
-                dr_log (LOG_WARN, "%s: no new datums; %zu in flight get "
-                        "%.0fs to finish", c->stop_reason, held_total (c),
-                        c->o->grace);
+                dr_log (LOG_WARN, "%s: no new datums; running ones get "
+                        "%.0fs to finish (%zu held by workers)",
+                        c->stop_reason, c->o->grace, held_total (c));
                 /* Workers learn it from the same signal under mpirun and
                  * srun; a job timeout is ours alone, so tell them. */
                 for (int r = 1; r < c->size; r++)
@@ -304,6 +323,7 @@ static void dispatch (coord_t *c)
                     "period; their datums will run again next time");
             break;
         }
+        maybe_checkpoint (c, &last_ckpt);
         if (got) {
             backoff = 20e-6;
             continue;
