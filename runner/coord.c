@@ -47,8 +47,8 @@ typedef struct coord {
     uint8_t *attempts;      /* per datum: attempts made */
     wslot_t *ws;            /* index = rank */
     int nworkers;
-    size_t per_worker;      /* datums a worker holds: running + reserve */
     size_t chunk;
+    double avg_duration;    /* moving average of attempts' durations */
     jobs_record_t job;
     size_t remaining;       /* datums to process not yet finished */
     bool stopping;
@@ -79,10 +79,20 @@ static void pack_datum (coord_t *c, buf_t *b, uint32_t didx)
     buf_put_str (b, d->key != UINT64_MAX ? sched_str (p, d->key) : "");
 }
 
+/* How many datums a worker holds: the one it runs and one in reserve; for
+ * datums so short that rank 0's reply could arrive after the reserve is
+ * done, two in reserve.  Long datums keep one, so that a worker stuck on a
+ * slow datum holds back as little as possible. */
+static size_t per_worker (const coord_t *c)
+{
+    bool short_datums = c->avg_duration > 0 && c->avg_duration < 0.05;
+    return (short_datums ? 3 : 2) * c->chunk;
+}
+
 /* Top the worker up to per_worker datums, `chunk` at a time. */
 static void fill (coord_t *c, wslot_t *w)
 {
-    while (!c->stopping && w->active && w->nheld + c->chunk <= c->per_worker
+    while (!c->stopping && w->active && w->nheld + c->chunk <= per_worker (c)
            && sched_queue_len (c->q) > 0) {
         buf_t b = { 0 };
         uint32_t n = 0, didx;
@@ -173,6 +183,10 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     }
     unhold (w, r.didx);
     c->attempts[r.didx] = (uint8_t)(r.attempt > 255 ? 255 : r.attempt);
+    if (r.outcome != OUT_RETURNED)
+        c->avg_duration = c->avg_duration > 0
+                              ? 0.9 * c->avg_duration + 0.1 * r.duration_s
+                              : r.duration_s;
     switch (r.outcome) {
     case OUT_SUCCESS:
         record (c, r.didx, &r, JOBS_DATUM_SUCCESS, rank);
@@ -291,7 +305,7 @@ static void maybe_checkpoint (coord_t *c, double *last)
 
 static void dispatch (coord_t *c)
 {
-    double start = dr_now (), stop_deadline = 0, backoff = 20e-6;
+    double start = dr_now (), stop_deadline = 0, backoff = 50e-6;
     double last_ckpt = start;
     for (int r = 1; r < c->size; r++)
         fill (c, &c->ws[r]);
@@ -325,12 +339,14 @@ static void dispatch (coord_t *c)
         }
         maybe_checkpoint (c, &last_ckpt);
         if (got) {
-            backoff = 20e-6;
+            backoff = 50e-6;
             continue;
         }
+        /* Workers hold a datum in reserve, so a reply may wait a little:
+         * sleeping longer costs no throughput and saves rank 0's CPU. */
         runner_idle_wait (-1, backoff);
         if (backoff < 2e-3)
-            backoff *= 1.5;
+            backoff *= 2;
     }
 }
 
@@ -401,22 +417,40 @@ static void remove_outputs (coord_t *c, const io_datum_rec_t *rec)
                     rec->outputs[i], strerror (errno));
 }
 
-/* Changed datums lose their old outputs (after the journal says so, so
- * a crash cannot leave a "success" whose files are gone); datums that left
- * the input lose theirs and their record. */
+/* Changed datums lose their old outputs; datums that left the input lose
+ * theirs and their record.  Both are invalidated in the journal (and
+ * synced) before any file goes, so that a crash in between cannot leave a
+ * "success" whose files are gone; a vanished datum is forgotten only after
+ * its files are, so that none is left that no record names. */
 static int prepare_outputs (coord_t *c, dr_error_t *err)
 {
     size_t nchanged = 0, ngone = 0;
+    /* Collect the vanished first: forgetting changes the manifest. */
+    size_t n = io_manifest_ndatums (c->m);
+    io_hash_t *gone = malloc ((n ? n : 1) * sizeof (*gone));
+    if (!gone)
+        return dr_errprintf (err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const io_datum_rec_t *rec = io_manifest_datum (c->m, i);
+        if (sched_plan_find (c->p, &rec->id) < 0)
+            gone[ngone++] = rec->id;
+    }
     for (size_t i = 0; i < c->p->ndatums; i++) {
         sched_datum_t *d = &c->p->datums[i];
         if (d->action == SCHED_PROCESS && d->changed) {
             if (io_manifest_invalidate (c->m, &d->id, err) < 0)
-                return -1;
+                goto error;
             nchanged++;
         }
     }
-    if (nchanged && io_manifest_sync (c->m, err) < 0)
-        return -1;
+    for (size_t i = 0; i < ngone; i++) {
+        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
+        if (rec && rec->state == JOBS_DATUM_SUCCESS && rec->noutputs
+            && io_manifest_invalidate (c->m, &gone[i], err) < 0)
+            goto error;
+    }
+    if ((nchanged || ngone) && io_manifest_sync (c->m, err) < 0)
+        goto error;
     for (size_t i = 0; i < c->p->ndatums; i++) {
         sched_datum_t *d = &c->p->datums[i];
         if (d->action == SCHED_PROCESS && d->changed) {
@@ -425,31 +459,102 @@ static int prepare_outputs (coord_t *c, dr_error_t *err)
                 remove_outputs (c, rec);
         }
     }
-    /* Collect the vanished first: forgetting changes the manifest. */
-    size_t n = io_manifest_ndatums (c->m), ngoneids = 0;
-    io_hash_t *gone = malloc ((n ? n : 1) * sizeof (*gone));
-    if (!gone)
-        return dr_errprintf (err, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const io_datum_rec_t *rec = io_manifest_datum (c->m, i);
-        if (sched_plan_find (c->p, &rec->id) < 0)
-            gone[ngoneids++] = rec->id;
-    }
-    for (size_t i = 0; i < ngoneids; i++) {
+    for (size_t i = 0; i < ngone; i++) {
         const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
         if (!rec)
             continue;
         remove_outputs (c, rec);
-        if (io_manifest_forget (c->m, &gone[i], err) < 0) {
-            free (gone);
-            return -1;
-        }
-        ngone++;
+        if (io_manifest_forget (c->m, &gone[i], err) < 0)
+            goto error;
     }
     free (gone);
     if (nchanged || ngone)
         dr_log (LOG_INFO, "%zu changed datums' outputs removed, %zu datums "
                 "gone from the input", nchanged, ngone);
+    return 0;
+error:
+    free (gone);
+    return -1;
+}
+
+/* A job still "running" in a manifest whose lock we hold was killed (kill
+ * -9, a lost node) before it could say so: record it as killed, with the
+ * counts its datums' records show, so that list-job does not show it
+ * running forever. */
+static int close_dead_jobs (coord_t *c, dr_error_t *err)
+{
+    for (size_t i = 0; i < io_manifest_njobs (c->m); i++) {
+        jobs_record_t dead = *io_manifest_job (c->m, i);
+        if (dead.state != JOBS_STATE_RUNNING)
+            continue;
+        io_hash_t jid;
+        io_hash_from_hex (dead.id, &jid);
+        int64_t end = dead.start_ns;
+        dead.processed = dead.failed = dead.recovered = 0;
+        dead.bytes_downloaded = dead.bytes_uploaded = 0;
+        for (size_t k = 0; k < io_manifest_ndatums (c->m); k++) {
+            const io_datum_rec_t *r = io_manifest_datum (c->m, k);
+            if (!io_hash_eq (&r->proc_job, &jid))
+                continue;
+            if (r->state == JOBS_DATUM_SUCCESS) {
+                dead.processed++;
+                dead.bytes_downloaded += r->bytes_in;
+                dead.bytes_uploaded += r->bytes_out;
+            }
+            else if (r->state == JOBS_DATUM_FAILED)
+                dead.failed++;
+            else if (r->state == JOBS_DATUM_RECOVERED)
+                dead.recovered++;
+            int64_t e = r->start_ns + (int64_t)(r->duration_s * 1e9);
+            if (e > end)
+                end = e;
+        }
+        dead.state = JOBS_STATE_KILLED;
+        dead.duration_s = (double)(end - dead.start_ns) * 1e-9;
+        if (io_manifest_job_end (c->m, &dead, err) < 0)
+            return -1;
+        dr_log (LOG_INFO, "job %.8s was killed before it ended; %llu of its "
+                "datums had finished", dead.id,
+                (unsigned long long)(dead.processed + dead.failed
+                                     + dead.recovered));
+    }
+    return 0;
+}
+
+/* A manifest that has never recorded a job (a first run, or a damaged
+ * manifest moved aside as its error message advises) owns nothing in the
+ * output folder.  Files already there would collide with the datums'
+ * outputs, and the result would not equal a from-scratch run: move the
+ * folder aside (never delete it) so that the outputs are rebuilt. */
+static int fresh_output (coord_t *c, dr_error_t *err)
+{
+    const char *out = c->spec->output;
+    if (io_manifest_njobs (c->m) || io_manifest_ndatums (c->m))
+        return 0;
+    DIR *d = opendir (out);
+    if (!d)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+    struct dirent *de;
+    bool empty = true;
+    while (empty && (de = readdir (d)))
+        empty = !strcmp (de->d_name, ".") || !strcmp (de->d_name, "..");
+    closedir (d);
+    if (empty)
+        return 0;
+    char aside[4200];
+    snprintf (aside, sizeof (aside), "%s.old-%lld", out,
+              (long long)(dr_realtime_ns () / 1000000000));
+    if (renameat2 (AT_FDCWD, out, AT_FDCWD, aside, RENAME_NOREPLACE) < 0)
+        return dr_errprintf (err, "output folder %s holds files that the "
+                             "manifest in %s does not record (a first run "
+                             "into a used folder, or a manifest moved "
+                             "aside), and it cannot be moved aside to %s: "
+                             "%s; move or empty it and rerun", out,
+                             c->spec->state_dir, aside, strerror (errno));
+    dr_log (LOG_WARN, "output folder %s held files that the manifest does "
+            "not record (a first run into a used folder, or a manifest "
+            "moved aside); moved it to %s so that every output is rebuilt",
+            out, aside);
     return 0;
 }
 
@@ -563,9 +668,9 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
             send_stop (&c, r);
     }
     c.chunk = spec->chunk_number > 0 ? (size_t)spec->chunk_number : 1;
-    c.per_worker = 2 * c.chunk;
 
-    if (!(c.m = io_manifest_open (spec->state_dir, &err))) {
+    if (!(c.m = io_manifest_open (spec->state_dir, &err))
+        || close_dead_jobs (&c, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text);
         goto out;
     }
@@ -582,9 +687,12 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     dr_log (LOG_DEBUG, "planned %zu datums (%zu to process, %zu to skip) "
             "in %.3fs", c.p->ndatums, c.p->nprocess, c.p->nskip,
             dr_now () - tplan);
-    if (io_mkdirs (spec->output, 0755) < 0) {
-        dr_log (LOG_ERR, "output folder %s: cannot create: %s", spec->output,
-                strerror (errno));
+    if (fresh_output (&c, &err) < 0 || io_mkdirs (spec->output, 0755) < 0) {
+        if (err.text[0])
+            dr_log (LOG_ERR, "%s", err.text);
+        else
+            dr_log (LOG_ERR, "output folder %s: cannot create: %s",
+                    spec->output, strerror (errno));
         goto out;
     }
     rc = EXIT_FAILED;
