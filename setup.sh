@@ -43,7 +43,7 @@ deps() {
 build() { # build DIR [cmake options...]
     local dir=$1; shift
     cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-    cmake --build "$dir" -j"$(nproc)" 2>&1 | grep -E "warning|error|Error" || true
+    cmake --build "$dir" -j"$(nproc)" 2>&1 | grep -E "warning:|error:|Error [0-9]|\*\*\*" || true
     test -x "$dir/datumrun" || { echo "setup.sh: build failed in $dir" >&2; exit 2; }
 }
 

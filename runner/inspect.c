@@ -147,6 +147,81 @@ static const char *datum_state_in (const io_datum_rec_t *r,
 
 /* ----------------------------------------------------------------- plan */
 
+/* A string for JSON output: a path that is not UTF-8 is written as its
+ * bytes rather than dropped. */
+static json_t *json_path (const char *s)
+{
+    json_t *j = json_string (s);
+    return j ? j : json_string_nocheck (s);
+}
+
+/* The plan as one JSON document, written datum by datum: a million datums
+ * as one jansson tree would take gigabytes. */
+static void plan_json (const sched_plan_t *p, const jobs_spec_t *spec,
+                       size_t gone)
+{
+    json_t *head = json_pack ("{s:s, s:I, s:I, s:I, s:I}", "pipeline",
+                              spec->name, "total", (json_int_t)p->ndatums,
+                              "process", (json_int_t)p->nprocess, "skip",
+                              (json_int_t)p->nskip, "gone", (json_int_t)gone);
+    char *s = json_dumps (head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (head);
+    if (!s)
+        abort ();
+    /* Everything but its closing brace, then the datums. */
+    fwrite (s, 1, strlen (s) - 1, stdout);
+    free (s);
+    fputs (",\"datums\":[", stdout);
+    for (size_t i = 0; i < p->ndatums; i++) {
+        const sched_datum_t *d = &p->datums[i];
+        const uint32_t *e = p->ents + d->first;
+        char h[33];
+        json_t *ins = json_array ();
+        for (uint32_t k = 0; k < d->nentries; k++) {
+            const sched_entry_t *en = &p->entries[e[k]];
+            json_array_append_new (
+                ins, json_pack ("{s:s, s:o}", "input",
+                                spec->pfs[en->input]->name, "path",
+                                json_path (sched_str (p, en->path))));
+        }
+        json_t *dj = json_pack ("{s:s, s:s, s:o}", "id", hex (&d->id, h),
+                                "action",
+                                d->action == SCHED_SKIP ? "skip" : "process",
+                                "inputs", ins);
+        if (d->key != UINT64_MAX)
+            json_object_set_new (dj, "key", json_path (sched_str (p, d->key)));
+        if (i)
+            putchar (',');
+        json_dumpf (dj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref (dj);
+    }
+    fputs ("]}\n", stdout);
+}
+
+static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
+                       size_t gone)
+{
+    printf ("%-12s  %-8s  %s\n", "DATUM", "ACTION", "INPUTS");
+    for (size_t i = 0; i < p->ndatums; i++) {
+        const sched_datum_t *d = &p->datums[i];
+        const uint32_t *e = p->ents + d->first;
+        char h[33];
+        printf ("%.12s  %-8s  ", hex (&d->id, h),
+                d->action == SCHED_SKIP ? "skip" : "process");
+        for (uint32_t k = 0; k < d->nentries; k++) {
+            const sched_entry_t *en = &p->entries[e[k]];
+            printf ("%s%s:/%s", k ? ", " : "", spec->pfs[en->input]->name,
+                    sched_str (p, en->path));
+        }
+        if (d->key != UINT64_MAX)
+            printf ("  [key %s]", sched_str (p, d->key));
+        putchar ('\n');
+    }
+    printf ("%zu datums: %zu to process, %zu to skip; %zu gone from the "
+            "input (outputs to remove)\n", p->ndatums, p->nprocess, p->nskip,
+            gone);
+}
+
 int cmd_plan (int argc, char **argv)
 {
     iopts_t o;
@@ -171,52 +246,14 @@ int cmd_plan (int argc, char **argv)
     for (size_t i = 0; i < io_manifest_ndatums (m); i++)
         if (sched_plan_find (p, &io_manifest_datum (m, i)->id) < 0)
             gone++;
-    json_t *arr = o.json ? json_array () : NULL;
-    if (!o.json)
-        printf ("%-12s  %-8s  %s\n", "DATUM", "ACTION", "INPUTS");
-    for (size_t i = 0; i < p->ndatums; i++) {
-        const sched_datum_t *d = &p->datums[i];
-        char h[33];
-        const char *action = d->action == SCHED_SKIP ? "skip" : "process";
-        hex (&d->id, h);
-        const uint32_t *e = p->ents + d->first;
-        if (o.json) {
-            json_t *ins = json_array ();
-            for (uint32_t k = 0; k < d->nentries; k++) {
-                const sched_entry_t *en = &p->entries[e[k]];
-                json_array_append_new (
-                    ins, json_pack ("{s:s, s:s}", "input",
-                                    spec->pfs[en->input]->name, "path",
-                                    sched_str (p, en->path)));
-            }
-            json_t *dj = json_pack ("{s:s, s:s, s:o}", "id", h, "action",
-                                    action, "inputs", ins);
-            if (d->key != UINT64_MAX)
-                json_object_set_new (dj, "key",
-                                     json_string (sched_str (p, d->key)));
-            json_array_append_new (arr, dj);
-            continue;
-        }
-        printf ("%.12s  %-8s  ", h, action);
-        for (uint32_t k = 0; k < d->nentries; k++) {
-            const sched_entry_t *en = &p->entries[e[k]];
-            printf ("%s%s:/%s", k ? ", " : "", spec->pfs[en->input]->name,
-                    sched_str (p, en->path));
-        }
-        if (d->key != UINT64_MAX)
-            printf ("  [key %s]", sched_str (p, d->key));
-        printf ("\n");
-    }
+    /* A million lines: write them in large blocks. */
+    static char obuf[1 << 20];
+    setvbuf (stdout, obuf, _IOFBF, sizeof (obuf));
     if (o.json)
-        print_json (json_pack ("{s:s, s:I, s:I, s:I, s:I, s:o}", "pipeline",
-                               spec->name, "total", (json_int_t)p->ndatums,
-                               "process", (json_int_t)p->nprocess, "skip",
-                               (json_int_t)p->nskip, "gone", (json_int_t)gone,
-                               "datums", arr));
+        plan_json (p, spec, gone);
     else
-        printf ("%zu datums: %zu to process, %zu to skip; %zu gone from the "
-                "input (outputs to remove)\n", p->ndatums, p->nprocess,
-                p->nskip, gone);
+        plan_text (p, spec, gone);
+    fflush (stdout);
     sched_plan_destroy (p);
     io_manifest_close (m);
     jobs_spec_destroy (spec);

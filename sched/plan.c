@@ -2,9 +2,9 @@
  * glob is walked once and its matches become entries (hashed through the
  * stat cache); combinators then build datums as tuples of entry indices, so
  * a cross of 1,000 x 1,000 hashes 2,000 entries, not a million datums'
- * worth of files.  Each datum gets its ID (from its input names and paths)
- * and hash (ID, contents, pipeline hash), and is marked process or skip
- * against the manifest.
+ * worth of files.  Each datum gets its ID (from its input names, repos and
+ * paths) and hash (ID, contents, pipeline hash), and is marked process or
+ * skip against the manifest.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,13 +14,40 @@
 
 #include "sched/sched.h"
 
+#define NOKEY UINT64_MAX
+
+/* A datum's keys, as pool offsets or NOKEY.  A join matches its children's
+ * datums on `join` and a group on `group`; `shown` is the key of the
+ * outermost join or group that made the datum, the one the plan reports
+ * and the command sees.  A datum that is not itself a join's or group's
+ * carries the keys of its first part that has them, so that any combinator
+ * can nest in any other (a cross in a join joins on its first keyed
+ * input's key; a join in a group is grouped by its first input's
+ * group_by). */
+typedef struct dkeys {
+    uint64_t shown, join, group;
+} dkeys_t;
+
+static const dkeys_t nokeys = { NOKEY, NOKEY, NOKEY };
+
+/* The first set key of each kind: a's, else b's. */
+static void dkeys_merge (dkeys_t *a, const dkeys_t *b)
+{
+    if (a->shown == NOKEY)
+        a->shown = b->shown;
+    if (a->join == NOKEY)
+        a->join = b->join;
+    if (a->group == NOKEY)
+        a->group = b->group;
+}
+
 /* A datum list under construction: datum i owns ents[start[i] ..
- * start[i+1]-1] and key[i] (pool offset or UINT64_MAX). */
+ * start[i+1]-1] and key[i]. */
 typedef struct dlist {
     uint32_t *ents;
     uint64_t nents, ents_cap;
     uint64_t *start;       /* ndatums + 1 */
-    uint64_t *key;
+    dkeys_t *key;
     size_t n, cap;
 } dlist_t;
 
@@ -48,7 +75,7 @@ static int dlist_reserve_ents (dlist_t *l, uint64_t more)
 }
 
 /* Open a new datum; its entries follow with dlist_add_ent. */
-static int dlist_begin (dlist_t *l, uint64_t key)
+static int dlist_begin (dlist_t *l, const dkeys_t *key)
 {
     if (l->n + 2 > l->cap) {
         size_t ncap = l->cap ? 2 * l->cap : 64;
@@ -56,7 +83,7 @@ static int dlist_begin (dlist_t *l, uint64_t key)
         if (!s)
             return -1;
         l->start = s;
-        uint64_t *k = realloc (l->key, ncap * sizeof (*k));
+        dkeys_t *k = realloc (l->key, ncap * sizeof (*k));
         if (!k)
             return -1;
         l->key = k;
@@ -64,7 +91,7 @@ static int dlist_begin (dlist_t *l, uint64_t key)
     }
     if (l->n == 0)
         l->start[0] = 0;
-    l->key[l->n] = key;
+    l->key[l->n] = *key;
     l->n++;
     l->start[l->n] = l->nents;
     return 0;
@@ -114,13 +141,30 @@ static uint64_t pool_add (sched_plan_t *p, const char *s, size_t len)
 typedef struct walk_ctx {
     sched_plan_t *p;
     const jobs_input_t *in;
-    const char *keytmpl;       /* join_on or group_by */
     io_statcache_t *sc;
     bool rehash;
     dlist_t *out;
     dr_error_t *err;
     char path[4096];
 } walk_ctx_t;
+
+/* *off = the template expanded against a match, or NOKEY without one. */
+static int expand_key (sched_plan_t *p, const char *tmpl, const char *relpath,
+                       const sched_glob_caps_t *caps, uint64_t *off,
+                       dr_error_t *err)
+{
+    *off = NOKEY;
+    if (!tmpl)
+        return 0;
+    char *k = sched_glob_expand (tmpl, relpath, caps, err);
+    if (!k)
+        return -1;
+    *off = pool_add (p, k, strlen (k));
+    free (k);
+    if (*off == NOKEY)
+        return dr_errprintf (err, "out of memory planning datums");
+    return 0;
+}
 
 static int add_entry (const char *relpath, bool is_dir,
                       const sched_glob_caps_t *caps, void *arg)
@@ -141,18 +185,14 @@ static int add_entry (const char *relpath, bool is_dir,
     memset (e, 0, sizeof (*e));
     e->input = (uint32_t)w->in->index;
     e->is_dir = is_dir;
-    e->key = UINT64_MAX;
     if ((e->path = pool_add (p, relpath, strlen (relpath))) == UINT64_MAX)
         return dr_errprintf (w->err, "out of memory planning datums");
-    if (w->keytmpl) {
-        char *k = sched_glob_expand (w->keytmpl, relpath, caps, w->err);
-        if (!k)
-            return -1;
-        e->key = pool_add (p, k, strlen (k));
-        free (k);
-        if (e->key == UINT64_MAX)
-            return dr_errprintf (w->err, "out of memory planning datums");
-    }
+    dkeys_t k = nokeys;
+    if (expand_key (p, w->in->join_on, relpath, caps, &k.join, w->err) < 0
+        || expand_key (p, w->in->group_by, relpath, caps, &k.group,
+                       w->err) < 0)
+        return -1;
+    k.shown = e->key = k.join != NOKEY ? k.join : k.group;
     int n = relpath[0]
                 ? snprintf (w->path, sizeof (w->path), "%s/%s", w->in->repo,
                             relpath)
@@ -164,7 +204,7 @@ static int add_entry (const char *relpath, bool is_dir,
                          w->err) < 0)
         return -1;
     uint32_t idx = (uint32_t)p->nentries++;
-    if (dlist_begin (w->out, e->key) < 0 || dlist_add_ent (w->out, idx) < 0)
+    if (dlist_begin (w->out, &k) < 0 || dlist_add_ent (w->out, idx) < 0)
         return dr_errprintf (w->err, "out of memory planning datums");
     return 0;
 }
@@ -182,7 +222,6 @@ static int expand_pfs (sched_plan_t *p, const jobs_input_t *in,
     walk_ctx_t w = {
         .p = p, .in = in, .sc = sc, .rehash = rehash, .out = out,
         .err = err,
-        .keytmpl = in->join_on ? in->join_on : in->group_by,
     };
     int rc = sched_glob_walk (g, in->repo, add_entry, &w, err);
     sched_glob_destroy (g);
@@ -197,7 +236,8 @@ static int expand (sched_plan_t *p, const jobs_input_t *in,
 
 #define OOM(err) dr_errprintf (err, "out of memory planning datums")
 
-/* Every combination of the children's datums, first child outermost. */
+/* Every combination of the children's datums, first child outermost; it
+ * carries the keys of its first keyed parts. */
 static int expand_cross (const dlist_t *kids, size_t nkids, dlist_t *out,
                          dr_error_t *err)
 {
@@ -213,7 +253,10 @@ static int expand_cross (const dlist_t *kids, size_t nkids, dlist_t *out,
     if (!idx)
         return OOM (err);
     for (size_t t = 0; t < total; t++) {
-        if (dlist_begin (out, UINT64_MAX) < 0)
+        dkeys_t key = nokeys;
+        for (size_t k = 0; k < nkids; k++)
+            dkeys_merge (&key, &kids[k].key[idx[k]]);
+        if (dlist_begin (out, &key) < 0)
             goto oom;
         for (size_t k = 0; k < nkids; k++) {
             if (dlist_add_range (out, &kids[k], idx[k]) < 0)
@@ -237,7 +280,7 @@ static int expand_union (const dlist_t *kids, size_t nkids, dlist_t *out,
 {
     for (size_t k = 0; k < nkids; k++) {
         for (size_t i = 0; i < kids[k].n; i++) {
-            if (dlist_begin (out, kids[k].key[i]) < 0
+            if (dlist_begin (out, &kids[k].key[i]) < 0
                 || dlist_add_range (out, &kids[k], i) < 0)
                 return OOM (err);
         }
@@ -334,17 +377,19 @@ static void keytab_free (keytab_t *t)
     free (t->slots);
 }
 
-/* Build the key table over all children's datums; keyless datums are an
- * error (join_on/group_by must be set on every child). */
+/* Build the key table over all children's datums, on their join keys or
+ * their group keys; keyless datums take no part (the spec parser requires
+ * join_on or group_by on every input below a join or group). */
 static int keytab_fill (keytab_t *t, const sched_plan_t *p,
-                        const dlist_t *kids, size_t nkids,
+                        const dlist_t *kids, size_t nkids, bool join,
                         keyslot_t ***sorted, dr_error_t *err)
 {
     for (size_t k = 0; k < nkids; k++) {
         for (size_t i = 0; i < kids[k].n; i++) {
-            if (kids[k].key[i] == UINT64_MAX)
+            uint64_t key = join ? kids[k].key[i].join : kids[k].key[i].group;
+            if (key == NOKEY)
                 continue;
-            keyslot_t *s = keytab_get (t, p, kids[k].key[i]);
+            keyslot_t *s = keytab_get (t, p, key);
             if (!s || keyslot_add (s, (uint32_t)k, i) < 0)
                 return OOM (err);
         }
@@ -361,6 +406,18 @@ static int keytab_fill (keytab_t *t, const sched_plan_t *p,
     return 0;
 }
 
+/* Whether an input is, or holds, an outer_join pfs input: a nested child
+ * of a join counts as outer when one of its inputs is. */
+static bool has_outer (const jobs_input_t *in)
+{
+    if (in->kind == JOBS_INPUT_PFS)
+        return in->outer_join;
+    for (size_t k = 0; k < in->nchildren; k++)
+        if (has_outer (in->children[k]))
+            return true;
+    return false;
+}
+
 /* Inner join by key, with outer_join children keeping unmatched datums:
  * a key's datum is the cross of the matching datums of the children that
  * have it, kept when every child has it or one of them is an outer join. */
@@ -374,27 +431,29 @@ static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
     size_t *first = calloc (nkids, sizeof (*first));
     size_t *idx = calloc (nkids, sizeof (*idx));
     size_t **lists = calloc (nkids, sizeof (*lists));
+    bool *outer = calloc (nkids, sizeof (*outer));
     int rc = -1;
-    if (!cnt || !first || !idx || !lists) {
+    if (!cnt || !first || !idx || !lists || !outer) {
         OOM (err);
         goto done;
     }
-    if (keytab_fill (&t, p, kids, nkids, &v, err) < 0)
+    for (size_t k = 0; k < nkids; k++)
+        outer[k] = has_outer (in->children[k]);
+    if (keytab_fill (&t, p, kids, nkids, true, &v, err) < 0)
         goto done;
     for (size_t s = 0; s < t.n; s++) {
         keyslot_t *ks = v[s];
-        bool all = true, outer = false;
+        bool all = true, keep = false;
         memset (cnt, 0, nkids * sizeof (*cnt));
         for (size_t i = 0; i < ks->nitems; i++)
             cnt[ks->child[i]]++;
         for (size_t k = 0; k < nkids; k++) {
             if (cnt[k] == 0)
                 all = false;
-            else if (in->children[k]->kind == JOBS_INPUT_PFS
-                     && in->children[k]->outer_join)
-                outer = true;
+            else if (outer[k])
+                keep = true;
         }
-        if (!all && !outer)
+        if (!all && !keep)
             continue;
         /* Per child, the list of its matching datums (items are in child
          * order since keytab_fill walks children in order). */
@@ -405,7 +464,11 @@ static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
             idx[k] = 0;
         }
         for (;;) {
-            if (dlist_begin (out, ks->koff) < 0) {
+            dkeys_t key = { ks->koff, ks->koff, NOKEY };
+            for (size_t k = 0; k < nkids; k++)
+                if (cnt[k])
+                    dkeys_merge (&key, &kids[k].key[lists[k][idx[k]]]);
+            if (dlist_begin (out, &key) < 0) {
                 OOM (err);
                 goto done;
             }
@@ -436,6 +499,7 @@ done:
     free (first);
     free (idx);
     free (lists);
+    free (outer);
     return rc;
 }
 
@@ -446,11 +510,14 @@ static int expand_group (const sched_plan_t *p, const dlist_t *kids,
     keytab_t t = { 0 };
     keyslot_t **v = NULL;
     int rc = -1;
-    if (keytab_fill (&t, p, kids, nkids, &v, err) < 0)
+    if (keytab_fill (&t, p, kids, nkids, false, &v, err) < 0)
         goto done;
     for (size_t s = 0; s < t.n; s++) {
         keyslot_t *ks = v[s];
-        if (dlist_begin (out, ks->koff) < 0) {
+        dkeys_t key = { ks->koff, NOKEY, ks->koff };
+        for (size_t i = 0; i < ks->nitems; i++)
+            dkeys_merge (&key, &kids[ks->child[i]].key[ks->items[i]]);
+        if (dlist_begin (out, &key) < 0) {
             OOM (err);
             goto done;
         }
@@ -566,15 +633,24 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         memset (d, 0, sizeof (*d));
         d->first = l->start[i];
         d->nentries = (uint32_t)(l->start[i + 1] - l->start[i]);
-        d->key = l->key[i];
+        d->key = l->key[i].shown;
         uint32_t *e = p->ents + d->first;
         qsort (e, d->nentries, sizeof (*e), cmp_ent);
+        /* A group of joins can meet one entry twice: it counts once. */
+        uint32_t n = d->nentries ? 1 : 0;
+        for (uint32_t j = 1; j < d->nentries; j++)
+            if (e[j] != e[n - 1])
+                e[n++] = e[j];
+        d->nentries = n;
         io_hasher_reset (h);
         for (uint32_t j = 0; j < d->nentries; j++) {
             const sched_entry_t *en = &p->entries[e[j]];
-            const char *name = p->spec->pfs[en->input]->name;
+            const jobs_input_t *in = p->spec->pfs[en->input];
             const char *path = sched_str (p, en->path);
-            io_hasher_update (h, name, strlen (name) + 1);
+            /* The repo too: the children of a union may share a name, and
+             * their same-named files are different datums. */
+            io_hasher_update (h, in->name, strlen (in->name) + 1);
+            io_hasher_update (h, in->repo, strlen (in->repo) + 1);
             io_hasher_update (h, path, strlen (path) + 1);
         }
         io_hasher_digest (h, &d->id);

@@ -81,7 +81,7 @@ typedef enum sched_action {
 /* A datum: a tuple of entries.  Its entries are
  * plan->ents[first .. first + nentries - 1], indices into plan->entries. */
 typedef struct sched_datum {
-    io_hash_t id;       /* hash of its (input name, path) tuples */
+    io_hash_t id;       /* hash of its (input name, repo, path) tuples */
     io_hash_t hash;     /* id + contents + pipeline hash */
     uint64_t first;
     uint32_t nentries;

@@ -2,16 +2,24 @@
 """read_manifest.py: an independent reader of datumrun's manifest, h5py only.
 
     read_manifest.py STATE_DIR [--summary|--datums|--jobs|--statcache]
+                     [--journal]
 
 Prints one JSON document on stdout (default --summary).  Integration tests
 use it to check what datumrun recorded without going through datumrun's own
 C reader.  It reads STATE_DIR/manifest.h5 as of the last checkpoint; records
 still in STATE_DIR/journal (after a kill -9) are not in it, and --summary
-reports how many journal bytes are pending.  The schema is docs/manifest.md.
+reports how many journal bytes are pending.  With --journal it also replays
+the journal on top, as datumrun's open does (its own decoder, written from
+the format in docs/manifest.md; checksums are checked through libxxhash
+when it can be loaded): a torn last record is ignored, a bad record with
+good ones after it is an error.  The schema is docs/manifest.md.
 Exit status: 0, or 2 with a message on stderr.
 """
+import ctypes
+import ctypes.util
 import json
 import os
+import struct
 import sys
 
 import h5py
@@ -107,13 +115,187 @@ def statcache(f):
     return out
 
 
-def summary(f, state_dir):
+# ------------------------------------------------------------- journal
+
+DATUM_STATES = ["pending", "success", "failed", "recovered", "skipped"]
+JOB_STATES = ["running", "success", "failure", "killed"]
+REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5
+
+
+def xxh3_64():
+    """XXH3_64bits from the system's libxxhash, or None."""
+    for name in ("libxxhash.so.0", ctypes.util.find_library("xxhash")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            fn = lib.XXH3_64bits
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        fn.restype = ctypes.c_uint64
+        return lambda b: fn(b, len(b))
+    return None
+
+
+class Bad(Exception):
+    pass
+
+
+class Cursor:
+    def __init__(self, b):
+        self.b, self.p = b, 0
+
+    def take(self, n):
+        if self.p + n > len(self.b):
+            raise Bad("short payload")
+        v = self.b[self.p:self.p + n]
+        self.p += n
+        return v
+
+    def u(self, n):
+        return int.from_bytes(self.take(n), "little")
+
+    def i32(self):
+        return struct.unpack("<i", self.take(4))[0]
+
+    def i64(self):
+        return struct.unpack("<q", self.take(8))[0]
+
+    def f64(self):
+        return struct.unpack("<d", self.take(8))[0]
+
+    def done(self):
+        if self.p != len(self.b):
+            raise Bad("trailing bytes in payload")
+
+
+def decode_put(c):
+    d = {"id": c.take(16).hex(), "hash": c.take(16).hex(),
+         "proc_job": c.take(16).hex(), "seen_job": c.take(16).hex()}
+    st = c.u(1)
+    d["state"] = DATUM_STATES[st] if st < len(DATUM_STATES) else st
+    d["attempts"] = c.u(1)
+    d["rank"] = c.i32()
+    d["host"] = c.take(c.u(1)).decode("utf-8", "replace")
+    d["start_ns"] = c.i64()
+    d["duration_s"] = c.f64()
+    d["bytes_in"] = c.u(8)
+    d["bytes_out"] = c.u(8)
+    d["exit_status"] = c.i32()
+    d["term_signal"] = c.i32()
+    inputs = c.take(c.u(4)).decode("utf-8", "replace")
+    nout = c.u(4)
+    outs = c.take(c.u(4)).split(b"\0")[:-1]
+    if len(outs) != nout:
+        raise Bad("output count")
+    c.done()
+    d["inputs"] = [l for l in inputs.split("\n") if l]
+    d["outputs"] = [o.decode("utf-8", "replace") for o in outs]
+    return d
+
+
+def decode_job(c):
+    j = {"id": c.take(c.u(1)).decode(), "pipeline": c.take(c.u(1)).decode()}
+    st = c.u(4)
+    j["state"] = JOB_STATES[st] if st < len(JOB_STATES) else st
+    j["workers"] = c.i32()
+    j["nodes"] = c.i32()
+    for k in ("processed", "skipped", "failed", "recovered", "total",
+              "bytes_downloaded", "bytes_uploaded"):
+        j[k] = c.u(8)
+    j["start_ns"] = c.i64()
+    j["duration_s"] = c.f64()
+    j["pipeline_hash"] = c.take(16).hex()
+    c.done()
+    return j
+
+
+def journal_records(path):
+    """The journal's good records as (type, payload), in order."""
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        return []
+    h = xxh3_64()
+
+    def record_at(off):
+        if data[off:off + 4] != b"DRJ1" or off + 12 > len(data):
+            return None
+        typ, length = struct.unpack_from("<II", data, off + 4)
+        end = off + 12 + length
+        if end + 8 > len(data):
+            return None
+        if h and h(data[off:end]) != struct.unpack_from("<Q", data, end)[0]:
+            return None
+        return typ, data[off + 12:end], end + 8
+
+    recs, off = [], 0
+    while off < len(data):
+        r = record_at(off)
+        if r is None:
+            later = data.find(b"DRJ1", off + 1)
+            while later >= 0:
+                if record_at(later):
+                    raise Bad("%s: corrupt record at byte %d with good "
+                              "records after it" % (path, off))
+                later = data.find(b"DRJ1", later + 1)
+            break  # a torn tail
+        recs.append((r[0], r[1]))
+        off = r[2]
+    return recs
+
+
+def replay(state_dir, dlist, jlist):
+    """Apply the journal to the datum and job lists (as datums()/jobs())."""
+    dmap = {d["id"]: d for d in dlist}
+    jobs_ = list(jlist)
+    path = os.path.join(state_dir, "journal")
+    for off, (typ, payload) in enumerate(journal_records(path)):
+        c = Cursor(payload)
+        try:
+            if typ == REC_PUT:
+                d = decode_put(c)
+                dmap[d["id"]] = d
+            elif typ in (REC_INVALIDATE, REC_FORGET):
+                ident = c.take(16).hex()
+                c.done()
+                if typ == REC_FORGET:
+                    dmap.pop(ident, None)
+                elif ident in dmap:
+                    dmap[ident]["state"] = "pending"
+                    dmap[ident]["hash"] = "0" * 32
+            elif typ in (REC_JOB_BEGIN, REC_JOB_END):
+                j = decode_job(c)
+                if typ == REC_JOB_BEGIN:
+                    j["state"] = "running"
+                for i, old in enumerate(jobs_):
+                    if old["id"] == j["id"]:
+                        jobs_[i] = j
+                        break
+                else:
+                    jobs_.append(j)
+            else:
+                raise Bad("unknown record type %d" % typ)
+        except Bad as e:
+            raise Bad("%s: record %d: %s" % (path, off, e))
+    return list(dmap.values()), jobs_
+
+
+def summary(f, state_dir, with_journal):
     ds = f["datums"]
     states = enum_names(ds, "state")
     counts = {}
-    for v in ds.fields("state")[...]:
-        name = states.get(int(v), str(int(v)))
-        counts[name] = counts.get(name, 0) + 1
+    ndatums, njobs = int(ds.shape[0]), int(f["jobs"].shape[0])
+    if with_journal:
+        dl, jl = replay(state_dir, datums(f), jobs(f))
+        for d in dl:
+            counts[d["state"]] = counts.get(d["state"], 0) + 1
+        ndatums, njobs = len(dl), len(jl)
+    else:
+        for v in ds.fields("state")[...]:
+            name = states.get(int(v), str(int(v)))
+            counts[name] = counts.get(name, 0) + 1
     try:
         journal = os.path.getsize(os.path.join(state_dir, "journal"))
     except OSError:
@@ -122,8 +304,8 @@ def summary(f, state_dir):
         "version": int(f.attrs["datumrun_manifest_version"]),
         "creator": text(f.attrs["creator"]),
         "pipeline_hash": text(f.attrs["pipeline_hash"]),
-        "datums": int(ds.shape[0]),
-        "jobs": int(f["jobs"].shape[0]),
+        "datums": ndatums,
+        "jobs": njobs,
         "statcache": int(f["statcache"].shape[0]),
         "states": counts,
         "journal_bytes": journal,
@@ -132,11 +314,13 @@ def summary(f, state_dir):
 
 def main(argv):
     modes = ("--summary", "--datums", "--jobs", "--statcache")
-    args = [a for a in argv[1:] if a not in modes]
+    with_journal = "--journal" in argv[1:]
+    args = [a for a in argv[1:] if a not in modes and a != "--journal"]
     chosen = [a for a in argv[1:] if a in modes] or ["--summary"]
     if len(args) != 1 or len(chosen) != 1:
         sys.stderr.write("usage: read_manifest.py STATE_DIR "
-                         "[--summary|--datums|--jobs|--statcache]\n")
+                         "[--summary|--datums|--jobs|--statcache] "
+                         "[--journal]\n")
         return 2
     state_dir = args[0]
     path = os.path.join(state_dir, "manifest.h5")
@@ -152,14 +336,22 @@ def main(argv):
                              "knows %d\n" % (path, version, SUPPORTED_VERSION))
             return 2
         mode = chosen[0]
-        if mode == "--datums":
-            doc = datums(f)
-        elif mode == "--jobs":
-            doc = jobs(f)
-        elif mode == "--statcache":
-            doc = statcache(f)
-        else:
-            doc = summary(f, state_dir)
+        try:
+            if mode == "--datums":
+                doc = datums(f)
+                if with_journal:
+                    doc = replay(state_dir, doc, [])[0]
+            elif mode == "--jobs":
+                doc = jobs(f)
+                if with_journal:
+                    doc = replay(state_dir, [], doc)[1]
+            elif mode == "--statcache":
+                doc = statcache(f)
+            else:
+                doc = summary(f, state_dir, with_journal)
+        except Bad as e:
+            sys.stderr.write("%s\n" % e)
+            return 2
     json.dump(doc, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0

@@ -197,6 +197,34 @@ static const struct match_case match_cases[] = {
     {"/(*)/*", "California/LA.json", true, "California"},
     {"/(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)(?)", "abcdefghijklmno",
      true, "a|b|c|d|e|f|g|h|i|j|k|l|m|n|o"},
+    /* root files have nothing two levels down */
+    {"/*/*", "README", false, NULL},
+    {"/California/*", "California", false, NULL},
+    /* hidden entries at any depth */
+    {"/*/*", ".git/config", true, ""},
+    {"/**", ".git/.keep", true, ""},
+    {"/**.json", ".cache/x.json", true, ""},
+    {"/.*", ".", true, ""},
+    /* names holding glob syntax match as text under wildcards, and
+     * literally only when escaped */
+    {"/*", "[abc]", true, ""},
+    {"/[abc]", "[abc]", false, NULL},
+    {"/\\[abc\\]", "[abc]", true, ""},
+    {"/[[]*", "[abc]", true, ""},
+    {"/*", "meta{a,b}(1)?.txt", true, ""},
+    {"/meta{a,b}*", "meta{a,b}(1)?.txt", false, NULL},
+    {"/meta\\{a,b\\}\\(1\\)\\?.txt", "meta{a,b}(1)?.txt", true, ""},
+    {"/meta\\{a,b\\}\\(1\\)?.txt", "meta{a,b}(1)x.txt", true, ""},
+    {"/(*)\\((*)\\)*", "meta{a,b}(1)?.txt", true, "meta{a,b}|1"},
+    {"/*", " lead and trail ", true, ""},
+    {"/* *", "a b", true, ""},
+    {"/* *", "ab", false, NULL},
+    {"/*", "tab\there", true, ""},
+    {"/*", "caf\xc3\xa9", true, ""},
+    {"/caf?", "caf\xc3\xa9", false, NULL},    /* ? is one byte */
+    /* a trailing slash is ignored */
+    {"/*/", "a", true, ""},
+    {"/*/", "a/b", false, NULL},
 };
 
 static void test_match_table (void **state)
@@ -394,11 +422,21 @@ static int tree_setup (void **state)
     make_dir (r, "a/b", 0755);
     make_dir (r, "a/b/c", 0755);
     write_file (r, "a/b/c/x.dat", "x");
+    make_dir (r, ".hiddendir", 0755);
+    write_file (r, ".hiddendir/inner", "");
+    make_dir (r, "dir with space", 0755);
+    write_file (r, "dir with space/f x.txt", "");
+    write_file (r, "[abc]", "");
+    write_file (r, "meta{x}(1)?.txt", "");
     char p[PATH_MAX];
     snprintf (p, sizeof (p), "%s/link-file", r);
     assert_int_equal (symlink ("README", p), 0);
     snprintf (p, sizeof (p), "%s/link-dir", r);
     assert_int_equal (symlink ("California", p), 0);
+    snprintf (p, sizeof (p), "%s/link-loop", r);
+    assert_int_equal (symlink (".", p), 0);
+    snprintf (p, sizeof (p), "%s/link-dangling", r);
+    assert_int_equal (symlink ("nowhere", p), 0);
     *state = ws;
     return 0;
 }
@@ -452,20 +490,33 @@ struct walk_case {
 };
 
 #define ALL                                                                 \
-    ".hidden,California/,California/Los-Angeles.json,"                      \
-    "California/San-Francisco.json,Colorado/,Colorado/Boulder.json,"        \
-    "Colorado/Denver.json,README,a/,a.txt,a/b/,a/b/c/,a/b/c/x.dat,empty/,"  \
-    "link-dir/,link-file,name with space.txt,star*name[1].txt,top.dat"
+    ".hidden,.hiddendir/,.hiddendir/inner,California/,"                     \
+    "California/Los-Angeles.json,California/San-Francisco.json,Colorado/,"  \
+    "Colorado/Boulder.json,Colorado/Denver.json,README,[abc],a/,a.txt,"     \
+    "a/b/,a/b/c/,a/b/c/x.dat,dir with space/,dir with space/f x.txt,"       \
+    "empty/,link-dangling,link-dir/,link-file,link-loop/,meta{x}(1)?.txt,"  \
+    "name with space.txt,star*name[1].txt,top.dat"
+/* Everything at the top but California and Colorado. */
+#define TOP_NOT_C                                                           \
+    ".hidden,.hiddendir/,README,[abc],a/,a.txt,dir with space/,empty/,"     \
+    "link-dangling,link-dir/,link-file,link-loop/,meta{x}(1)?.txt,"         \
+    "name with space.txt,star*name[1].txt,top.dat"
+#define TOP                                                                 \
+    ".hidden,.hiddendir/,California/,Colorado/,README,[abc],a/,a.txt,"      \
+    "dir with space/,empty/,link-dangling,link-dir/,link-file,link-loop/,"  \
+    "meta{x}(1)?.txt,name with space.txt,star*name[1].txt,top.dat"
 
 static const struct walk_case walk_cases[] = {
     {"/", "/", NULL},
     {"", "/", NULL},
-    {"/*",
-     ".hidden,California/,Colorado/,README,a/,a.txt,empty/,link-dir/,"
-     "link-file,name with space.txt,star*name[1].txt,top.dat", NULL},
+    {"/*", TOP, NULL},
+    {"/*/", TOP, NULL},
+    {"*", TOP, NULL},
+    /* root files have nothing two levels down; symlinks are not entered */
     {"/*/*",
-     "California/Los-Angeles.json,California/San-Francisco.json,"
-     "Colorado/Boulder.json,Colorado/Denver.json,a/b/", NULL},
+     ".hiddendir/inner,California/Los-Angeles.json,"
+     "California/San-Francisco.json,Colorado/Boulder.json,"
+     "Colorado/Denver.json,a/b/,dir with space/f x.txt", NULL},
     {"/California/*",
      "California/Los-Angeles.json,California/San-Francisco.json", NULL},
     {"California/*",
@@ -483,20 +534,32 @@ static const struct walk_case walk_cases[] = {
      "California/Los-Angeles.json,California/San-Francisco.json,"
      "Colorado/Boulder.json,Colorado/Denver.json", NULL},
     {"/[CD]*", "California/,Colorado/", NULL},
-    {"/[!C]*",
-     ".hidden,README,a/,a.txt,empty/,link-dir/,link-file,"
-     "name with space.txt,star*name[1].txt,top.dat", NULL},
+    {"/[!C]*", TOP_NOT_C, NULL},
     {"/?olorado", "Colorado/", NULL},
-    {"/.*", ".hidden", NULL},
+    {"/.*", ".hidden,.hiddendir/", NULL},
+    {"/.hiddendir/*", ".hiddendir/inner", NULL},
+    {"/**/inner", ".hiddendir/inner", NULL},
     {"/nomatch/*", "", NULL},
     {"/nomatch", "", NULL},
     {"/empty", "empty/", NULL},
     {"/empty/*", "", NULL},
     {"/link-dir/*", "", NULL},      /* symlinks are not followed */
-    {"/link-*", "link-dir/,link-file", NULL},
+    {"/link-*", "link-dangling,link-dir/,link-file,link-loop/", NULL},
+    {"/link-loop/*", "", NULL},     /* a link cycle is not entered */
+    {"/link-loop", "link-loop/", NULL},
+    {"/link-dangling", "link-dangling", NULL},  /* a file: no target */
     {"/README/*", "", NULL},        /* a file is not a directory */
     {"/star\\*name\\[1\\].txt", "star*name[1].txt", NULL},
     {"/name with space.txt", "name with space.txt", NULL},
+    {"/* with space*", "dir with space/,name with space.txt", NULL},
+    {"/dir with space/*", "dir with space/f x.txt", NULL},
+    {"/\\[abc\\]", "[abc]", NULL},
+    {"/[abc]", "a/", NULL},
+    {"/[[]*", "[abc]", NULL},
+    {"/meta\\{x\\}\\(1\\)\\?.txt", "meta{x}(1)?.txt", NULL},
+    {"/meta{x}*", "", NULL},
+    {"/meta*", "meta{x}(1)?.txt", NULL},
+    {"/(*)\\((*)\\)*", "meta{x} 1", "$1 $2"},
     {"/a/b/c/x.dat", "a/b/c/x.dat", NULL},
     {"/a/*/c", "a/b/c/", NULL},
     {"/*/*/*/*", "a/b/c/x.dat", NULL},
