@@ -158,6 +158,9 @@ static int hash_file_contents (const char *path, io_hash_t *out,
     return 0;
 }
 
+/* Depth of directory recursion in progress: 0 at a datum's own entry. */
+static __thread int sc_depth;
+
 static int cmp_names (const void *a, const void *b)
 {
     return strcmp (*(char *const *)a, *(char *const *)b);
@@ -195,7 +198,8 @@ static int hash_dir (io_statcache_t *sc, char *path, size_t plen,
             goto done;
         n++;
     }
-    qsort (names, n, sizeof (*names), cmp_names);
+    if (n > 1)
+        qsort (names, n, sizeof (*names), cmp_names);
     if (!(h = io_hasher_create ()))
         goto done;
     io_hasher_update (h, "dir", 4);
@@ -231,15 +235,44 @@ done:
     return rc;
 }
 
+/* A symlink that cannot be followed (dangling, a loop) or that points at a
+ * directory inside a directory datum hashes as its target string: the walk
+ * never follows links into directories, so neither does hashing. */
+static int hash_link (const char *path, io_hash_t *out, dr_error_t *err)
+{
+    char target[4096];
+    ssize_t n = readlink (path, target, sizeof (target) - 1);
+    if (n < 0)
+        return dr_errprintf (err, "%s: %s", path, strerror (errno));
+    io_hasher_t *h = io_hasher_create ();
+    if (!h)
+        return dr_errprintf (err, "%s: out of memory", path);
+    io_hasher_update (h, "link", 5);
+    io_hasher_update (h, target, (size_t)n);
+    io_hasher_digest (h, out);
+    io_hasher_destroy (h);
+    return 0;
+}
+
 static int hash_path (io_statcache_t *sc, char *path, size_t plen,
                       size_t pcap, bool rehash, io_hash_t *out,
                       uint64_t *bytes, dr_error_t *err)
 {
     struct stat st;
-    if (stat (path, &st) < 0)
+    if (lstat (path, &st) < 0)
         return dr_errprintf (err, "%s: %s", path, strerror (errno));
-    if (S_ISDIR (st.st_mode))
-        return hash_dir (sc, path, plen, pcap, rehash, out, bytes, err);
+    if (S_ISLNK (st.st_mode)) {
+        /* A datum's own entry (the first call) may be a link to a folder;
+         * below it, links to folders are not followed. */
+        if (stat (path, &st) < 0 || (S_ISDIR (st.st_mode) && sc_depth > 0))
+            return hash_link (path, out, err);
+    }
+    if (S_ISDIR (st.st_mode)) {
+        sc_depth++;
+        int rc = hash_dir (sc, path, plen, pcap, rehash, out, bytes, err);
+        sc_depth--;
+        return rc;
+    }
     io_stat_entry_t e = {
         .size = (uint64_t)st.st_size,
         .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000

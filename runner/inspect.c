@@ -78,7 +78,10 @@ static int open_both (const iopts_t *o, jobs_spec_t **spec,
 
 static void print_json (json_t *j)
 {
-    char *s = json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* Nine digits: durations without binary noise (0.041, not
+     * 0.041000000000000002). */
+    char *s = json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER
+                                 | JSON_REAL_PRECISION (9));
     printf ("%s\n", s);
     free (s);
     json_decref (j);
@@ -134,14 +137,48 @@ static const jobs_record_t *find_job (const io_manifest_t *m,
     return NULL;
 }
 
-/* A datum's state as seen by job j. */
-static const char *datum_state_in (const io_datum_rec_t *r,
-                                   const jobs_record_t *j)
+/* Job j and the IDs of the jobs after it, sorted.  The manifest keeps each
+ * datum's latest record only, so a datum shows in job j as its record's
+ * state when j processed it, as skipped when an earlier job did (it stayed
+ * in the input since: leaving it forgets the record), and not at all when
+ * a later job did (its state in j is no longer known; it may not even
+ * have existed). */
+typedef struct jobview {
+    io_hash_t id;
+    io_hash_t *later;
+    size_t nlater;
+} jobview_t;
+
+static int cmp_id (const void *a, const void *b)
 {
-    io_hash_t jid;
-    io_hash_from_hex (j->id, &jid);
-    if (io_hash_eq (&r->proc_job, &jid))
+    return memcmp (a, b, sizeof (io_hash_t));
+}
+
+static void jobview_init (jobview_t *v, const io_manifest_t *m,
+                          const jobs_record_t *j)
+{
+    size_t nj = io_manifest_njobs (m), i = 0;
+    io_hash_from_hex (j->id, &v->id);
+    while (i < nj && io_manifest_job (m, i) != j)
+        i++;
+    v->nlater = 0;
+    if (!(v->later = malloc ((nj - i + 1) * sizeof (*v->later))))
+        abort ();
+    for (size_t k = i + 1; k < nj; k++)
+        io_hash_from_hex (io_manifest_job (m, k)->id, &v->later[v->nlater++]);
+    qsort (v->later, v->nlater, sizeof (*v->later), cmp_id);
+}
+
+/* A datum's state as seen by the job, or NULL when a later job processed
+ * it. */
+static const char *datum_state_in (const io_datum_rec_t *r,
+                                   const jobview_t *v)
+{
+    if (io_hash_eq (&r->proc_job, &v->id))
         return jobs_datum_state_name ((jobs_datum_state_t)r->state);
+    if (v->nlater && bsearch (&r->proc_job, v->later, v->nlater,
+                              sizeof (*v->later), cmp_id))
+        return NULL;
     return "skipped";
 }
 
@@ -232,6 +269,12 @@ int cmd_plan (int argc, char **argv)
         return EXIT_USAGE;
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
+    /* A broken glob reads as it does for `run`. */
+    if (runner_check_globs (spec) < 0) {
+        io_manifest_close (m);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     sched_plan_opts_t po = { .reprocess = o.reprocess
                                           || spec->reprocess_every_job };
     sched_plan_t *p = sched_plan_build (spec, io_manifest_statcache (m), m,
@@ -388,20 +431,20 @@ int cmd_list_datum (int argc, char **argv)
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
-    bool latest = j == io_manifest_job (m, nj - 1);
-    io_hash_t jid;
-    io_hash_from_hex (j->id, &jid);
+    jobview_t v;
+    jobview_init (&v, m, j);
+    size_t hidden = 0;
     json_t *arr = o.json ? json_array () : NULL;
     if (!o.json)
         printf ("%-32s  %-9s  %-8s  %s\n", "ID", "STATE", "TIME", "INPUTS");
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
         const io_datum_rec_t *r = io_manifest_datum (m, i);
-        /* An older job shows the datums it processed that no later job
-         * has processed again; the latest shows every datum. */
-        if (!latest && !io_hash_eq (&r->proc_job, &jid))
-            continue;
         char h[33], dur[32], in[1024];
-        const char *st = datum_state_in (r, j);
+        const char *st = datum_state_in (r, &v);
+        if (!st) {
+            hidden++;
+            continue;
+        }
         hex (&r->id, h);
         if (o.json) {
             json_array_append_new (
@@ -417,6 +460,10 @@ int cmd_list_datum (int argc, char **argv)
     }
     if (o.json)
         print_json (arr);
+    else if (hidden)
+        printf ("(%zu more datums were processed by later jobs; the "
+                "manifest keeps each datum's latest record only)\n", hidden);
+    free (v.later);
     io_manifest_close (m);
     jobs_spec_destroy (spec);
     return EXIT_OK;
@@ -467,7 +514,18 @@ int cmd_inspect_datum (int argc, char **argv)
               pj, id);
     snprintf (err_log, sizeof (err_log), "%s/logs/%s/%s.err", spec->state_dir,
               pj, id);
-    const char *st = datum_state_in (r, j);
+    jobview_t v;
+    jobview_init (&v, m, j);
+    const char *st = datum_state_in (r, &v);
+    free (v.later);
+    if (!st) {
+        fprintf (stderr, "datumrun inspect-datum: datum %.12s was processed "
+                 "by a later job, %.8s, and the manifest keeps each "
+                 "datum's latest record only: inspect it there\n", id, pj);
+        io_manifest_close (m);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     if (o.json) {
         json_t *outs = json_array ();
         for (size_t i = 0; i < r->noutputs; i++)

@@ -1,0 +1,299 @@
+#!/usr/bin/env bats
+# Incrementality (issue 3): what a rerun skips, processes and removes, and
+# that the output after any sequence of runs equals a from-scratch run over
+# the same input.  h5py (read_manifest.py) reads the manifest back as an
+# independent reader and must agree with each job's JSON.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# A transform whose outputs depend on the datum's content, with nested
+# output folders: <dir>_<base>.d/len and <dir>_<base>.<cksum> (so that a change of
+# content changes the output *name*, and the old one must go).
+shape='b=$(basename "$(dirname "$in")")_$(basename "$in"); c=$(cksum < "$in" | cut -d" " -f1); mkdir -p "$DATUMRUN_OUT/$b.d"; wc -c < "$in" > "$DATUMRUN_OUT/$b.d/len"; cp "$in" "$DATUMRUN_OUT/$b.$c"'
+
+# runj SPEC [ARGS]: run with --json; fails the test on an unexpected status.
+# Sets $j to the job JSON.
+runj() {
+    local want=0
+    if [ "$1" = "--status" ]; then want=$2; shift 2; fi
+    run dr run "$@" --json
+    if [ "$status" -ne "$want" ]; then
+        printf 'exit %s (wanted %s):\n%s\n' "$status" "$want" "$output" >&2
+        return 1
+    fi
+    j=$(last_json)
+}
+
+# check_h5 STATE: manifest.h5 opens in h5py, nothing is left in the
+# journal, and its latest job and datum states agree with $j.
+check_h5() {
+    local s
+    s=$(h5 "$1" --summary)
+    [ "$(pyget "$s" 'j["journal_bytes"]')" -eq 0 ]
+    [ "$(pyget "$s" 'j["datums"]')" -eq "$(jget "$j" total)" ]
+    local ok=$(( $(jget "$j" processed) + $(jget "$j" skipped) ))
+    [ "$(pyget "$s" 'j["states"].get("success", 0)')" -eq "$ok" ]
+    [ "$(pyget "$s" 'j["states"].get("failed", 0)')" -eq "$(jget "$j" failed)" ]
+    local jobs
+    jobs=$(h5 "$1" --jobs)
+    [ "$(pyget "$jobs" 'j[-1]["id"]')" = "$(jget "$j" job_id)" ]
+    [ "$(pyget "$jobs" 'j[-1]["state"]')" = "$(jget "$j" state)" ]
+    [ "$(pyget "$jobs" '"%d + %d / %d" % (j[-1]["processed"], j[-1]["skipped"], j[-1]["total"])')" = "$(counts "$j")" ]
+    [ "$(pyget "$s" 'j["pipeline_hash"]')" = "$(pyget "$jobs" 'j[-1]["pipeline_hash"]')" ]
+}
+
+@test "seed: repo R, glob /*: add F1, add F2, change F1" {
+    mkdir R
+    spec s.json seed "$shape" "$(pfs in R '/*')"
+    echo one > R/F1
+    runj s.json;  [ "$(counts "$j")" = "1 + 0 / 1" ]; check_h5 .datumrun/seed
+    echo two > R/F2
+    runj s.json;  [ "$(counts "$j")" = "1 + 1 / 2" ]; check_h5 .datumrun/seed
+    echo ONE > R/F1
+    runj s.json;  [ "$(counts "$j")" = "1 + 1 / 2" ]; check_h5 .datumrun/seed
+    [ "$(tree seed)" = "$(scratch_tree s.json)" ]
+    # and nothing changed: everything skipped
+    runj s.json;  [ "$(counts "$j")" = "0 + 2 / 2" ]; check_h5 .datumrun/seed
+}
+
+@test "seed: the states layout with /, /* and /*/* after adding Sacramento" {
+    cp -r "$DATUMRUN_SRC/examples/states/data" data
+    copy='cp -r "$in" "$DATUMRUN_OUT/"'
+    for g in / '/*' '/*/*'; do
+        n=$(printf %s "$g" | tr -dc '*' | wc -c)
+        spec s$n.json g$n "$copy" "$(pfs in data "$g")" '{"parallelism_spec": {"constant": 2}}'
+    done
+    runj s0.json; [ "$(counts "$j")" = "1 + 0 / 1" ]
+    runj s1.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    runj s2.json; [ "$(counts "$j")" = "9 + 0 / 9" ]
+    echo '{"name": "Sacramento", "population": 524943}' > data/California/Sacramento.json
+    runj s0.json; [ "$(counts "$j")" = "1 + 0 / 1" ]; check_h5 .datumrun/g0
+    runj s1.json; [ "$(counts "$j")" = "1 + 2 / 3" ]; check_h5 .datumrun/g1
+    runj s2.json; [ "$(counts "$j")" = "1 + 9 / 10" ]; check_h5 .datumrun/g2
+    for n in 0 1 2; do
+        [ "$(tree g$n)" = "$(scratch_tree s$n.json)" ]
+    done
+    [ -f g2/Sacramento.json ] && [ -f g1/California/Sacramento.json ]
+    [ -f g0/data/California/Sacramento.json ]
+}
+
+@test "after add, change, remove and rename the output equals a from-scratch run" {
+    mkdir -p repo/a repo/b
+    echo 1 > repo/a/x; echo 2 > repo/a/y; echo 3 > repo/b/x
+    spec s.json seq "$shape"'; mkdir -p "$DATUMRUN_OUT/by-dir/$(basename "$(dirname "$in")")"; cp "$in" "$DATUMRUN_OUT/by-dir/$(basename "$(dirname "$in")")/$b"' \
+        "$(pfs in repo '/*/*')"
+    step() { # step EXPECTED_COUNTS
+        runj s.json
+        [ "$(counts "$j")" = "$1" ]
+        check_h5 .datumrun/seq
+        [ "$(tree seq)" = "$(scratch_tree s.json)" ]
+    }
+    step "3 + 0 / 3"
+    echo 4 > repo/b/y;            step "1 + 3 / 4"     # add
+    echo 11 > repo/a/x;           step "1 + 3 / 4"     # change
+    rm repo/a/y;                  step "0 + 3 / 3"     # remove
+    [ ! -e seq/a_y.d ]
+    mv repo/a/x repo/a/z;         step "1 + 2 / 3"     # rename = remove + add
+    [ ! -e seq/by-dir/a/a_x ] && [ -f seq/by-dir/a/a_z ]
+    rm -r repo/b;                 step "0 + 1 / 1"     # a whole folder leaves
+    [ ! -e seq/by-dir/b ]          # emptied output folders are pruned
+    mkdir repo/b; echo 3 > repo/b/x
+    echo 5 > repo/a/new;          step "2 + 1 / 3"     # add two at once
+    echo 12 > repo/a/z; rm repo/a/new; echo 6 > repo/b/w
+    step "2 + 1 / 3"                                   # all three at once
+    step "0 + 3 / 3"
+}
+
+@test "a datum whose file leaves the input loses its outputs and its record" {
+    mkdir repo
+    for i in 1 2 3; do echo $i > repo/f$i; done
+    spec s.json gone "$shape" "$(pfs in repo '/*')"
+    runj s.json
+    [ -f gone/repo_f2.d/len ] && ls gone/repo_f2.* >/dev/null
+    [ "$(pyget "$(h5 .datumrun/gone --datums)" 'sum("in:/f2" in d["inputs"] for d in j)')" -eq 1 ]
+    rm repo/f2
+    runj s.json
+    [ "$(counts "$j")" = "0 + 2 / 2" ]
+    [ ! -e gone/repo_f2.d ]
+    ! ls gone/repo_f2.* 2>/dev/null
+    [ "$(ls gone | wc -l)" -eq 4 ]
+    [ "$(pyget "$(h5 .datumrun/gone --datums)" 'sum("in:/f2" in d["inputs"] for d in j)')" -eq 0 ]
+    check_h5 .datumrun/gone
+    # the dry run of the next job has nothing gone any more
+    run dr plan s.json --json
+    [ "$(jget "$output" gone)" -eq 0 ]
+}
+
+@test "a changed datum's old outputs are removed before it runs again" {
+    mkdir repo
+    echo a > repo/f; echo keep > repo/g
+    # f's output is named after its content: out/a.txt, then out/b.txt
+    spec s.json chg 'mkdir -p "$DATUMRUN_OUT/out"; cp "$in" "$DATUMRUN_OUT/out/$(cat "$in").txt"' "$(pfs in repo '/*')"
+    runj s.json
+    [ -f chg/out/a.txt ] && [ -f chg/out/keep.txt ]
+    echo b > repo/f
+    runj s.json
+    [ "$(counts "$j")" = "1 + 1 / 2" ]
+    [ -f chg/out/b.txt ] && [ -f chg/out/keep.txt ]
+    [ ! -e chg/out/a.txt ]
+    # the manifest lists the new output only
+    outs=$(h5 .datumrun/chg --datums)
+    [ "$(pyget "$outs" 'sorted(o for d in j for o in d["outputs"])')" = "['out/b.txt', 'out/keep.txt']" ]
+    # a datum that now writes the *same* path again (back to a) works too
+    echo a > repo/f
+    runj s.json
+    [ "$(ls chg/out)" = "$(printf 'a.txt\nkeep.txt')" ]
+    [ "$(tree chg)" = "$(scratch_tree s.json)" ]
+}
+
+@test "a failed datum is processed again; a changed datum that now fails keeps no old output" {
+    mkdir repo
+    for i in 1 2 3; do echo $i > repo/f$i; done
+    touch broken
+    cmd='echo run >> "'$T'/runs.$(basename "$in")"; if [ "$(basename "$in")" = f2 ] && [ -e "'$T'/broken" ]; then exit 3; fi; grep -q bad "$in" && exit 4; cp "$in" "$DATUMRUN_OUT/"'
+    spec s.json fl "$cmd" "$(pfs in repo '/*')" '{"datum_tries": 1}'
+    runj --status 1 s.json
+    [ "$(counts "$j")" = "2 + 0 / 3" ] && [ "$(jget "$j" failed)" -eq 1 ]
+    check_h5 .datumrun/fl
+    [ "$(pyget "$(h5 .datumrun/fl --datums)" '[d["exit_status"] for d in j if d["state"] == "failed"]')" = "[3]" ]
+    # unchanged and still broken: it runs again (and only it)
+    runj --status 1 s.json
+    [ "$(counts "$j")" = "0 + 2 / 3" ] && [ "$(jget "$j" failed)" -eq 1 ]
+    [ "$(wc -l < runs.f2)" -eq 2 ] && [ "$(wc -l < runs.f1)" -eq 1 ]
+    # unchanged input, the cause went away: it runs again and succeeds
+    rm broken
+    runj s.json
+    [ "$(counts "$j")" = "1 + 2 / 3" ]
+    [ "$(wc -l < runs.f2)" -eq 3 ] && [ "$(wc -l < runs.f1)" -eq 1 ]
+    check_h5 .datumrun/fl
+    # a succeeded datum changes and now fails: its old output must go
+    echo bad > repo/f3
+    runj --status 1 s.json
+    [ "$(counts "$j")" = "0 + 2 / 3" ] && [ "$(jget "$j" failed)" -eq 1 ]
+    [ ! -e fl/f3 ]
+    [ "$(tree fl)" = "$(scratch_tree s.json)" ]
+    check_h5 .datumrun/fl
+}
+
+@test "changed code or input spec reprocesses everything; parallelism does not" {
+    mkdir repo
+    for i in 1 2 3; do echo $i > repo/f$i; done
+    spec s.json code "$shape" "$(pfs in repo '/*')"
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    h1=$(pyget "$(h5 .datumrun/code --summary)" 'j["pipeline_hash"]')
+    # parallelism and datum_tries are not code
+    spec s.json code "$shape" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "datum_tries": 2}'
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    # the command changes
+    spec s.json code "$shape"' # v2' "$(pfs in repo '/*')"
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    h2=$(pyget "$(h5 .datumrun/code --summary)" 'j["pipeline_hash"]')
+    [ "$h1" != "$h2" ]
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    # the environment is code too
+    spec s.json code "$shape"' # v2' "$(pfs in repo '/*')" '{"transform": {"env": {"V": "3"}}}'
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    # the input spec changes, matching the very same files
+    spec s.json code "$shape"' # v2' "$(pfs in repo '/f*')" '{"transform": {"env": {"V": "3"}}}'
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    [ "$(tree code)" = "$(scratch_tree s.json)" ]
+    check_h5 .datumrun/code
+}
+
+@test "run --reprocess and reprocess_spec every_job process every datum" {
+    mkdir repo
+    for i in 1 2 3; do echo $i > repo/f$i; done
+    spec s.json rp "$shape" "$(pfs in repo '/*')"
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    runj s.json --reprocess; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    [ "$(tree rp)" = "$(scratch_tree s.json)" ]
+    check_h5 .datumrun/rp
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    spec s.json rp "$shape" "$(pfs in repo '/*')" '{"reprocess_spec": "every_job"}'
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    echo 4 > repo/f4; rm repo/f1
+    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    [ "$(tree rp)" = "$(scratch_tree s.json)" ]
+    check_h5 .datumrun/rp
+    # the default (until_success) skips again
+    spec s.json rp "$shape" "$(pfs in repo '/*')" '{"reprocess_spec": "until_success"}'
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+}
+
+@test "the stat cache skips reading unchanged files; --rehash reads them" {
+    mkdir repo
+    printf aaaa > repo/f1; printf bbbb > repo/f2; printf cccc > repo/f3
+    spec s.json sc 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')"
+    runj s.json
+    # the stat cache holds each file's size, mtime, inode and device
+    sc=$(h5 .datumrun/sc --statcache)
+    [ "$(pyget "$sc" 'len(j)')" -eq 3 ]
+    [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["size"]')" -eq 4 ]
+    [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["ino"]')" -eq "$(stat -c %i repo/f2)" ]
+    [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["mtime_ns"]')" -eq \
+      "$($PY -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)' repo/f2)" ]
+    # change f2 behind the cache's back: same size, same inode, old mtime
+    m=$(stat -c %y repo/f2)
+    printf BBBB > repo/f2
+    touch -d "$m" repo/f2
+    [ "$(stat -c %y repo/f2)" = "$m" ]
+    runj s.json
+    [ "$(counts "$j")" = "0 + 3 / 3" ]      # trusted the cache: not read
+    [ "$(cat sc/f2)" = bbbb ]
+    runj s.json --rehash
+    [ "$(counts "$j")" = "1 + 2 / 3" ]
+    [ "$(cat sc/f2)" = BBBB ]
+    [ "$(tree sc)" = "$(scratch_tree s.json)" ]
+    # the cache now has the new hash: a plain run skips everything
+    runj s.json
+    [ "$(counts "$j")" = "0 + 3 / 3" ]
+    check_h5 .datumrun/sc
+    # a touch alone (new mtime, same content) rereads but does not reprocess
+    touch repo/f1
+    runj s.json
+    [ "$(counts "$j")" = "0 + 3 / 3" ]
+}
+
+@test "a directory datum's hash covers its sorted children, names and contents" {
+    mkdir -p repo/d1/sub repo/d2
+    echo x > repo/d1/sub/a; echo y > repo/d1/b; echo z > repo/d2/c
+    spec s.json dir 'cp -r "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')"
+    runj s.json; [ "$(counts "$j")" = "2 + 0 / 2" ]
+    echo X > repo/d1/sub/a                       # deep content change
+    runj s.json; [ "$(counts "$j")" = "1 + 1 / 2" ]
+    mv repo/d1/sub/a repo/d1/sub/a2              # a rename inside
+    runj s.json; [ "$(counts "$j")" = "1 + 1 / 2" ]
+    mkdir repo/d2/empty                          # an empty folder appears
+    runj s.json; [ "$(counts "$j")" = "1 + 1 / 2" ]
+    [ "$(tree dir)" = "$(scratch_tree s.json)" ]
+    runj s.json; [ "$(counts "$j")" = "0 + 2 / 2" ]
+}
+
+@test "h5py reads the same datums, jobs and outputs that the JSON reports" {
+    mkdir repo
+    for i in 1 2 3 4; do echo $i > repo/f$i; done
+    spec s.json hx 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    runj s.json; j1=$j
+    echo 5 > repo/f5
+    runj s.json; j2=$j
+    check_h5 .datumrun/hx
+    jobs=$(h5 .datumrun/hx --jobs)
+    [ "$(pyget "$jobs" 'len(j)')" -eq 2 ]
+    [ "$(pyget "$jobs" 'j[0]["id"]')" = "$(jget "$j1" job_id)" ]
+    [ "$(pyget "$jobs" 'j[1]["workers"]')" -eq 2 ]
+    [ "$(pyget "$jobs" 'j[1]["bytes_downloaded"]')" -eq "$(jget "$j2" bytes_downloaded)" ]
+    ds=$(h5 .datumrun/hx --datums)
+    # f5 was processed by job 2, the others by job 1 and seen by job 2
+    [ "$(pyget "$ds" '[d["proc_job"] for d in j if d["inputs"] == ["in:/f5"]][0]')" = "$(jget "$j2" job_id)" ]
+    [ "$(pyget "$ds" '[d["proc_job"] for d in j if d["inputs"] == ["in:/f1"]][0]')" = "$(jget "$j1" job_id)" ]
+    [ "$(pyget "$ds" 'sorted(o for d in j for o in d["outputs"])')" = "['f1', 'f2', 'f3', 'f4', 'f5']" ]
+    [ "$(pyget "$ds" 'all(d["rank"] in (1, 2) and d["attempts"] == 1 and d["bytes_in"] == 2 for d in j)')" = True ]
+    # datumrun's own reader agrees
+    run dr list-datum s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'sorted(d["id"] for d in j)')" = "$(pyget "$ds" 'sorted(d["id"] for d in j)')" ]
+}
