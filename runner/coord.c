@@ -76,7 +76,10 @@ static void pack_datum (coord_t *c, buf_t *b, uint32_t didx)
         buf_put_u32 (b, e->input);
         buf_put_str (b, sched_str (p, e->path));
     }
-    buf_put_str (b, d->key != UINT64_MAX ? sched_str (p, d->key) : "");
+    buf_put_str (b, d->join_key != UINT64_MAX ? sched_str (p, d->join_key)
+                                              : "");
+    buf_put_str (b, d->group_key != UINT64_MAX ? sched_str (p, d->group_key)
+                                               : "");
 }
 
 /* How many datums a worker holds: the one it runs and one in reserve; for

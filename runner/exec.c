@@ -279,18 +279,10 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
             snprintf (buf, sizeof (buf), "%s", in->repo);
         push_kv (e, in->name, buf);
     }
-    if (d->key && d->key[0]) {
-        bool join = false, group = false;
-        for (uint32_t i = 0; i < d->nentries; i++) {
-            const jobs_input_t *in = spec->pfs[d->input[i]];
-            join |= in->join_on != NULL;
-            group |= in->group_by != NULL;
-        }
-        if (join)
-            push_kv (e, "DATUMRUN_JOIN_ON", d->key);
-        if (group)
-            push_kv (e, "DATUMRUN_GROUP_BY", d->key);
-    }
+    if (d->join_key && d->join_key[0])
+        push_kv (e, "DATUMRUN_JOIN_ON", d->join_key);
+    if (d->group_key && d->group_key[0])
+        push_kv (e, "DATUMRUN_GROUP_BY", d->group_key);
 }
 
 void exec_env_datum_free (exec_env_t *e, const exec_env_t *base)

@@ -44,18 +44,24 @@ static int parse (int argc, char **argv, const char *cmd, int minpos,
             o->json = true;
         else if (c == 'R' && !strcmp (cmd, "plan"))
             o->reprocess = true;
-        else
-            return runner_usage_error (cmd, "unknown option '%s'",
-                                       argv[optind - 1]);
+        else {
+            /* Callers test for -1: runner_usage_error returns EXIT_USAGE. */
+            runner_usage_error (cmd, "unknown option '%s'", argv[optind - 1]);
+            return -1;
+        }
     }
     for (; optind < argc; optind++) {
-        if (o->npos == maxpos)
-            return runner_usage_error (cmd, "unexpected argument '%s'",
-                                       argv[optind]);
+        if (o->npos == maxpos) {
+            runner_usage_error (cmd, "unexpected argument '%s'",
+                                argv[optind]);
+            return -1;
+        }
         o->pos[o->npos++] = argv[optind];
     }
-    if (o->npos < minpos)
-        return runner_usage_error (cmd, "%s", "missing arguments");
+    if (o->npos < minpos) {
+        runner_usage_error (cmd, "%s", "missing arguments");
+        return -1;
+    }
     return 0;
 }
 

@@ -99,7 +99,8 @@ typedef struct wdatum {
     uint32_t nentries;
     uint32_t *input;        /* pfs leaf index per entry */
     char **path;            /* repo-relative path per entry */
-    char *key;              /* join/group key or "" */
+    char *join_key;         /* $DATUMRUN_JOIN_ON or "" */
+    char *group_key;        /* $DATUMRUN_GROUP_BY or "" */
 } wdatum_t;
 
 void wdatum_free (wdatum_t *d);

@@ -202,7 +202,8 @@ void wdatum_free (wdatum_t *d)
         free (d->path[i]);
     free (d->path);
     free (d->input);
-    free (d->key);
+    free (d->join_key);
+    free (d->group_key);
     memset (d, 0, sizeof (*d));
 }
 

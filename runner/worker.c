@@ -231,7 +231,8 @@ static int handle_assign (worker_t *w, buf_t *b)
             d.input[j] = buf_get_u32 (b);
             d.path[j] = buf_get_str (b);
         }
-        d.key = buf_get_str (b);
+        d.join_key = buf_get_str (b);
+        d.group_key = buf_get_str (b);
         queue_push (w, &d);
     }
     if (b->bad) {

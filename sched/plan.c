@@ -634,6 +634,8 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         d->first = l->start[i];
         d->nentries = (uint32_t)(l->start[i + 1] - l->start[i]);
         d->key = l->key[i].shown;
+        d->join_key = l->key[i].join;
+        d->group_key = l->key[i].group;
         uint32_t *e = p->ents + d->first;
         qsort (e, d->nentries, sizeof (*e), cmp_ent);
         /* A group of joins can meet one entry twice: it counts once. */

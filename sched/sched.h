@@ -89,6 +89,8 @@ typedef struct sched_datum {
     uint8_t changed;    /* a success with another hash exists */
     uint64_t bytes;
     uint64_t key;       /* join/group key offset, or UINT64_MAX */
+    uint64_t join_key;  /* the join's key ($DATUMRUN_JOIN_ON), or UINT64_MAX */
+    uint64_t group_key; /* the group's key ($DATUMRUN_GROUP_BY), or UINT64_MAX */
 } sched_datum_t;
 
 typedef struct sched_plan {

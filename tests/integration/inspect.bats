@@ -76,7 +76,17 @@ datum_id() {
     run dr inspect-job s.json ""                   # matches all three
     [ "$status" -eq 2 ]
     [[ "$output" =~ "ambiguous job" ]]
+    # usage errors exit 2 with the usage (and never crash)
     run dr inspect-job s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "usage: datumrun inspect-job SPEC JOB" ]]
+    run dr inspect-datum s.json "${J2:0:6}"
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "usage: datumrun inspect-datum SPEC JOB DATUM" ]]
+    run dr list-job s.json --bogus
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "unknown option '--bogus'" ]]
+    run dr plan s.json extra
     [ "$status" -eq 2 ]
 }
 
