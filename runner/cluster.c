@@ -100,15 +100,9 @@ int cmd_sbatch (int argc, char **argv)
     so.nextra = (size_t)(argc - optind);
 
     dr_error_t err = { { 0 } };
-    jobs_spec_t *spec = jobs_spec_load (spec_path, state, &err);
-    if (!spec) {
-        fprintf (stderr, "%s\n", err.text);
+    jobs_spec_t *spec = runner_load_spec (spec_path, state);
+    if (!spec)
         return EXIT_USAGE;
-    }
-    if (runner_check_globs (spec) < 0) {
-        jobs_spec_destroy (spec);
-        return EXIT_USAGE;
-    }
     char exe[4096], abs_spec[4096];
     if (runner_self_exe (exe, sizeof (exe)) < 0) {
         fprintf (stderr, "datumrun sbatch: cannot find my own executable\n");

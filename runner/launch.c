@@ -51,16 +51,9 @@ static char *find_in_path (const char *name)
 
 int runner_launch (run_opts_t *o)
 {
-    dr_error_t err = { { 0 } };
-    jobs_spec_t *spec = jobs_spec_load (o->spec_path, o->state_dir, &err);
-    if (!spec) {
-        fprintf (stderr, "%s\n", err.text);
+    jobs_spec_t *spec = runner_load_spec (o->spec_path, o->state_dir);
+    if (!spec)
         return EXIT_USAGE;
-    }
-    if (runner_check_globs (spec) < 0) {
-        jobs_spec_destroy (spec);
-        return EXIT_USAGE;
-    }
     int nodes = o->nodes;
     const char *source = "--nodes";
     if (nodes <= 0 && (slurm_discover_nodes (&nodes, &source) < 0

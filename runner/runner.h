@@ -161,6 +161,10 @@ void runner_bind_worker (const jobs_spec_t *spec, int local_index);
  * input and pattern) and return -1. */
 int runner_check_globs (const jobs_spec_t *spec);
 
+/* Load and validate a spec, globs included; prints the error and returns
+ * NULL.  Caller frees with jobs_spec_destroy(). */
+jobs_spec_t *runner_load_spec (const char *path, const char *state_dir);
+
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);
 /* campaign.c */

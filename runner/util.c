@@ -270,3 +270,18 @@ int runner_check_globs (const jobs_spec_t *spec)
     }
     return 0;
 }
+
+jobs_spec_t *runner_load_spec (const char *path, const char *state_dir)
+{
+    dr_error_t err = { { 0 } };
+    jobs_spec_t *spec = jobs_spec_load (path, state_dir, &err);
+    if (!spec) {
+        fprintf (stderr, "%s\n", err.text);
+        return NULL;
+    }
+    if (runner_check_globs (spec) < 0) {
+        jobs_spec_destroy (spec);
+        return NULL;
+    }
+    return spec;
+}
