@@ -169,8 +169,14 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.noutputs = r->outs.n;
     int rc = io_manifest_put (c->m, &rec, &err);
     free (rec.inputs);
-    if (rc < 0)
-        dr_log (LOG_ERR, "%s", err.text);
+    if (rc < 0 && !c->stopping) {
+        /* Results that cannot be recorded would be redone anyway: stop
+         * handing out work (a full disk, say) and say why. */
+        dr_log (LOG_ERR, "%s; stopping the job: datums finished from here "
+                "on could not be recorded", err.text);
+        c->stop_reason = "the manifest journal cannot be written";
+        runner_stop_requested = 1;
+    }
     return rc;
 }
 
@@ -316,7 +322,7 @@ static void dispatch (coord_t *c)
         bool got;
         progress (c, &got);
         if (!c->stopping) {
-            if (runner_stop_requested)
+            if (runner_stop_requested && !c->stop_reason)
                 c->stop_reason = "stop requested (signal)";
             else if (c->spec->job_timeout > 0
                      && dr_now () - start > c->spec->job_timeout)
