@@ -198,10 +198,13 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
                               : r.duration_s;
     switch (r.outcome) {
     case OUT_SUCCESS:
-        record (c, r.didx, &r, JOBS_DATUM_SUCCESS, rank);
-        c->job.processed++;
-        c->job.bytes_downloaded += c->p->datums[r.didx].bytes;
-        c->job.bytes_uploaded += r.bytes_out;
+        /* Counted only once recorded: what the summary calls processed, a
+         * rerun skips. */
+        if (record (c, r.didx, &r, JOBS_DATUM_SUCCESS, rank) == 0) {
+            c->job.processed++;
+            c->job.bytes_downloaded += c->p->datums[r.didx].bytes;
+            c->job.bytes_uploaded += r.bytes_out;
+        }
         c->remaining--;
         break;
     case OUT_RECOVERED:
