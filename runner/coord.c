@@ -622,10 +622,15 @@ static void write_job_log (coord_t *c, double wall, double cpu)
     if (!f)
         return;
     char line[512];
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
     jobs_summary_line (&c->job, line, sizeof (line));
+    /* Rank 0's peak RSS: planning, the manifest, dispatch and the final
+     * checkpoint (bench/plan_memory.sh reads it). */
     fprintf (f, "%s\nworkers=%d nodes=%d wall_s=%.3f rank0_cpu_s=%.3f "
-             "rank0_cpu_pct=%.2f\n", line, c->job.workers, c->job.nodes,
-             wall, cpu, wall > 0 ? 100.0 * cpu / wall : 0.0);
+             "rank0_cpu_pct=%.2f rank0_maxrss_kib=%ld\n", line,
+             c->job.workers, c->job.nodes, wall, cpu,
+             wall > 0 ? 100.0 * cpu / wall : 0.0, ru.ru_maxrss);
     fclose (f);
 }
 

@@ -5,6 +5,7 @@
  * everything it started and nothing it does can take the rank down.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -182,26 +183,25 @@ static int link_entry (const char *sandbox, const jobs_input_t *in,
         if (symlink (target, link) == 0)
             return 0;
     }
+    if (errno == EEXIST && !relpath[0] && rmdir (link) == 0
+        && symlink (target, link) == 0)
+        return 0;   /* an earlier datum left the input's (empty) folder */
     if (errno == EEXIST)
         return 0;   /* a group datum may name one path twice */
     return dr_errprintf (err, "%s: cannot link: %s", link, strerror (errno));
 }
 
+/* The sandbox is made once per worker and reset between datums: on many
+ * file systems creating and removing its folders costs more than running
+ * a short command (bench/RESULTS.md).  exec_sandbox_reset puts it back to
+ * exactly the empty layout, so each datum still starts fresh. */
 int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
                          const wdatum_t *d, dr_error_t *err)
 {
     char path[4096];
-    if (mkdir (sandbox, 0755) < 0) {
-        /* A leftover from a crashed earlier attempt is not fresh. */
-        if (errno != EEXIST || io_remove_tree (sandbox) < 0
-            || mkdir (sandbox, 0755) < 0)
-            return dr_errprintf (err, "%s: cannot create: %s", sandbox,
-                                 strerror (errno));
-    }
-    if (dr_pathf (path, sizeof (path), "%s/pfs", sandbox) < 0
-        || mkdir (path, 0755) < 0
-        || dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox) < 0
-        || mkdir (path, 0755) < 0)
+    if (dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox) < 0)
+        return dr_errprintf (err, "%s: path too long", sandbox);
+    if (access (path, F_OK) < 0 && io_mkdirs (path, 0755) < 0)
         return dr_errprintf (err, "%s: cannot create: %s", path,
                              strerror (errno));
     for (uint32_t i = 0; i < d->nentries; i++) {
@@ -213,8 +213,35 @@ int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
     return 0;
 }
 
-void exec_sandbox_remove (const char *sandbox, const jobs_spec_t *spec,
-                          const wdatum_t *d)
+/* Remove every entry of dir except the names in keep (NULL-terminated);
+ * returns how many it removed. */
+static int prune_dir (const char *dir, const char *const *keep)
+{
+    DIR *dp = opendir (dir);
+    if (!dp)
+        return 0;
+    struct dirent *de;
+    int n = 0;
+    char path[4096];
+    while ((de = readdir (dp))) {
+        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
+            continue;
+        bool kept = false;
+        for (const char *const *k = keep; k && *k && !kept; k++)
+            kept = !strcmp (*k, de->d_name);
+        if (kept)
+            continue;
+        if (dr_pathf (path, sizeof (path), "%s/%s", dir, de->d_name) == 0) {
+            io_remove_tree (path);
+            n++;
+        }
+    }
+    closedir (dp);
+    return n;
+}
+
+void exec_sandbox_reset (const char *sandbox, const jobs_spec_t *spec,
+                         const wdatum_t *d)
 {
     char path[4096];
     for (uint32_t i = 0; i < d->nentries; i++) {
@@ -229,7 +256,8 @@ void exec_sandbox_remove (const char *sandbox, const jobs_spec_t *spec,
                       rel) < 0)
             continue;
         unlink (path);
-        /* The folders of its repo-relative path, deepest first. */
+        /* The folders of its repo-relative path, deepest first; the
+         * input's own folder stays for the next datum. */
         size_t stop = strlen (sandbox) + 5 + strlen (name);
         char *slash;
         while ((slash = strrchr (path, '/')) && (size_t)(slash - path) > stop) {
@@ -237,15 +265,29 @@ void exec_sandbox_remove (const char *sandbox, const jobs_spec_t *spec,
             if (rmdir (path) < 0)
                 break;
         }
-        path[stop] = '\0';
-        rmdir (path);
+    }
+    /* Whatever else the command left anywhere in the sandbox goes. */
+    static const char *const root_keep[] = { "pfs", NULL };
+    prune_dir (sandbox, root_keep);
+    const char **pfs_keep = calloc (spec->npfs + 2, sizeof (char *));
+    if (!pfs_keep)
+        abort ();
+    pfs_keep[0] = "out";
+    for (size_t i = 0; i < spec->npfs; i++)
+        pfs_keep[i + 1] = spec->pfs[i]->name;
+    dr_pathf (path, sizeof (path), "%s/pfs", sandbox);
+    prune_dir (path, pfs_keep);
+    free (pfs_keep);
+    for (size_t i = 0; i < spec->npfs; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = !strcmp (spec->pfs[j]->name, spec->pfs[i]->name);
+        if (!dup && dr_pathf (path, sizeof (path), "%s/pfs/%s", sandbox,
+                              spec->pfs[i]->name) == 0)
+            prune_dir (path, NULL);
     }
     dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox);
-    rmdir (path);
-    dr_pathf (path, sizeof (path), "%s/pfs", sandbox);
-    rmdir (path);
-    if (rmdir (sandbox) < 0 && errno != ENOENT)
-        io_remove_tree (sandbox);
+    prune_dir (path, NULL);
 }
 
 void exec_env_datum (exec_env_t *e, const exec_env_t *base,

@@ -333,7 +333,7 @@ static void finish_datum (worker_t *w, wresult_t *r)
 {
     send_result (w, r);
     wresult_free (r);
-    exec_sandbox_remove (w->sandbox, w->spec, &w->cur);
+    exec_sandbox_reset (w->sandbox, w->spec, &w->cur);
     wdatum_free (&w->cur);
     w->running = false;
 }
@@ -349,8 +349,7 @@ static void start_next (worker_t *w)
     w->start = dr_now ();
     w->start_ns = dr_realtime_ns ();
     io_hash_hex (&w->cur.id, w->idhex);
-    dr_pathf (w->sandbox, sizeof (w->sandbox), "%s/%s", w->sbroot,
-              w->idhex);
+    dr_pathf (w->sandbox, sizeof (w->sandbox), "%s/sb", w->sbroot);
     if (w->cur.attempt > 1) {
         char hdr[64];
         dr_pathf (hdr, sizeof (hdr), "---- attempt %u ----", w->cur.attempt);

@@ -185,3 +185,20 @@ square='n=$(cat "$in"); echo $((n * n)) > "$DATUMRUN_OUT/$(basename "$in").sq"'
     [ "$(jget "$(last_json)" workers)" -eq 2 ]
     [[ "$output" =~ "stay idle" ]]
 }
+
+@test "each datum starts in a fresh sandbox, whatever the last one left" {
+    mkdir -p repo
+    for i in 1 2 3 4; do echo "$i" > "repo/f$i"; done
+    cmd='b=$(basename "$in"); seen=$(echo "root: $(ls -A . | tr "\n" " ")"; echo "pfs: $(ls -A pfs | tr "\n" " ")"; echo "in: $(ls -A pfs/in | tr "\n" " ")"; echo "out: $(ls -A pfs/out | tr "\n" " ")"); echo "$seen" > "$DATUMRUN_OUT/$b.seen"; touch junk pfs/junk pfs/in/junk; mkdir -p deep/er; echo x > deep/er/file'
+    spec s.json fresh "$cmd" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}}'
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    for i in 1 2 3 4; do
+        grep -qx "root: pfs " fresh/f$i.seen
+        grep -qx "pfs: in out " fresh/f$i.seen
+        grep -qx "in: f$i " fresh/f$i.seen
+        grep -qx "out: " fresh/f$i.seen
+    done
+    # the job leaves no sandbox behind
+    [ -z "$(find .datumrun/fresh/sandbox -mindepth 1 2>/dev/null)" ]
+}
