@@ -40,6 +40,8 @@ struct jobs_input {
     /* pfs (alias atom) leaves */
     char *name;       /* input name; a valid environment variable name */
     char *repo;       /* absolute, canonical path of the repo directory */
+    char *repo_key;   /* repo relative to the spec's folder when inside it,
+                         else as repo: what IDs and the pipeline hash use */
     char *glob;       /* the pattern as written */
     char *join_on;    /* e.g. "$1"; NULL when unset */
     char *group_by;   /* e.g. "$2"; NULL when unset */

@@ -485,6 +485,7 @@ static void input_destroy (jobs_input_t *in)
     free (in->children);
     free (in->name);
     free (in->repo);
+    free (in->repo_key);
     free (in->glob);
     free (in->join_on);
     free (in->group_by);
@@ -574,6 +575,20 @@ static int resolve_repo (struct parse *p, jobs_input_t *in, const char *repo,
         what = strerror (e);
         goto error;
     }
+    /* Relative to the spec's folder when inside it, so that moving the
+     * project (spec and data together) keeps datum IDs and the pipeline
+     * hash. */
+    if (path_within (in->repo, p->dir) && strcmp (p->dir, "/"))
+        in->repo_key = strdup (in->repo[strlen (p->dir)]
+                                   ? in->repo + strlen (p->dir) + 1
+                                   : ".");
+    else
+        in->repo_key = strdup (in->repo);
+    if (!in->repo_key) {
+        e = ENOMEM;
+        what = strerror (e);
+        goto error;
+    }
     return 0;
 error:
     shown = path_canon (abs);
@@ -591,7 +606,8 @@ static json_t *canon_pfs (const jobs_input_t *in)
     if (!o || !pfs
         || json_object_set_new (pfs, "name", json_string (in->name)) < 0
         /* A real path need not be UTF-8; hashing only needs the bytes. */
-        || json_object_set_new (pfs, "repo", json_string_nocheck (in->repo)) < 0
+        || json_object_set_new (pfs, "repo",
+                                json_string_nocheck (in->repo_key)) < 0
         || json_object_set_new (pfs, "glob", json_string (in->glob)) < 0
         || (in->join_on
             && json_object_set_new (pfs, "join_on", json_string (in->join_on)) < 0)

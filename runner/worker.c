@@ -176,7 +176,11 @@ static int setup_job (worker_t *w, const char *job_id)
     dr_pathf (w->logdir, sizeof (w->logdir), "%s/logs/%s", sd, job_id);
     dr_pathf (w->inflight, sizeof (w->inflight), "%s/inflight/%d", sd,
               w->rank);
-    if (io_mkdirs (w->sbroot, 0755) < 0 || io_mkdirs (w->logdir, 0755) < 0
+    /* A job killed with -9 leaves its sandbox as it was, outputs of the
+     * datum it interrupted in pfs/out included: the reused sandbox must
+     * not start with them (the next datum would take them as its own). */
+    if (io_remove_tree (w->sbroot) < 0 || io_mkdirs (w->sbroot, 0755) < 0
+        || io_mkdirs (w->logdir, 0755) < 0
         || io_mkdirs (w->inflight, 0755) < 0) {
         dr_log (LOG_ERR, "cannot create folders under %s: %s", sd,
                 strerror (errno));

@@ -652,7 +652,7 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
             /* The repo too: the children of a union may share a name, and
              * their same-named files are different datums. */
             io_hasher_update (h, in->name, strlen (in->name) + 1);
-            io_hasher_update (h, in->repo, strlen (in->repo) + 1);
+            io_hasher_update (h, in->repo_key, strlen (in->repo_key) + 1);
             io_hasher_update (h, path, strlen (path) + 1);
         }
         io_hasher_digest (h, &d->id);

@@ -297,3 +297,16 @@ check_h5() {
     [ "$status" -eq 0 ]
     [ "$(pyget "$output" 'sorted(d["id"] for d in j)')" = "$(pyget "$ds" 'sorted(d["id"] for d in j)')" ]
 }
+
+@test "moving the project (spec, repo and state together) keeps every datum" {
+    mkdir -p proj/repo
+    for i in 1 2 3; do echo "$i" > "proj/repo/f$i"; done
+    (cd proj && spec s.json moved 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')")
+    run dr run proj/s.json --json
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    mv proj moved-elsewhere
+    run dr run moved-elsewhere/s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 3 / 3" ]
+    [ "$(ls moved-elsewhere/moved | wc -l)" -eq 3 ]
+}
