@@ -65,33 +65,24 @@ tree() {
 }
 
 # scratch_tree SPEC [RUN_ARGS]: run SPEC from scratch (its own output and
-# state folders under $T, relative repos made absolute) and print `tree` of
-# its output: what any sequence of incremental runs must end up equal to.
+# state folders under $T; the spec copy sits beside SPEC so that its repos
+# and so its datum IDs are the same) and print `tree` of its output: what
+# any sequence of incremental runs must end up equal to.
 scratch_tree() {
-    local d
+    local d copy
     d=$(mktemp -d "$T/scratch.XXXXXX")
-    $PY - "$1" "$d/spec.json" "$d/out" <<'PYEOF'
-import json, os, sys
+    copy="$(dirname "$1")/.scratch-$(basename "$d").json"
+    $PY - "$1" "$copy" "$d/out" <<'PYEOF'
+import json, sys
 src, dst, out = sys.argv[1:4]
 s = json.load(open(src))
-base = os.path.dirname(os.path.abspath(src))
-def fix(node):
-    if isinstance(node, dict):
-        if "repo" in node:
-            node["repo"] = os.path.join(base, node["repo"])
-        for v in node.values():
-            fix(v)
-    elif isinstance(node, list):
-        for v in node:
-            fix(v)
-fix(s["input"])
 s["output"] = out
 json.dump(s, open(dst, "w"))
 PYEOF
-    dr run "$d/spec.json" -q --state "$d/state" "${@:2}" >/dev/null 2>&1 || true
+    dr run "$copy" -q --state "$d/state" "${@:2}" >/dev/null 2>&1 || true
     mkdir -p "$d/out"
     tree "$d/out"
-    rm -rf "$d"
+    rm -rf "$d" "$copy"
 }
 
 # h5 STATE_DIR [MODE]: the manifest as read by h5py (read_manifest.py).
