@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -296,7 +297,14 @@ static int hash_path (io_statcache_t *sc, char *path, size_t plen,
     }
     else if (hash_file_contents (path, &e.hash, err) < 0)
         return -1;
-    if (sc && io_statcache_put (sc, path, &e) < 0)
+    /* A file modified within the last moments could change again within
+     * the same timestamp tick at the same size, unseen by the stat check:
+     * like git's racy entries, it is not cached and will be read again. */
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    bool racy = e.mtime_ns > now_ns - 2000000000LL;
+    if (sc && !racy && io_statcache_put (sc, path, &e) < 0)
         return dr_errprintf (err, "%s: out of memory", path);
     *out = e.hash;
     return 0;

@@ -80,7 +80,14 @@ int runner_launch (run_opts_t *o)
     }
     exe[n] = '\0';
 
-    char status_file[] = "/tmp/datumrun-status.XXXXXX";
+    const char *tmp = getenv ("TMPDIR");
+    char status_file[4096];
+    if (dr_pathf (status_file, sizeof (status_file), "%s/datumrun-status.XXXXXX",
+                  tmp && *tmp ? tmp : "/tmp") < 0) {
+        fprintf (stderr, "datumrun: TMPDIR is too long\n");
+        free (mpirun);
+        return EXIT_USAGE;
+    }
     int sfd = mkstemp (status_file);
     if (sfd < 0) {
         fprintf (stderr, "datumrun: cannot create %s: %s\n", status_file,
