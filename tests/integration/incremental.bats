@@ -261,7 +261,8 @@ check_h5() {
     # a file written just now is read but not cached: it could still change
     # within the same timestamp tick at the same size
     sc=$(h5 .datumrun/sc --statcache)
-    [ "$(pyget "$sc" 'len([e for e in j if e["path"].endswith("/repo/f1")])')" -eq 0 ]
+    now_m=$($PY -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)' repo/f1)
+    [ "$(pyget "$sc" 'len([e for e in j if e["path"].endswith("/repo/f1") and e["mtime_ns"] == '"$now_m"'])')" -eq 0 ]
     [ "$(pyget "$sc" 'len([e for e in j if e["path"].endswith("/repo/f2")])')" -eq 1 ]
 }
 
