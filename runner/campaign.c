@@ -391,6 +391,13 @@ int runner_campaign (int argc, char **argv)
         rc = runner_usage_error ("campaign", "%s", "no specs given");
         goto out;
     }
+    if (state && c.count > 1) {
+        /* One state folder holds one pipeline's manifest. */
+        rc = runner_usage_error ("campaign", "%s", "--state names one "
+                                 "pipeline's state folder; a campaign of "
+                                 "several keeps each in its default place");
+        goto out;
+    }
     if (load_all (&c, state) < 0 || order (&c) < 0)
         goto out;
     for (size_t k = 0; k < c.count; k++)
