@@ -17,7 +17,7 @@ PACKAGES=(build-essential cmake pkg-config
           slurm-wlm slurm-client munge libslurm-dev
           libjansson-dev libxxhash-dev
           libcmocka-dev bats python3-h5py python3-numpy
-          parallel gnuplot-nox time procps util-linux)
+          parallel gnuplot-nox time procps util-linux bc)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
