@@ -445,79 +445,61 @@ static int write_hosts (hid_t file, const types_t *t, const hosts_t *h)
     return rc;
 }
 
-static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
-                         h5msg_t *msg)
+/* A table: a dataset of fixed-size rows and, when strs_name is set, a
+ * uint8 dataset of the strings the rows point into.  Both are written in
+ * slabs of SLAB rows; fill sets row i (zeroed beforehand), appending its
+ * strings to sb, whose first byte will be at off in the strings dataset.
+ * fill returns 0, or -1 when out of memory. */
+typedef int (*table_fill_fn) (void *ctx, size_t i, void *row, uint64_t off,
+                              bytes_t *sb);
+
+typedef struct table {
+    const char *rows_name, *strs_name;
+    hid_t type;
+    size_t row_size;
+    size_t n;             /* rows */
+    uint64_t nbytes;      /* string bytes */
+    table_fill_fn fill;
+    void *ctx;
+    const char *what;     /* the reason when HDF5 gives none */
+} table_t;
+
+static int write_table (hid_t file, const table_t *tb, h5msg_t *msg)
 {
-    hosts_t hosts = { 0 };
     bytes_t sb = { 0 };
-    datum_row_t *rows = NULL;
+    char *rows = NULL;
     hid_t dd = H5I_INVALID_HID, ds = H5I_INVALID_HID;
     XXH3_state_t *rsum = XXH3_createState (), *ssum = XXH3_createState ();
-    uint64_t total = 0;
+    size_t slab = tb->n < SLAB ? (tb->n ? tb->n : 1) : SLAB;
     int rc = -1;
 
-    if (!rsum || !ssum || !(rows = malloc (SLAB * sizeof (*rows))))
+    if (!rsum || !ssum || !(rows = malloc (slab * tb->row_size)))
         goto nomem;
     XXH3_64bits_reset (rsum);
     XXH3_64bits_reset (ssum);
-    for (size_t i = 0; i < m->n; i++) {
-        uint32_t hi;
-        if (hosts_intern (&hosts, m->recs[i].host, &hi) < 0)
-            goto nomem;
-        total += strlen (m->recs[i].inputs)
-                 + io__datum_outputs_len (&m->recs[i]);
-    }
-    if (write_hosts (file, t, &hosts) < 0)
-        goto error;
-    if ((dd = dset_create (file, "datums", t->datum, m->n)) < 0
-        || (ds = dset_create (file, "datum_strings", H5T_NATIVE_UINT8,
-                              total)) < 0)
+    if ((dd = dset_create (file, tb->rows_name, tb->type, tb->n)) < 0
+        || (tb->strs_name
+            && (ds = dset_create (file, tb->strs_name, H5T_NATIVE_UINT8,
+                                  tb->nbytes)) < 0))
         goto error;
     uint64_t off = 0;
-    for (size_t first = 0; first < m->n; first += SLAB) {
-        size_t count = m->n - first < SLAB ? m->n - first : SLAB;
-        uint64_t slab_off = off;
+    for (size_t first = 0; first < tb->n; first += slab) {
+        size_t count = tb->n - first < slab ? tb->n - first : slab;
         sb.len = 0;
-        memset (rows, 0, count * sizeof (*rows));
-        for (size_t k = 0; k < count; k++) {
-            const io_datum_rec_t *r = &m->recs[first + k];
-            datum_row_t *w = &rows[k];
-            size_t ilen = strlen (r->inputs);
-            size_t olen = io__datum_outputs_len (r);
-            uint32_t hi;
-            hosts_intern (&hosts, r->host, &hi);  /* present: no failure */
-            hex32 (w->id, r->id.b);
-            hex32 (w->hash, r->hash.b);
-            hex32 (w->proc_job, r->proc_job.b);
-            hex32 (w->seen_job, r->seen_job.b);
-            w->state = r->state;
-            w->attempts = r->attempts;
-            w->rank = r->rank;
-            w->host_index = hi;
-            w->start_ns = r->start_ns;
-            w->duration_s = r->duration_s;
-            w->bytes_in = r->bytes_in;
-            w->bytes_out = r->bytes_out;
-            w->exit_status = r->exit_status;
-            w->term_signal = r->term_signal;
-            w->strings_offset = off;
-            w->inputs_length = (uint32_t)ilen;
-            w->outputs_length = (uint32_t)olen;
-            w->noutputs = (uint32_t)r->noutputs;
-            if (bytes_add (&sb, r->inputs, ilen) < 0
-                || (olen && bytes_add (&sb, r->outputs[0], olen) < 0))
+        memset (rows, 0, count * tb->row_size);
+        for (size_t k = 0; k < count; k++)
+            if (tb->fill (tb->ctx, first + k, rows + k * tb->row_size,
+                          off + sb.len, &sb) < 0)
                 goto nomem;
-            off += ilen + olen;
-        }
-        XXH3_64bits_update (rsum, rows, count * sizeof (*rows));
+        XXH3_64bits_update (rsum, rows, count * tb->row_size);
         XXH3_64bits_update (ssum, sb.p, sb.len);
-        if (dset_io (dd, t->datum, first, count, rows, true) < 0
-            || dset_io (ds, H5T_NATIVE_UINT8, slab_off, sb.len, sb.p, true)
-                   < 0)
+        if (dset_io (dd, tb->type, first, count, rows, true) < 0
+            || dset_io (ds, H5T_NATIVE_UINT8, off, sb.len, sb.p, true) < 0)
             goto error;
+        off += sb.len;
     }
     int r1 = dset_close (dd, XXH3_64bits_digest (rsum));
-    int r2 = dset_close (ds, XXH3_64bits_digest (ssum));
+    int r2 = ds >= 0 ? dset_close (ds, XXH3_64bits_digest (ssum)) : 0;
     dd = ds = H5I_INVALID_HID;
     if (r1 < 0 || r2 < 0)
         goto error;
@@ -526,139 +508,161 @@ static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
 nomem:
     set_reason (msg, "out of memory");
 error:
-    h5_reason (msg, "cannot write the datums");
+    h5_reason (msg, tb->what);
 done:
     if (dd >= 0)
         H5Dclose (dd);
     if (ds >= 0)
         H5Dclose (ds);
-    free (hosts.names);
-    free (hosts.tab);
     free (sb.p);
     free (rows);
     XXH3_freeState (rsum);
     XXH3_freeState (ssum);
     return rc;
+}
+
+typedef struct datums_ctx {
+    const io_manifest_t *m;
+    hosts_t *hosts;
+} datums_ctx_t;
+
+static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
+                       bytes_t *sb)
+{
+    const datums_ctx_t *c = ctx;
+    const io_datum_rec_t *r = &c->m->recs[i];
+    datum_row_t *w = row;
+    size_t ilen = strlen (r->inputs);
+    size_t olen = io__datum_outputs_len (r);
+    uint32_t hi;
+    hosts_intern (c->hosts, r->host, &hi);  /* present: no failure */
+    hex32 (w->id, r->id.b);
+    hex32 (w->hash, r->hash.b);
+    hex32 (w->proc_job, r->proc_job.b);
+    hex32 (w->seen_job, r->seen_job.b);
+    w->state = r->state;
+    w->attempts = r->attempts;
+    w->rank = r->rank;
+    w->host_index = hi;
+    w->start_ns = r->start_ns;
+    w->duration_s = r->duration_s;
+    w->bytes_in = r->bytes_in;
+    w->bytes_out = r->bytes_out;
+    w->exit_status = r->exit_status;
+    w->term_signal = r->term_signal;
+    w->strings_offset = off;
+    w->inputs_length = (uint32_t)ilen;
+    w->outputs_length = (uint32_t)olen;
+    w->noutputs = (uint32_t)r->noutputs;
+    if (bytes_add (sb, r->inputs, ilen) < 0
+        || (olen && bytes_add (sb, r->outputs[0], olen) < 0))
+        return -1;
+    return 0;
+}
+
+static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
+                         h5msg_t *msg)
+{
+    hosts_t hosts = { 0 };
+    datums_ctx_t c = { m, &hosts };
+    table_t tb = { "datums", "datum_strings", t->datum, sizeof (datum_row_t),
+                   m->n, 0, fill_datum, &c, "cannot write the datums" };
+    int rc = -1;
+
+    for (size_t i = 0; i < m->n; i++) {
+        uint32_t hi;
+        if (hosts_intern (&hosts, m->recs[i].host, &hi) < 0) {
+            set_reason (msg, "out of memory");
+            goto done;
+        }
+        tb.nbytes += strlen (m->recs[i].inputs)
+                     + io__datum_outputs_len (&m->recs[i]);
+    }
+    if (write_hosts (file, t, &hosts) < 0) {
+        h5_reason (msg, tb.what);
+        goto done;
+    }
+    rc = write_table (file, &tb, msg);
+done:
+    free (hosts.names);
+    free (hosts.tab);
+    return rc;
+}
+
+static int fill_job (void *ctx, size_t i, void *row, uint64_t off,
+                     bytes_t *sb)
+{
+    const jobs_record_t *j = &((const io_manifest_t *)ctx)->jobs[i];
+    job_row_t *w = row;
+    (void)off;
+    (void)sb;
+    memcpy (w->id, j->id, strnlen (j->id, sizeof (w->id)));
+    memcpy (w->pipeline, j->pipeline,
+            strnlen (j->pipeline, sizeof (j->pipeline) - 1));
+    w->state = (uint8_t)j->state;
+    w->workers = j->workers;
+    w->nodes = j->nodes;
+    w->processed = j->processed;
+    w->skipped = j->skipped;
+    w->failed = j->failed;
+    w->recovered = j->recovered;
+    w->total = j->total;
+    w->bytes_downloaded = j->bytes_downloaded;
+    w->bytes_uploaded = j->bytes_uploaded;
+    w->start_ns = j->start_ns;
+    w->duration_s = j->duration_s;
+    hex32 (w->pipeline_hash, j->pipeline_hash);
+    return 0;
 }
 
 static int write_jobs (hid_t file, const types_t *t, const io_manifest_t *m,
                        h5msg_t *msg)
 {
-    job_row_t *rows = calloc (m->njobs ? m->njobs : 1, sizeof (*rows));
-    if (!rows) {
-        set_reason (msg, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < m->njobs; i++) {
-        const jobs_record_t *j = &m->jobs[i];
-        job_row_t *w = &rows[i];
-        memcpy (w->id, j->id, strnlen (j->id, sizeof (w->id)));
-        memcpy (w->pipeline, j->pipeline,
-                strnlen (j->pipeline, sizeof (j->pipeline) - 1));
-        w->state = (uint8_t)j->state;
-        w->workers = j->workers;
-        w->nodes = j->nodes;
-        w->processed = j->processed;
-        w->skipped = j->skipped;
-        w->failed = j->failed;
-        w->recovered = j->recovered;
-        w->total = j->total;
-        w->bytes_downloaded = j->bytes_downloaded;
-        w->bytes_uploaded = j->bytes_uploaded;
-        w->start_ns = j->start_ns;
-        w->duration_s = j->duration_s;
-        hex32 (w->pipeline_hash, j->pipeline_hash);
-    }
-    hid_t d = dset_create (file, "jobs", t->job, m->njobs);
-    int rc = -1;
-    if (d >= 0) {
-        rc = dset_io (d, t->job, 0, m->njobs, rows, true);
-        if (dset_close (d, XXH3_64bits (rows, m->njobs * sizeof (*rows)))
-            < 0)
-            rc = -1;
-    }
-    if (rc < 0)
-        h5_reason (msg, "cannot write the jobs");
-    free (rows);
-    return rc;
+    table_t tb = { "jobs", NULL, t->job, sizeof (job_row_t), m->njobs, 0,
+                   fill_job, (void *)m, "cannot write the jobs" };
+    return write_table (file, &tb, msg);
 }
 
-/* The stat cache entries seen since open, in slabs. */
+/* The stat cache entries seen since open, in iteration order. */
+typedef struct stat_ctx {
+    const io_statcache_t *sc;
+    size_t iter;
+} stat_ctx_t;
+
+static int fill_stat (void *ctx, size_t i, void *row, uint64_t off,
+                      bytes_t *sb)
+{
+    stat_ctx_t *c = ctx;
+    const io_stat_entry_t *e;
+    const char *path = io_statcache_next (c->sc, &c->iter, true, &e);
+    size_t len = strlen (path);
+    stat_row_t *w = row;
+    (void)i;
+    w->path_offset = off;
+    w->path_length = (uint32_t)len;
+    w->size = e->size;
+    w->mtime_ns = e->mtime_ns;
+    w->ino = e->ino;
+    w->dev = e->dev;
+    hex32 (w->hash, e->hash.b);
+    return bytes_add (sb, path, len);
+}
+
 static int write_statcache (hid_t file, const types_t *t,
                             const io_manifest_t *m, h5msg_t *msg)
 {
-    stat_row_t *rows = NULL;
-    bytes_t sb = { 0 };
-    hid_t dd = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-    XXH3_state_t *rsum = XXH3_createState (), *ssum = XXH3_createState ();
-    size_t n = 0, iter = 0;
-    uint64_t total = 0;
+    stat_ctx_t c = { m->sc, 0 };
+    table_t tb = { "statcache", "statcache_paths", t->stat,
+                   sizeof (stat_row_t), 0, 0, fill_stat, &c,
+                   "cannot write the stat cache" };
     const io_stat_entry_t *e;
     const char *path;
-    int rc = -1;
-
-    if (!rsum || !ssum || !(rows = malloc (SLAB * sizeof (*rows))))
-        goto nomem;
-    XXH3_64bits_reset (rsum);
-    XXH3_64bits_reset (ssum);
-    while ((path = io_statcache_next (m->sc, &iter, true, &e))) {
-        n++;
-        total += strlen (path);
+    while ((path = io_statcache_next (m->sc, &c.iter, true, &e))) {
+        tb.n++;
+        tb.nbytes += strlen (path);
     }
-    if ((dd = dset_create (file, "statcache", t->stat, n)) < 0
-        || (ds = dset_create (file, "statcache_paths", H5T_NATIVE_UINT8,
-                              total)) < 0)
-        goto error;
-    iter = 0;
-    uint64_t off = 0;
-    for (size_t first = 0; first < n; first += SLAB) {
-        size_t count = n - first < SLAB ? n - first : SLAB;
-        uint64_t slab_off = off;
-        sb.len = 0;
-        memset (rows, 0, count * sizeof (*rows));
-        for (size_t k = 0; k < count; k++) {
-            path = io_statcache_next (m->sc, &iter, true, &e);
-            size_t len = strlen (path);
-            stat_row_t *w = &rows[k];
-            w->path_offset = off;
-            w->path_length = (uint32_t)len;
-            w->size = e->size;
-            w->mtime_ns = e->mtime_ns;
-            w->ino = e->ino;
-            w->dev = e->dev;
-            hex32 (w->hash, e->hash.b);
-            if (bytes_add (&sb, path, len) < 0)
-                goto nomem;
-            off += len;
-        }
-        XXH3_64bits_update (rsum, rows, count * sizeof (*rows));
-        XXH3_64bits_update (ssum, sb.p, sb.len);
-        if (dset_io (dd, t->stat, first, count, rows, true) < 0
-            || dset_io (ds, H5T_NATIVE_UINT8, slab_off, sb.len, sb.p, true)
-                   < 0)
-            goto error;
-    }
-    int r1 = dset_close (dd, XXH3_64bits_digest (rsum));
-    int r2 = dset_close (ds, XXH3_64bits_digest (ssum));
-    dd = ds = H5I_INVALID_HID;
-    if (r1 < 0 || r2 < 0)
-        goto error;
-    rc = 0;
-    goto done;
-nomem:
-    set_reason (msg, "out of memory");
-error:
-    h5_reason (msg, "cannot write the stat cache");
-done:
-    if (dd >= 0)
-        H5Dclose (dd);
-    if (ds >= 0)
-        H5Dclose (ds);
-    free (sb.p);
-    free (rows);
-    XXH3_freeState (rsum);
-    XXH3_freeState (ssum);
-    return rc;
+    c.iter = 0;
+    return write_table (file, &tb, msg);
 }
 
 int io__manifest_h5_store (const io_manifest_t *m, const char *path,
