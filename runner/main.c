@@ -281,6 +281,13 @@ static int run_in_world (run_opts_t *o)
         rc = runner_worker (o, spec, rank) < 0 ? EXIT_FAILED : EXIT_OK;
     }
     free (all);
+    char sandbox_dir[4200] = "", inflight_dir[4200] = "";
+    if (spec && rank == 0) {
+        dr_pathf (sandbox_dir, sizeof (sandbox_dir), "%s/sandbox",
+                  spec->state_dir);
+        dr_pathf (inflight_dir, sizeof (inflight_dir), "%s/inflight",
+                  spec->state_dir);
+    }
     jobs_spec_destroy (spec);
     if (rank == 0) {
         /* Under our own launcher the exit status travels by file, so that
@@ -295,6 +302,12 @@ static int run_in_world (run_opts_t *o)
         }
     }
     MPI_Finalize ();
+    /* Every worker removed its own folders before finalizing: the empty
+     * parents go too (rmdir leaves them if a worker could not). */
+    if (sandbox_dir[0]) {
+        rmdir (sandbox_dir);
+        rmdir (inflight_dir);
+    }
     if (getenv ("DATUMRUN_STATUS_FILE"))
         return 0;
     return rc;
