@@ -293,18 +293,6 @@ int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job)
 
 /* ------------------------------------------------------ open and close */
 
-static char *join (const char *dir, const char *name)
-{
-    size_t a = strlen (dir), b = strlen (name);
-    char *s = malloc (a + b + 2);
-    if (s) {
-        memcpy (s, dir, a);
-        s[a] = '/';
-        memcpy (s + a + 1, name, b + 1);
-    }
-    return s;
-}
-
 /* mkdir -p. */
 static int mkdirs (const char *path)
 {
@@ -347,10 +335,11 @@ static io_manifest_t *manifest_new (const char *dir, bool ro)
         return NULL;
     m->ro = ro;
     m->lock_fd = -1;
-    if (!(m->dir = strdup (dir)) || !(m->path = join (dir, "manifest.h5"))
-        || !(m->tmp_path = join (dir, "manifest.h5.tmp"))
-        || !(m->journal_path = join (dir, "journal"))
-        || !(m->lock_path = join (dir, "lock"))
+    if (!(m->dir = strdup (dir))
+        || !(m->path = jobs_sd_path (dir, JOBS_SD_MANIFEST))
+        || !(m->tmp_path = jobs_sd_path (dir, JOBS_SD_MANIFEST_TMP))
+        || !(m->journal_path = jobs_sd_path (dir, JOBS_SD_JOURNAL))
+        || !(m->lock_path = jobs_sd_path (dir, JOBS_SD_LOCK))
         || !(m->sc = io_statcache_create ())) {
         io_manifest_close (m);
         errno = ENOMEM;

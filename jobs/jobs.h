@@ -23,6 +23,13 @@ typedef struct {
 int dr_errprintf (dr_error_t *err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+/* Copy s into buf (len bytes), cutting its middle to "..." when it does not
+ * fit, so that both ends stay readable.  Returns the length written. */
+size_t dr_shorten (const char *s, char *buf, size_t len);
+
+/* The state folder's layout: jobs_sd_*() and jobs_pathf(). */
+#include "jobs/statedir.h"
+
 /* ------------------------------------------------------------------ spec */
 
 typedef enum jobs_input_kind {

@@ -1021,7 +1021,7 @@ static int parse_paths (struct parse *p, json_t *root, const char *state_arg,
     if (state_arg && !*state_arg)
         return fail (p, EINVAL, "the state folder must not be empty");
     if (!state_arg)
-        abs = xprintf ("%s/.datumrun/%s", spec->dir, spec->name);
+        abs = jobs_sd_default (spec->dir, spec->name);
     else if (state_arg[0] == '/')
         abs = strdup (state_arg);
     else if ((cwd = getcwd (NULL, 0)))

@@ -300,12 +300,13 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
         o.extra = extra;
         o.nextra = nextra;
         o.spec_path = n->spec->path;
-        char logdir[4200];
-        snprintf (logdir, sizeof (logdir), "%s/slurm", n->spec->state_dir);
+        char *logdir = NULL;
         if (!so->log_dir)
-            o.log_dir = logdir;
+            o.log_dir = logdir = jobs_sd_path (n->spec->state_dir,
+                                               JOBS_SD_SLURM);
         dr_error_t err = { { 0 } };
         char *script = slurm_sbatch_script (n->spec, &o, &err);
+        free (logdir);
         free (extra);
         if (!script) {
             fprintf (stderr, "datumrun campaign: %s: %s\n", n->path, err.text);

@@ -112,14 +112,18 @@ int cmd_sbatch (int argc, char **argv)
     snprintf (abs_spec, sizeof (abs_spec), "%s", spec->path);
     so.datumrun = exe;
     so.spec_path = abs_spec;
-    char logdir[4200];
+    char *logdir = NULL;
     if (!so.log_dir) {
-        snprintf (logdir, sizeof (logdir), "%s/slurm", spec->state_dir);
+        if (!(logdir = jobs_sd_path (spec->state_dir, JOBS_SD_SLURM))) {
+            jobs_spec_destroy (spec);
+            return EXIT_USAGE;
+        }
         so.log_dir = logdir;
     }
     char *script = slurm_sbatch_script (spec, &so, &err);
     if (!script) {
         fprintf (stderr, "datumrun sbatch: %s\n", err.text);
+        free (logdir);
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
@@ -150,6 +154,7 @@ int cmd_sbatch (int argc, char **argv)
     else
         fputs (script, stdout);
     free (script);
+    free (logdir);
     jobs_spec_destroy (spec);
     return rc;
 }

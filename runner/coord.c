@@ -248,16 +248,19 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         c->remaining--;
         char idhex[33];
         io_hash_hex (&c->p->datums[r.didx].id, idhex);
+        char *log = jobs_sd_datum_log (c->spec->state_dir, c->job.id, idhex,
+                                       "err");
         if (r.term_signal)
             dr_log (LOG_ERR, "datum %s failed after %u attempts: killed "
-                    "by signal %d (%s); log %s/logs/%s/%s.err", label,
+                    "by signal %d (%s); log %s", label,
                     r.attempt, r.term_signal, strsignal (r.term_signal),
-                    c->spec->state_dir, c->job.id, idhex);
+                    log ? log : idhex);
         else
             dr_log (LOG_ERR, "datum %s failed after %u attempts: %s%s%d; "
-                    "log %s/logs/%s/%s.err", label, r.attempt,
+                    "log %s", label, r.attempt,
                     r.message ? r.message : "", r.message ? ", exit " : "exit ",
-                    r.exit_status, c->spec->state_dir, c->job.id, idhex);
+                    r.exit_status, log ? log : idhex);
+        free (log);
         break;
     }
     wresult_free (&r);
@@ -368,22 +371,24 @@ static void dispatch (coord_t *c)
  * them unless a recorded datum owns them. */
 static int clean_inflight (coord_t *c)
 {
-    char dir[4096];
-    snprintf (dir, sizeof (dir), "%s/inflight", c->spec->state_dir);
-    DIR *top = opendir (dir);
-    if (!top)
+    char *dir = jobs_sd_path (c->spec->state_dir, JOBS_SD_INFLIGHT);
+    DIR *top = dir ? opendir (dir) : NULL;
+    if (!top) {
+        free (dir);
         return 0;
+    }
     coord_owners_t *own = NULL;
     struct dirent *de;
     size_t removed = 0;
     while ((de = readdir (top))) {
         if (de->d_name[0] == '.')
             continue;
-        char sub[4400];
-        snprintf (sub, sizeof (sub), "%s/%s", dir, de->d_name);
-        DIR *d = opendir (sub);
-        if (!d)
+        char *sub = jobs_pathf ("%s/%s", dir, de->d_name);
+        DIR *d = sub ? opendir (sub) : NULL;
+        if (!d) {
+            free (sub);
             continue;
+        }
         struct dirent *fe;
         while ((fe = readdir (d))) {
             io_hash_t id;
@@ -392,9 +397,9 @@ static int clean_inflight (coord_t *c)
             const io_datum_rec_t *rec = io_manifest_find (c->m, &id);
             if (rec && rec->state == JOBS_DATUM_SUCCESS)
                 continue;   /* it was recorded: its outputs are owned */
-            char file[4700];
-            snprintf (file, sizeof (file), "%s/%s", sub, fe->d_name);
-            FILE *f = fopen (file, "r");
+            char *file = jobs_pathf ("%s/%s", sub, fe->d_name);
+            FILE *f = file ? fopen (file, "r") : NULL;
+            free (file);
             if (!f)
                 continue;
             if (!own && !(own = coord_owners_build (c->m)))
@@ -412,13 +417,16 @@ static int clean_inflight (coord_t *c)
             fclose (f);
         }
         closedir (d);
+        free (sub);
     }
     closedir (top);
     coord_owners_destroy (own);
     if (removed)
         dr_log (LOG_INFO, "removed %zu unrecorded outputs of datums "
                 "interrupted in an earlier run", removed);
-    return io_remove_tree (dir);
+    int rc = io_remove_tree (dir);
+    free (dir);
+    return rc;
 }
 
 static void remove_outputs (coord_t *c, const io_datum_rec_t *rec)
@@ -615,10 +623,9 @@ static void report_collisions (coord_t *c)
 
 static void write_job_log (coord_t *c, double wall, double cpu)
 {
-    char path[4200];
-    snprintf (path, sizeof (path), "%s/logs/%s/job.log", c->spec->state_dir,
-              c->job.id);
-    FILE *f = fopen (path, "a");
+    char *path = jobs_sd_job_log (c->spec->state_dir, c->job.id);
+    FILE *f = path ? fopen (path, "a") : NULL;
+    free (path);
     if (!f)
         return;
     char line[512];
@@ -727,13 +734,14 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     c.job.skipped = c.p->nskip;
     c.job.start_ns = dr_realtime_ns ();
     memcpy (c.job.pipeline_hash, c.p->pipeline_hash.b, 16);
-    char logdir[4200];
-    snprintf (logdir, sizeof (logdir), "%s/logs/%s", spec->state_dir,
-              c.job.id);
-    if (io_mkdirs (logdir, 0755) < 0) {
-        dr_log (LOG_ERR, "%s: cannot create: %s", logdir, strerror (errno));
+    char *logdir = jobs_sd_job_logdir (spec->state_dir, c.job.id);
+    if (!logdir || io_mkdirs (logdir, 0755) < 0) {
+        dr_log (LOG_ERR, "%s: cannot create: %s", logdir ? logdir : "logs",
+                strerror (errno));
+        free (logdir);
         goto out;
     }
+    free (logdir);
     if (io_manifest_job_begin (c.m, &c.job, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text);
         goto out;

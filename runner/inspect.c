@@ -381,6 +381,7 @@ int cmd_inspect_job (int argc, char **argv)
         print_json (job_json (j));
     else {
         char t[64], dur[32], dl[32], ul[32], h[33];
+        char *logdir = jobs_sd_job_logdir (spec->state_dir, j->id);
         io_hash_t ph;
         memcpy (ph.b, j->pipeline_hash, 16);
         fmt_time (j->start_ns, t, sizeof (t));
@@ -391,13 +392,14 @@ int cmd_inspect_job (int argc, char **argv)
                 "Duration: %s\nWorkers: %d\nNodes: %d\n"
                 "Datums: %llu processed + %llu skipped / %llu total, "
                 "%llu failed, %llu recovered\nData downloaded: %s\n"
-                "Data uploaded: %s\nPipeline hash: %s\nLogs: %s/logs/%s/\n",
+                "Data uploaded: %s\nPipeline hash: %s\nLogs: %s/\n",
                 j->id, j->pipeline, jobs_state_name (j->state), t, dur,
                 j->workers, j->nodes, (unsigned long long)j->processed,
                 (unsigned long long)j->skipped,
                 (unsigned long long)j->total, (unsigned long long)j->failed,
                 (unsigned long long)j->recovered, dl, ul, hex (&ph, h),
-                spec->state_dir, j->id);
+                logdir ? logdir : "?");
+        free (logdir);
     }
     io_manifest_close (m);
     jobs_spec_destroy (spec);
@@ -515,11 +517,10 @@ int cmd_inspect_datum (int argc, char **argv)
     jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
     jobs_fmt_bytes (r->bytes_in, bi, sizeof (bi));
     jobs_fmt_bytes (r->bytes_out, bo, sizeof (bo));
-    char out_log[4200], err_log[4200];
-    snprintf (out_log, sizeof (out_log), "%s/logs/%s/%s.out", spec->state_dir,
-              pj, id);
-    snprintf (err_log, sizeof (err_log), "%s/logs/%s/%s.err", spec->state_dir,
-              pj, id);
+    char *out_log = jobs_sd_datum_log (spec->state_dir, pj, id, "out");
+    char *err_log = jobs_sd_datum_log (spec->state_dir, pj, id, "err");
+    if (!out_log || !err_log)
+        abort ();
     jobview_t v;
     jobview_init (&v, m, j);
     const char *st = datum_state_in (r, &v);
@@ -568,6 +569,8 @@ int cmd_inspect_datum (int argc, char **argv)
         for (size_t i = 0; i < r->noutputs; i++)
             printf ("  %s/%s\n", spec->output, r->outputs[i]);
     }
+    free (out_log);
+    free (err_log);
     io_manifest_close (m);
     jobs_spec_destroy (spec);
     return rc;

@@ -281,12 +281,10 @@ static int run_in_world (run_opts_t *o)
         rc = runner_worker (o, spec, rank) < 0 ? EXIT_FAILED : EXIT_OK;
     }
     free (all);
-    char sandbox_dir[4200] = "", inflight_dir[4200] = "";
+    char *sandbox_dir = NULL, *inflight_dir = NULL;
     if (spec && rank == 0) {
-        dr_pathf (sandbox_dir, sizeof (sandbox_dir), "%s/sandbox",
-                  spec->state_dir);
-        dr_pathf (inflight_dir, sizeof (inflight_dir), "%s/inflight",
-                  spec->state_dir);
+        sandbox_dir = jobs_sd_path (spec->state_dir, JOBS_SD_SANDBOX);
+        inflight_dir = jobs_sd_path (spec->state_dir, JOBS_SD_INFLIGHT);
     }
     jobs_spec_destroy (spec);
     if (rank == 0) {
@@ -304,10 +302,12 @@ static int run_in_world (run_opts_t *o)
     MPI_Finalize ();
     /* Every worker removed its own folders before finalizing: the empty
      * parents go too (rmdir leaves them if a worker could not). */
-    if (sandbox_dir[0]) {
+    if (sandbox_dir)
         rmdir (sandbox_dir);
+    if (inflight_dir)
         rmdir (inflight_dir);
-    }
+    free (sandbox_dir);
+    free (inflight_dir);
     if (getenv ("DATUMRUN_STATUS_FILE"))
         return 0;
     return rc;

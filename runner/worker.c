@@ -34,11 +34,12 @@ typedef struct worker {
     bool have_base;
     char **cmd_argv;        /* transform.cmd with argv[0] resolved */
     char **err_argv;        /* err_cmd likewise, or NULL */
-    char stdin_path[4096];
-    char err_stdin_path[4096];
-    char sbroot[4096];
-    char logdir[4096];
-    char inflight[4096];
+    /* State folder paths (jobs/statedir.h), set by setup_job. */
+    char *stdin_path;       /* NULL when transform.stdin is empty */
+    char *err_stdin_path;
+    char *sbroot;
+    char *logdir;
+    char *inflight;
 
     wdatum_t *q;            /* ring of datums not yet started */
     size_t qhead, qlen, qcap;
@@ -49,7 +50,7 @@ typedef struct worker {
     int phase;              /* 0: transform.cmd, 1: err_cmd */
     wdatum_t cur;
     exec_child_t child;
-    char sandbox[4096];
+    char *sandbox;
     char idhex[33];
     double deadline;        /* datum timeout, 0 = none */
     double kill_at;         /* SIGKILL after SIGTERM, 0 = not yet */
@@ -172,10 +173,13 @@ static int setup_job (worker_t *w, const char *job_id)
 {
     const char *sd = w->spec->state_dir;
     dr_pathf (w->job_id, sizeof (w->job_id), "%s", job_id);
-    dr_pathf (w->sbroot, sizeof (w->sbroot), "%s/sandbox/%d", sd, w->rank);
-    dr_pathf (w->logdir, sizeof (w->logdir), "%s/logs/%s", sd, job_id);
-    dr_pathf (w->inflight, sizeof (w->inflight), "%s/inflight/%d", sd,
-              w->rank);
+    if (!(w->sbroot = jobs_sd_rank_dir (sd, JOBS_SD_SANDBOX, w->rank))
+        || !(w->sandbox = jobs_sd_sandbox (sd, w->rank))
+        || !(w->logdir = jobs_sd_job_logdir (sd, job_id))
+        || !(w->inflight = jobs_sd_rank_dir (sd, JOBS_SD_INFLIGHT, w->rank))) {
+        dr_log (LOG_ERR, "out of memory");
+        return -1;
+    }
     /* A job killed with -9 leaves its sandbox as it was, outputs of the
      * datum it interrupted in pfs/out included: the reused sandbox must
      * not start with them (the next datum would take them as its own). */
@@ -187,17 +191,15 @@ static int setup_job (worker_t *w, const char *job_id)
         return -1;
     }
     /* transform.stdin is the same for every datum: write it once. */
-    w->stdin_path[0] = w->err_stdin_path[0] = '\0';
     if (w->spec->stdin_lines && w->spec->stdin_lines[0]) {
-        dr_pathf (w->stdin_path, sizeof (w->stdin_path), "%s.stdin",
-                  w->sbroot);
-        if (write_file (w->stdin_path, w->spec->stdin_lines) < 0)
+        if (!(w->stdin_path = jobs_sd_stdin_file (sd, w->rank, "stdin"))
+            || write_file (w->stdin_path, w->spec->stdin_lines) < 0)
             return -1;
     }
     if (w->spec->err_stdin && w->spec->err_stdin[0]) {
-        dr_pathf (w->err_stdin_path, sizeof (w->err_stdin_path),
-                  "%s.err_stdin", w->sbroot);
-        if (write_file (w->err_stdin_path, w->spec->err_stdin) < 0)
+        if (!(w->err_stdin_path = jobs_sd_stdin_file (sd, w->rank,
+                                                       "err_stdin"))
+            || write_file (w->err_stdin_path, w->spec->err_stdin) < 0)
             return -1;
     }
     exec_env_base (&w->base, w->spec, job_id);
@@ -291,39 +293,46 @@ static void result_init (worker_t *w, wresult_t *r, outcome_t oc)
     r->duration_s = dr_now () - w->start;
 }
 
-static void log_paths (worker_t *w, char *out, char *err, size_t len)
+/* The current datum's log: "out" or "err".  Caller frees. */
+static char *log_path (worker_t *w, const char *stream)
 {
-    snprintf (out, len, "%s/%s.out", w->logdir, w->idhex);
-    snprintf (err, len, "%s/%s.err", w->logdir, w->idhex);
+    return jobs_sd_datum_log (w->spec->state_dir, w->job_id, w->idhex,
+                              stream);
 }
 
 static void append_log (worker_t *w, const char *line)
 {
-    char out[4200], err[4200];
-    log_paths (w, out, err, sizeof (out));
-    FILE *f = fopen (err, "a");
+    char *err = log_path (w, "err");
+    FILE *f = err ? fopen (err, "a") : NULL;
     if (f) {
         fprintf (f, "datumrun: %s\n", line);
         fclose (f);
     }
+    free (err);
 }
 
 static int spawn_phase (worker_t *w, dr_error_t *err)
 {
     exec_env_t env = { 0 };
-    char out[4200], errp[4200];
     char **argv = w->phase ? w->err_argv : w->cmd_argv;
     const char *in = w->phase ? w->err_stdin_path : w->stdin_path;
-    log_paths (w, out, errp, sizeof (out));
     if (!argv[0]) {
         const char *cmd = w->phase ? w->spec->err_cmd[0] : w->spec->cmd[0];
         append_log (w, "command not found in PATH");
         return dr_errprintf (err, "cannot run '%s': not found in PATH", cmd);
     }
+    char *out = log_path (w, "out"), *errp = log_path (w, "err");
+    if (!out || !errp) {
+        free (out);
+        free (errp);
+        return dr_errprintf (err, "out of memory");
+    }
     exec_env_datum (&env, &w->base, w->spec, w->sandbox, &w->cur);
-    int rc = exec_spawn (&w->child, argv, env.v, w->sandbox,
-                         in[0] ? in : NULL, out, errp, err);
+    int rc = exec_spawn (&w->child, argv, env.v, w->sandbox, in, out, errp,
+                         err);
     exec_env_datum_free (&env, &w->base);
+    free (out);
+    free (errp);
     if (rc == 0) {
         w->deadline = w->spec->datum_timeout > 0
                           ? dr_now () + w->spec->datum_timeout
@@ -353,7 +362,6 @@ static void start_next (worker_t *w)
     w->start = dr_now ();
     w->start_ns = dr_realtime_ns ();
     io_hash_hex (&w->cur.id, w->idhex);
-    dr_pathf (w->sandbox, sizeof (w->sandbox), "%s/sb", w->sbroot);
     if (w->cur.attempt > 1) {
         char hdr[64];
         dr_pathf (hdr, sizeof (hdr), "---- attempt %u ----", w->cur.attempt);
@@ -373,9 +381,10 @@ static void start_next (worker_t *w)
  * and rank 0's journal entry can be cleaned up by the next run. */
 static int write_inflight (worker_t *w, const io_outlist_t *ol)
 {
-    char path[4200];
-    dr_pathf (path, sizeof (path), "%s/%s", w->inflight, w->idhex);
-    FILE *f = fopen (path, "w");
+    char *path = jobs_sd_inflight_file (w->spec->state_dir, w->rank,
+                                        w->idhex);
+    FILE *f = path ? fopen (path, "w") : NULL;
+    free (path);
     if (!f)
         return -1;
     for (size_t i = 0; i < ol->n; i++)
@@ -385,9 +394,11 @@ static int write_inflight (worker_t *w, const io_outlist_t *ol)
 
 static void drop_inflight (worker_t *w)
 {
-    char path[4200];
-    dr_pathf (path, sizeof (path), "%s/%s", w->inflight, w->idhex);
-    unlink (path);
+    char *path = jobs_sd_inflight_file (w->spec->state_dir, w->rank,
+                                        w->idhex);
+    if (path)
+        unlink (path);
+    free (path);
 }
 
 static void on_success (worker_t *w)
@@ -538,13 +549,13 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
             backoff *= 2;
     }
     /* Everything reported is in rank 0's journal now. */
-    if (w.inflight[0])
+    if (w.inflight)
         io_remove_tree (w.inflight);
-    if (w.sbroot[0]) {
+    if (w.sbroot) {
         io_remove_tree (w.sbroot);
-        if (w.stdin_path[0])
+        if (w.stdin_path)
             unlink (w.stdin_path);
-        if (w.err_stdin_path[0])
+        if (w.err_stdin_path)
             unlink (w.err_stdin_path);
     }
     while (w.nsends) {
@@ -558,6 +569,12 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
         wdatum_free (&d);
     free (w.q);
     exec_env_free (&w.base);
+    free (w.stdin_path);
+    free (w.err_stdin_path);
+    free (w.sbroot);
+    free (w.sandbox);
+    free (w.logdir);
+    free (w.inflight);
     free_argv (w.cmd_argv);
     free_argv (w.err_argv);
     return rc;

@@ -255,7 +255,7 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
                           "no state folder");
             return NULL;
         }
-        if (asprintf (&default_log, "%s/slurm", spec->state_dir) < 0) {
+        if (!(default_log = jobs_sd_path (spec->state_dir, JOBS_SD_SLURM))) {
             errno = ENOMEM;
             dr_errprintf (err, "batch script: out of memory");
             return NULL;
