@@ -33,10 +33,10 @@
 
 enum nkind {
     N_CHAR,     /* one byte, '/' included */
-    N_ANY,      /* ?: one byte but '/' */
-    N_STAR,     /* *: any run of bytes without '/' */
-    N_DSTAR,    /* **: any run of bytes */
-    N_CLASS,    /* [...]: one byte of a set, never '/' */
+    N_ANY,      /* ?: one character but '/' */
+    N_STAR,     /* *: any run of characters without '/' */
+    N_DSTAR,    /* **: any run of characters */
+    N_CLASS,    /* [...]: one character of a set, never '/' */
     N_ALT,      /* {a,b} or, with a group number, (a|b) */
 };
 
@@ -60,8 +60,8 @@ struct seq {
 
 enum op {
     OP_CHAR,
-    OP_ANY,     /* any byte but '/' */
-    OP_ANYS,    /* any byte */
+    OP_ANY,     /* any character but '/' */
+    OP_ANYS,    /* any character */
     OP_CLASS,
     OP_SPLIT,   /* try x, then y */
     OP_JMP,
@@ -81,7 +81,18 @@ struct prog {
     int n, cap;
 };
 
-typedef uint64_t cls_t[4];      /* 256-bit byte set */
+/* A bracket class over characters: a name is read as UTF-8, and a byte
+ * that does not start a valid sequence is a character of its own (a "raw"
+ * byte), so that any name can be matched and none can fail to decode.
+ * ASCII members and raw members are bit sets, the rest code point ranges;
+ * a negated class matches every character it does not list. */
+typedef struct cls {
+    uint64_t ascii[2];          /* members among U+0000..U+007F */
+    uint64_t raw[2];            /* members among the raw bytes 0x80..0xff */
+    uint32_t *ranges;           /* [lo, hi] pairs of code points >= 0x80 */
+    int nranges;
+    bool neg;
+} cls_t;
 
 /* A leading segment of the pattern that cannot match '/': the names at that
  * depth of every match must match it. */
@@ -164,27 +175,106 @@ static int add_char (struct parser *p, struct seq *s, unsigned char c)
     return 0;
 }
 
-static int add_class (struct parser *p, const cls_t set)
+/* Takes over set's ranges, also on error. */
+static int add_class (struct parser *p, cls_t *set)
 {
     sched_glob_t *g = p->g;
-    if (g->nclasses == UINT16_MAX)
+    if (g->nclasses == UINT16_MAX) {
+        free (set->ranges);
         return perr (p, p->pos, "too many '[...]' classes");
+    }
     cls_t *v = realloc (g->classes, (size_t)(g->nclasses + 1) * sizeof (*v));
-    if (!v)
+    if (!v) {
+        free (set->ranges);
         return oom (p->err);
+    }
     g->classes = v;
-    memcpy (v[g->nclasses], set, sizeof (cls_t));
+    v[g->nclasses] = *set;
     return g->nclasses++;
 }
 
-static void set_add (cls_t set, unsigned c)
+static void bits_add (uint64_t bits[2], unsigned c)
 {
-    set[c >> 6] |= (uint64_t)1 << (c & 63);
+    bits[c >> 6 & 1] |= (uint64_t)1 << (c & 63);
 }
 
-static bool set_has (const cls_t set, unsigned char c)
+static bool bits_has (const uint64_t bits[2], unsigned c)
 {
-    return set[c >> 6] >> (c & 63) & 1;
+    return bits[c >> 6 & 1] >> (c & 63) & 1;
+}
+
+/* Add the code points [lo, hi]; 0 or -1 (ENOMEM). */
+static int cls_add_range (cls_t *set, uint32_t lo, uint32_t hi)
+{
+    for (; lo <= hi && lo < 0x80; lo++)
+        bits_add (set->ascii, lo);
+    if (lo > hi)
+        return 0;
+    uint32_t *r = realloc (set->ranges,
+                           (size_t)(set->nranges + 1) * 2 * sizeof (*r));
+    if (!r)
+        return -1;
+    set->ranges = r;
+    r[2 * set->nranges] = lo;
+    r[2 * set->nranges + 1] = hi;
+    set->nranges++;
+    return 0;
+}
+
+/* The character at s[0..len): returns its length in bytes and sets *cp,
+ * or returns 0 when s does not start with a valid UTF-8 sequence (no
+ * overlong forms, surrogates or code points past U+10FFFF). */
+static size_t utf8_decode (const unsigned char *s, size_t len, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, v = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, v = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, v = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Whether the character at s[0..len) (len > 0) is in the class; *width
+ * gets its length in bytes. */
+static bool cls_has (const cls_t *set, const unsigned char *s, size_t len,
+                     size_t *width)
+{
+    uint32_t cp;
+    size_t n = utf8_decode (s, len, &cp);
+    bool in;
+    *width = n ? n : 1;
+    if (!n)
+        in = bits_has (set->raw, s[0] - 0x80);
+    else if (cp < 0x80)
+        in = bits_has (set->ascii, cp);
+    else {
+        in = false;
+        for (int i = 0; i < set->nranges && !in; i++)
+            in = cp >= set->ranges[2 * i] && cp <= set->ranges[2 * i + 1];
+    }
+    if (set->neg)
+        in = !in;
+    return in && s[0] != '/' && s[0] != '\0';
 }
 
 static const struct {
@@ -197,10 +287,16 @@ static const struct {
     {"space", isspace}, {"upper", isupper}, {"xdigit", isxdigit},
 };
 
-/* "[:name:]" inside a class, at p->pos.  ASCII only, whatever the locale. */
-static int parse_posix (struct parser *p, cls_t set)
+/* "[:name:]" or the negated "[:^name:]" inside a class, at p->pos.  The
+ * classes are ASCII only, whatever the locale, as in Go's regexp: the
+ * negated form holds every other character, raw bytes included. */
+static int parse_posix (struct parser *p, cls_t *set)
 {
-    size_t at = p->pos, name = at + 2, e = name;
+    size_t at = p->pos, name = at + 2, e;
+    bool neg = name < p->end && p->pat[name] == '^';
+    if (neg)
+        name++;
+    e = name;
     while (e + 1 < p->end && !(p->pat[e] == ':' && p->pat[e + 1] == ']'))
         e++;
     if (e + 1 >= p->end)
@@ -210,8 +306,13 @@ static int parse_posix (struct parser *p, cls_t set)
         const char *n = posix_classes[i].name;
         if (strlen (n) == e - name && !memcmp (n, p->pat + name, e - name)) {
             for (unsigned c = 0; c < 128; c++)
-                if (posix_classes[i].fn ((int)c))
-                    set_add (set, c);
+                if (!posix_classes[i].fn ((int)c) == neg)
+                    bits_add (set->ascii, c);
+            if (neg) {
+                set->raw[0] = set->raw[1] = UINT64_MAX;
+                if (cls_add_range (set, 0x80, 0x10ffff) < 0)
+                    return oom (p->err);
+            }
             p->pos = e + 2;
             return 0;
         }
@@ -219,67 +320,88 @@ static int parse_posix (struct parser *p, cls_t set)
     return perr (p, at, "unknown character class");
 }
 
-/* One byte of a class, escapes allowed; the caller checked pos < end. */
-static int class_byte (struct parser *p, size_t open, unsigned char *c)
+/* One character of a class, escapes allowed; the caller checked pos < end.
+ * *raw says that it is a byte outside any valid UTF-8 sequence. */
+static int class_char (struct parser *p, size_t open, uint32_t *cp,
+                       bool *raw)
 {
     if (p->pat[p->pos] == '\\') {
         if (++p->pos >= p->end)
             return perr (p, open, "unclosed '['");
     }
-    *c = (unsigned char)p->pat[p->pos++];
+    const unsigned char *s = (const unsigned char *)p->pat + p->pos;
+    size_t n = utf8_decode (s, p->end - p->pos, cp);
+    *raw = n == 0;
+    if (*raw)
+        *cp = s[0];
+    p->pos += n ? n : 1;
     return 0;
 }
 
 static int parse_class (struct parser *p, struct seq *s)
 {
     size_t open = p->pos++;
-    bool neg = false;
     int members = 0;
-    cls_t set = {0, 0, 0, 0};
+    cls_t set = {0};
 
     if (p->pos < p->end && (p->pat[p->pos] == '!' || p->pat[p->pos] == '^')) {
-        neg = true;
+        set.neg = true;
         p->pos++;
     }
     for (;;) {
-        if (p->pos >= p->end)
-            return perr (p, open, "unclosed '['");
+        if (p->pos >= p->end) {
+            perr (p, open, "unclosed '['");
+            goto error;
+        }
         char c = p->pat[p->pos];
         if (c == ']') {
             p->pos++;
             break;
         }
         if (c == '[' && p->pos + 1 < p->end && p->pat[p->pos + 1] == ':') {
-            if (parse_posix (p, set) < 0)
-                return -1;
+            if (parse_posix (p, &set) < 0)
+                goto error;
             members++;
             continue;
         }
         size_t at = p->pos;
-        unsigned char lo = 0, hi;
-        if (class_byte (p, open, &lo) < 0)
-            return -1;
+        uint32_t lo = 0, hi;
+        bool rlo, rhi;
+        if (class_char (p, open, &lo, &rlo) < 0)
+            goto error;
         hi = lo;
+        rhi = rlo;
         if (p->pos + 1 < p->end && p->pat[p->pos] == '-'
             && p->pat[p->pos + 1] != ']') {
             p->pos++;
-            if (class_byte (p, open, &hi) < 0)
-                return -1;
-            if (hi < lo)
-                return perr (p, at, "reversed range in '[...]'");
+            if (class_char (p, open, &hi, &rhi) < 0)
+                goto error;
+            if (rlo != rhi) {
+                perr (p, at, "range in '[...]' mixes a character and a "
+                      "byte that is not UTF-8");
+                goto error;
+            }
+            if (hi < lo) {
+                perr (p, at, "reversed range in '[...]'");
+                goto error;
+            }
         }
-        for (unsigned b = lo; b <= hi; b++)
-            set_add (set, b);
+        if (rlo) {
+            for (uint32_t b = lo; b <= hi; b++)
+                bits_add (set.raw, b - 0x80);
+        }
+        else if (cls_add_range (&set, lo, hi) < 0) {
+            oom (p->err);
+            goto error;
+        }
         members++;
     }
-    if (members == 0)
-        return perr (p, open, "empty class '[]'");
-    if (neg)
-        for (int i = 0; i < 4; i++)
-            set[i] = ~set[i];
-    set[0] &= ~((uint64_t)1 << '/' | (uint64_t)1);      /* '/' and NUL */
+    if (members == 0) {
+        perr (p, open, "empty class '[]'");
+        goto error;
+    }
 
-    int idx = add_class (p, set);
+    int idx = add_class (p, &set);
     if (idx < 0)
         return -1;
     struct node *nd = seq_add (s, N_CLASS);
@@ -287,6 +409,9 @@ static int parse_class (struct parser *p, struct seq *s)
         return oom (p->err);
     nd->cls = idx;
     return 0;
+error:
+    free (set.ranges);
+    return -1;
 }
 
 static int parse_seq (struct parser *p, struct seq *s, int depth, char ctx);
@@ -587,6 +712,8 @@ void sched_glob_destroy (sched_glob_t *g)
             free (g->levels[i].literal);
         }
         free (g->levels);
+        for (int i = 0; i < g->nclasses; i++)
+            free (g->classes[i].ranges);
         free (g->classes);
         free (g);
     }
@@ -747,25 +874,27 @@ static int prog_exec (const struct prog *pr, const cls_t *classes,
                     return 1;
                 break;
             }
-            unsigned char c = (unsigned char)s[pos < len ? pos : 0];
+            const unsigned char *u = (const unsigned char *)s + pos;
+            uint32_t cp;
+            size_t w;
             switch (in->op) {
             case OP_CHAR:
-                if (c != in->c)
+                if (*u != in->c)
                     goto fail;
                 pc++, pos++;
                 continue;
             case OP_ANY:
-                if (c == '/')
+                if (*u == '/')
                     goto fail;
-                pc++, pos++;
-                continue;
+                /* fall through */
             case OP_ANYS:
-                pc++, pos++;
+                w = utf8_decode (u, len - pos, &cp);
+                pc++, pos += w ? w : 1;
                 continue;
             case OP_CLASS:
-                if (!set_has (classes[in->cls], c))
+                if (!cls_has (&classes[in->cls], u, len - pos, &w))
                     goto fail;
-                pc++, pos++;
+                pc++, pos += w;
                 continue;
             case OP_SPLIT:
                 if (push (scr, &sp, in->y, (uint32_t)pos) < 0)
@@ -822,7 +951,7 @@ static int glob_exec (const sched_glob_t *g, const char *relpath, size_t len,
 
     if (g->root || len == 0)
         rc = g->root && len == 0;
-    else if ((rc = prog_exec (&g->full, (const cls_t *)g->classes, relpath,
+    else if ((rc = prog_exec (&g->full, g->classes, relpath,
                               len, false, slots, scr)) < 0)
         return -1;
     if (caps) {
@@ -944,7 +1073,10 @@ char *sched_glob_expand (const char *tmpl, const char *relpath,
                           tmpl, n, relpath);
             goto error;
         }
-        if (buf_add (&b, relpath + off, len) < 0)
+        /* $0 is the whole path as Pachyderm shows it, with its leading
+         * '/' ("/name=adele/year=2016/photos.dat"; the root is "/"). */
+        if ((n == 0 && buf_add (&b, "/", 1) < 0)
+            || buf_add (&b, relpath + off, len) < 0)
             goto nomem;
         t = d;
     }
@@ -1115,7 +1247,7 @@ static int consider (struct walker *w, struct frame *f, const char *name,
     int rc;
 
     if (lv && !lv->literal && !lv->any) {
-        rc = prog_exec (&lv->prog, (const cls_t *)g->classes, name, len,
+        rc = prog_exec (&lv->prog, g->classes, name, len,
                         false, NULL, &w->scr);
         if (rc < 0)
             return walk_oom (w);
@@ -1139,7 +1271,7 @@ static int consider (struct walker *w, struct frame *f, const char *name,
         if (n == (size_t)-1)
             return walk_oom (w);
         w->path[n] = '/';
-        rc = prog_exec (&g->full, (const cls_t *)g->classes, w->path, n + 1,
+        rc = prog_exec (&g->full, g->classes, w->path, n + 1,
                         true, NULL, &w->scr);
         w->path[n] = '\0';
         if (rc < 0)

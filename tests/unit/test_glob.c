@@ -221,7 +221,49 @@ static const struct match_case match_cases[] = {
     {"/* *", "ab", false, NULL},
     {"/*", "tab\there", true, ""},
     {"/*", "caf\xc3\xa9", true, ""},
-    {"/caf?", "caf\xc3\xa9", false, NULL},    /* ? is one byte */
+    /* UTF-8: ?, * and classes match characters, not bytes (Pachyderm's
+     * glob compiles to a Go regexp, which reads UTF-8) */
+    {"/caf?", "caf\xc3\xa9", true, ""},
+    {"/?", "\xc3\xa5", true, ""},                       /* å */
+    {"/??", "\xc3\xa5", false, NULL},
+    {"/[\xc3\xa5" "a]", "\xc3\xa5", true, ""},             /* [åa] */
+    {"/[\xc3\xa5" "a]", "a", true, ""},
+    {"/[\xc3\xa5" "a]", "\xc3\xa4", false, NULL},          /* ä */
+    {"/[!\xc3\xa5]", "\xc3\xa4", true, ""},
+    {"/[!\xc3\xa5]", "\xc3\xa5", false, NULL},
+    {"/[a-\xc3\xbf]", "\xc3\xa9", true, ""},            /* [a-ÿ] on é */
+    {"/[a-\xc3\xbf]", "\xc4\x80", false, NULL},         /* Ā */
+    {"/?.txt", "\xc3\xa9.txt", true, ""},                 /* é.txt */
+    {"/(?)(?)", "\xc3\xa9\xe2\x82\xac", true, "\xc3\xa9|\xe2\x82\xac"},
+    {"/?", "\xf0\x9f\x98\x80", true, ""},               /* 4-byte emoji */
+    {"/(*)\xc3\xa9", "x\xc3\xa9", true, "x"},
+    {"/(**)?", "a/\xc3\xa9", true, "a/"},
+    /* invalid UTF-8 in a name: each stray byte is one character */
+    {"/?", "\xff", true, ""},
+    {"/??", "\xc3", false, NULL},
+    {"/??", "\xc3(", true, ""},                           /* cut sequence */
+    {"/??", "\xc0\xaf", true, ""},                       /* overlong '/' */
+    {"/???", "\xed\xa0\x80", true, ""},                 /* a surrogate */
+    {"/*", "a\xfe\xff" "b", true, ""},
+    {"/a?b", "a\xfe" "b", true, ""},
+    {"/[!a]", "\xfe", true, ""},
+    {"/[a]", "\xfe", false, NULL},
+    {"/[\xfe]", "\xfe", true, ""},
+    {"/[\x80-\xff]x", "\xc3x", true, ""},
+    {"/[\x80-\xff]", "\xc3\xa9", false, NULL},
+    {"/\xff*", "\xff\xc3\xa9", true, ""},
+    {"/[[:alpha:]]", "\xc3\xa9", false, NULL},          /* ASCII only */
+    /* negated POSIX classes inside brackets */
+    {"/[[:^alpha:]]", "7", true, ""},
+    {"/[[:^alpha:]]", "a", false, NULL},
+    {"/[[:^alpha:]]", "\xc3\xa9", true, ""},
+    {"/[[:^alpha:]]", "\xff", true, ""},
+    {"/[[:^digit:][:alpha:]]x", "ax", true, ""},
+    {"/[[:^digit:][:alpha:]]x", "7x", false, NULL},
+    {"/[^[:^digit:]]", "7", true, ""},
+    {"/[^[:^digit:]]", "a", false, NULL},
+    {"/[[:^space:]]*", "a b", true, ""},
+    {"/[[:^space:]]", "/", false, NULL},
     /* a trailing slash is ignored */
     {"/*/", "a", true, ""},
     {"/*/", "a/b", false, NULL},
@@ -276,6 +318,53 @@ static void test_match_pathological (void **state)
     sched_glob_destroy (g);
 }
 
+/* Random bytes as patterns and names, UTF-8 fragments and stray bytes
+ * among them: compiling and matching never crash or read out of bounds
+ * (the ASan pass checks that), and a name always matches itself escaped. */
+static void test_match_random_bytes (void **state)
+{
+    (void)state;
+    static const char alphabet[] = "a/*?[]!^:-{},()\\\xc3\xa5\xa9\xe2\x82"
+                                   "\xac\xff\xf0\x9f";
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 20000; round++) {
+        char pat[24], name[24], esc[50];
+        size_t np, nn, ne = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        np = 1 + x % 20;
+        nn = 1 + (x >> 8) % 20;
+        for (size_t i = 0; i < np || i < nn; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (i < np)
+                pat[i] = alphabet[x % (sizeof (alphabet) - 1)];
+            if (i < nn)
+                name[i] = alphabet[(x >> 16) % (sizeof (alphabet) - 1)];
+        }
+        pat[np] = '\0';
+        name[nn] = '\0';
+        sched_glob_t *g = sched_glob_compile (pat, NULL);
+        sched_glob_caps_t caps;
+        if (g) {
+            (void)sched_glob_match (g, name, &caps);
+            sched_glob_destroy (g);
+        }
+        /* One component, every byte escaped: a literal of itself. */
+        if (strchr (name, '/'))
+            continue;
+        esc[ne++] = '/';
+        for (size_t i = 0; i < nn; i++) {
+            esc[ne++] = '\\';
+            esc[ne++] = name[i];
+        }
+        esc[ne] = '\0';
+        g = sched_glob_compile (esc, NULL);
+        assert_non_null (g);
+        if (!sched_glob_match (g, name, NULL))
+            fail_msg ("escaped '%s' does not match itself", name);
+        sched_glob_destroy (g);
+    }
+}
+
 /* ------------------------------------------------------------- errors */
 
 struct error_case {
@@ -299,6 +388,11 @@ static const struct error_case error_cases[] = {
     {"/[z-a]", "reversed range in '[...]' at column 3"},
     {"/[[:nope:]]", "unknown character class at column 3"},
     {"/[[:alpha", "unclosed '[:' at column 3"},
+    {"/[[:^nope:]]", "unknown character class at column 3"},
+    {"/[[:^alpha", "unclosed '[:' at column 3"},
+    {"/[\xc3\xa9" "-a]", "reversed range in '[...]' at column 3"},
+    {"/[a-\xff]", "range in '[...]' mixes a character and a byte that is "
+     "not UTF-8 at column 3"},
     {"/(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)(m)(n)(o)(p)",
      "more than 15 capture groups at column 47"},
     {"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{a}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}",
@@ -340,7 +434,8 @@ static const struct expand_case expand_cases[] = {
     {"$2/$1", "b/a", NULL},
     {"$1", "a", NULL},
     {"$$1", "$1", NULL},
-    {"x$0y", "xa-b.txty", NULL},
+    {"x$0y", "x/a-b.txty", NULL},     /* $0 has its leading '/' */
+    {"${0}", "/a-b.txt", NULL},
     {"${1}2", "a2", NULL},
     {"literal", "literal", NULL},
     {"", "", NULL},
@@ -381,7 +476,19 @@ static void test_expand (void **state)
     }
     /* No captures at all: only $0 and text. */
     char *s = sched_glob_expand ("<$0>", "x", NULL, NULL);
-    assert_string_equal (s, "<x>");
+    assert_string_equal (s, "</x>");
+    free (s);
+    /* Pachyderm's own example, and the repo root. */
+    sched_glob_destroy (g);
+    g = sched_glob_compile ("/(*)/(*)/*", NULL);
+    assert_non_null (g);
+    path = "name=adele/year=2016/photos.dat";
+    assert_true (sched_glob_match (g, path, &caps));
+    s = sched_glob_expand ("$0", path, &caps, NULL);
+    assert_string_equal (s, "/name=adele/year=2016/photos.dat");
+    free (s);
+    s = sched_glob_expand ("$0", "", NULL, NULL);
+    assert_string_equal (s, "/");
     free (s);
     assert_null (sched_glob_expand ("$1", "x", NULL, NULL));
     sched_glob_destroy (g);
@@ -780,6 +887,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_match_table),
         cmocka_unit_test (test_match_pathological),
+        cmocka_unit_test (test_match_random_bytes),
         cmocka_unit_test (test_errors),
         cmocka_unit_test (test_expand),
         cmocka_unit_test (test_walk_table),
