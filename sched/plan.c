@@ -22,8 +22,8 @@
  * and the command sees.  A datum that is not itself a join's or group's
  * carries the keys of its first part that has them, so that any combinator
  * can nest in any other (a cross in a join joins on its first keyed
- * input's key; a join in a group is grouped by its first input's
- * group_by). */
+ * input's key).  A group regroups entries, not datums: each file of a join
+ * in a group goes to the group of its own input's group_by key. */
 typedef struct dkeys {
     uint64_t shown, join, group;
 } dkeys_t;
@@ -192,7 +192,9 @@ static int add_entry (const char *relpath, bool is_dir,
         || expand_key (p, w->in->group_by, relpath, caps, &k.group,
                        w->err) < 0)
         return -1;
-    k.shown = e->key = k.join != NOKEY ? k.join : k.group;
+    e->join = k.join;
+    e->group = k.group;
+    k.shown = k.join != NOKEY ? k.join : k.group;
     int n = relpath[0]
                 ? snprintf (w->path, sizeof (w->path), "%s/%s", w->in->repo,
                             relpath)
@@ -377,16 +379,16 @@ static void keytab_free (keytab_t *t)
     free (t->slots);
 }
 
-/* Build the key table over all children's datums, on their join keys or
- * their group keys; keyless datums take no part (the spec parser requires
- * join_on or group_by on every input below a join or group). */
+/* Build the key table over all children's datums on their join keys;
+ * keyless datums take no part (the spec parser requires join_on on every
+ * input below a join). */
 static int keytab_fill (keytab_t *t, const sched_plan_t *p,
-                        const dlist_t *kids, size_t nkids, bool join,
+                        const dlist_t *kids, size_t nkids,
                         keyslot_t ***sorted, dr_error_t *err)
 {
     for (size_t k = 0; k < nkids; k++) {
         for (size_t i = 0; i < kids[k].n; i++) {
-            uint64_t key = join ? kids[k].key[i].join : kids[k].key[i].group;
+            uint64_t key = kids[k].key[i].join;
             if (key == NOKEY)
                 continue;
             keyslot_t *s = keytab_get (t, p, key);
@@ -419,8 +421,10 @@ static bool has_outer (const jobs_input_t *in)
 }
 
 /* Inner join by key, with outer_join children keeping unmatched datums:
- * a key's datum is the cross of the matching datums of the children that
- * have it, kept when every child has it or one of them is an outer join. */
+ * a key that every child has gives the cross of the children's matching
+ * datums; a key that some child lacks gives, when an outer child has it,
+ * the cross of the outer children's matching datums only (Pachyderm's: A
+ * outer, B and C not, k2 in A and B only -> {A:k2}). */
 static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
                         const dlist_t *kids, size_t nkids, dlist_t *out,
                         dr_error_t *err)
@@ -439,7 +443,7 @@ static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
     }
     for (size_t k = 0; k < nkids; k++)
         outer[k] = has_outer (in->children[k]);
-    if (keytab_fill (&t, p, kids, nkids, true, &v, err) < 0)
+    if (keytab_fill (&t, p, kids, nkids, &v, err) < 0)
         goto done;
     for (size_t s = 0; s < t.n; s++) {
         keyslot_t *ks = v[s];
@@ -456,13 +460,18 @@ static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
         if (!all && !keep)
             continue;
         /* Per child, the list of its matching datums (items are in child
-         * order since keytab_fill walks children in order). */
+         * order since keytab_fill walks children in order), then, without
+         * every child, only the outer children take part. */
         size_t pos = 0;
         for (size_t k = 0; k < nkids; k++) {
             lists[k] = ks->items + pos;
             pos += cnt[k];
             idx[k] = 0;
         }
+        if (!all)
+            for (size_t k = 0; k < nkids; k++)
+                if (!outer[k])
+                    cnt[k] = 0;
         for (;;) {
             dkeys_t key = { ks->koff, ks->koff, NOKEY };
             for (size_t k = 0; k < nkids; k++)
@@ -503,26 +512,50 @@ done:
     return rc;
 }
 
-/* One datum per key holding every matching datum of every child. */
+/* One datum per key holding every entry of every child's datums whose
+ * input's group_by gives that key.  Entries, not datums, are grouped, as
+ * Pachyderm does: a join's datum in a group sends each of its files to the
+ * group of its own key.  A group datum carries its first entry's join_on
+ * key, for a group inside a join. */
 static int expand_group (const sched_plan_t *p, const dlist_t *kids,
                          size_t nkids, dlist_t *out, dr_error_t *err)
 {
     keytab_t t = { 0 };
     keyslot_t **v = NULL;
     int rc = -1;
-    if (keytab_fill (&t, p, kids, nkids, false, &v, err) < 0)
+    for (size_t k = 0; k < nkids; k++) {
+        for (uint64_t j = 0; j < kids[k].nents; j++) {
+            uint32_t e = kids[k].ents[j];
+            uint64_t key = p->entries[e].group;
+            if (key == NOKEY)
+                continue;
+            keyslot_t *s = keytab_get (&t, p, key);
+            if (!s || keyslot_add (s, (uint32_t)k, e) < 0) {
+                OOM (err);
+                goto done;
+            }
+        }
+    }
+    if (!(v = malloc ((t.n ? t.n : 1) * sizeof (*v)))) {
+        OOM (err);
         goto done;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t.cap; i++)
+        if (t.slots[i].key)
+            v[n++] = &t.slots[i];
+    qsort (v, n, sizeof (*v), cmp_slot_order);
     for (size_t s = 0; s < t.n; s++) {
         keyslot_t *ks = v[s];
         dkeys_t key = { ks->koff, NOKEY, ks->koff };
-        for (size_t i = 0; i < ks->nitems; i++)
-            dkeys_merge (&key, &kids[ks->child[i]].key[ks->items[i]]);
+        for (size_t i = 0; i < ks->nitems && key.join == NOKEY; i++)
+            key.join = p->entries[ks->items[i]].join;
         if (dlist_begin (out, &key) < 0) {
             OOM (err);
             goto done;
         }
         for (size_t i = 0; i < ks->nitems; i++) {
-            if (dlist_add_range (out, &kids[ks->child[i]], ks->items[i]) < 0) {
+            if (dlist_add_ent (out, (uint32_t)ks->items[i]) < 0) {
                 OOM (err);
                 goto done;
             }

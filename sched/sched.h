@@ -68,7 +68,8 @@ typedef struct sched_entry {
     uint32_t input;     /* pfs leaf index (jobs_spec_t.pfs) */
     uint32_t is_dir;
     uint64_t path;      /* offset of the repo-relative path in the pool */
-    uint64_t key;       /* offset of the join_on/group_by key, or UINT64_MAX */
+    uint64_t join;      /* offset of its join_on key, or UINT64_MAX */
+    uint64_t group;     /* offset of its group_by key, or UINT64_MAX */
     uint64_t bytes;     /* content size (whole subtree for a directory) */
     io_hash_t hash;     /* content hash */
 } sched_entry_t;

@@ -76,6 +76,10 @@ static int group_setup (void **state)
         /* directories: a datum brings its whole subtree */
         {"D/top.txt", "top\n"}, {"D/sub/f1", "f1\n"}, {"D/sub/f2", "ff2\n"},
         {"D/sub/deep/f3", "fff3\n"}, {"D/empty", NULL},
+        /* a three-way join: K1 has k1 k2, K2 k1 k2 k3, K3 k1 */
+        {"K1/k1", "1\n"}, {"K1/k2", "2\n"},
+        {"K2/k1", "1\n"}, {"K2/k2", "2\n"}, {"K2/k3", "3\n"},
+        {"K3/k1", "1\n"},
     };
     for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++)
         if (put (files[i][0], files[i][1]) < 0)
@@ -276,6 +280,23 @@ static const struct plan_case plan_cases[] = {
     {"join of three inputs",
      "{'join':[" L "," R "," JOIN ("d", "J2", "/(*).b") "]}",
      "l:2.a,r:2.b,d:2.b [2] | l:3.a,r:3.b,d:3.b [3] | l:3.a,r:3.c,d:3.b [3]"},
+    {"join of three, outer on the first only: a key some inner input "
+     "lacks keeps only the outer input's entries",
+     "{'join':[" OUTER ("a", "K1", "/(*)") "," JOIN ("b", "K2", "/(*)") ","
+     JOIN ("c", "K3", "/(*)") "]}",
+     "a:k1,b:k1,c:k1 [k1] | a:k2 [k2]"},
+    {"join of three, outer on the first two",
+     "{'join':[" OUTER ("a", "K1", "/(*)") "," OUTER ("b", "K2", "/(*)") ","
+     JOIN ("c", "K3", "/(*)") "]}",
+     "a:k1,b:k1,c:k1 [k1] | a:k2,b:k2 [k2] | b:k3 [k3]"},
+    {"join of three, outer on the last only",
+     "{'join':[" JOIN ("a", "K1", "/(*)") "," JOIN ("b", "K2", "/(*)") ","
+     OUTER ("c", "K3", "/(*)") "]}",
+     "a:k1,b:k1,c:k1 [k1]"},
+    {"join of three, none outer",
+     "{'join':[" JOIN ("a", "K1", "/(*)") "," JOIN ("b", "K2", "/(*)") ","
+     JOIN ("c", "K3", "/(*)") "]}",
+     "a:k1,b:k1,c:k1 [k1]"},
     {"join on a template of two captures",
      "{'join':[" KEYED ("l", "J1", "/(*).(*)", "join_on", "$2$1") ","
      KEYED ("r", "J2", "/(*).b", "join_on", "a$1") "]}",
@@ -325,10 +346,18 @@ static const struct plan_case plan_cases[] = {
      "l:3.a,r:3.b [3] | l:3.a,r:3.c [3] | l:3.x,r:3.b [3] | l:3.x,r:3.c [3]"},
     {"join inside a group needs group_by too",
      "{'group':[{'join':[" L "," R "]}]}", NULL},
-    {"join inside a group: grouped by the first input's group_by",
+    {"join inside a group: each file regrouped by its own group_by",
      "{'group':[{'join':[" BOTH ("r", "J2", "/(*).(*)", "$2") ","
      BOTH ("l", "J1", "/(*).a", "$1") "]}]}",
-     "r:2.b,r:3.b,l:2.a,l:3.a [b] | r:3.c,l:3.a [c]"},
+     "l:2.a [2] | l:3.a [3] | r:2.b,r:3.b [b] | r:3.c [c]"},
+    {"join inside a group: files sharing a key across inputs meet",
+     "{'group':[{'join':[" BOTH ("r", "J2", "/(*).(*)", "k$1") ","
+     BOTH ("l", "J1", "/(*).a", "k$1") "]}]}",
+     "r:2.b,l:2.a [k2] | r:3.b,r:3.c,l:3.a [k3]"},
+    {"cross inside a group: each file by its own key",
+     "{'group':[{'cross':[" G1 "," G2 "]}]}",
+     "g1:a-1.txt,g1:a-2.txt,g2:a-x.csv [a] | g1:b-1.txt [b] | "
+     "g2:c-y.csv [c]"},
     {"one entry twice in a group datum counts once",
      "{'group':[{'join':[" BOTH ("l", "J1", "/(*).a", "all") ","
      BOTH ("r", "J2", "/(*).*", "all") "]}]}",
@@ -572,7 +601,8 @@ static void test_entries (void **state)
     assert_true (e->is_dir);
     assert_int_equal (e->bytes, 3 + 4 + 5);       /* f1 f2 deep/f3 */
     assert_int_equal (sub->bytes, 12);
-    assert_int_equal (e->key, UINT64_MAX);
+    assert_int_equal (e->join, UINT64_MAX);
+    assert_int_equal (e->group, UINT64_MAX);
     assert_int_equal (sub->key, UINT64_MAX);
     assert_false (p->entries[p->ents[p->datums[2].first]].is_dir);
     sched_plan_destroy (p);
@@ -586,7 +616,7 @@ static void test_entries (void **state)
     assert_int_equal (d->nentries, 2);
     for (uint32_t j = 0; j < d->nentries; j++)
         assert_string_equal (
-            sched_str (p, p->entries[p->ents[d->first + j]].key), "3");
+            sched_str (p, p->entries[p->ents[d->first + j]].join), "3");
     assert_int_equal (d->bytes, 3 + 3);
     char *s = sched_datum_inputs (p, d);
     assert_string_equal (s, "l:/3.a\nr:/3.c");
