@@ -70,6 +70,8 @@ typedef struct jobs_spec {
     char **env;            /* transform.env as "K=V", NULL-terminated */
     char **err_cmd;        /* NULL when unset */
     char **err_stdin;      /* NULL-terminated (maybe empty) */
+    bool datum_batching;   /* transform.datum_batching: one long-lived
+                              command per worker fed datum after datum */
 
     jobs_input_t *input;   /* the input tree */
     jobs_input_t **pfs;    /* its pfs leaves, depth-first; pfs[i]->index == i */

@@ -938,9 +938,10 @@ static int parse_env (struct parse *p, json_t *t, jobs_spec_t *spec)
 static int parse_transform (struct parse *p, json_t *root, jobs_spec_t *spec)
 {
     static const char *const keys[] = {
-        "cmd", "stdin", "env", "err_cmd", "err_stdin", NULL,
+        "cmd", "stdin", "env", "err_cmd", "err_stdin", "datum_batching",
+        NULL,
     };
-    json_t *t;
+    json_t *t, *b;
 
     if (get_object (p, root, "transform", true,
                     "{\"cmd\": [\"sh\", \"-c\", \"...\"]}", &t) < 0
@@ -953,6 +954,10 @@ static int parse_transform (struct parse *p, json_t *root, jobs_spec_t *spec)
                      &spec->err_cmd) < 0
         || get_strv (p, t, "transform", "err_stdin", 0, &spec->err_stdin) < 0)
         return -1;
+    if ((b = opt (t, "datum_batching")) && !json_is_boolean (b))
+        return fail (p, EINVAL, "transform.datum_batching must be true or "
+                     "false");
+    spec->datum_batching = b && json_is_true (b);
     if (spec->cmd[0][0] == '\0')
         return fail (p, EINVAL, "transform.cmd[0] (the program) must not be "
                      "empty");
@@ -1182,9 +1187,10 @@ static int build_canon (struct parse *p, json_t *root, json_t *input,
 
     if (!(t = json_deep_copy (opt (root, "transform"))))
         goto oom;
-    /* null means unset, so it must hash like an absent key. */
+    /* null means unset, so it must hash like an absent key.  How datums
+     * reach the command (datum_batching) does not change what it makes. */
     json_object_foreach_safe (t, tmp, key, v) {
-        if (json_is_null (v))
+        if (json_is_null (v) || !strcmp (key, "datum_batching"))
             json_object_del (t, key);
     }
     if (!(o = json_object ())) {

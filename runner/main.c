@@ -52,6 +52,9 @@ static const subcommand_t commands[] = {
       cmd_info },
     { "campaign", "run|sbatch DIR|SPEC... [options]",
       "run chained pipelines in dependency order", cmd_campaign },
+    { "next", "[--fail MESSAGE]",
+      "in a batched command: finish the current datum, print the next "
+      "one's variables", cmd_next },
     { "help", "[COMMAND]", "show help", cmd_help },
     { "--version", "", "print the version", cmd_version },
     { NULL, NULL, NULL, NULL },

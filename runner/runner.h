@@ -179,5 +179,6 @@ int cmd_list_job (int argc, char **argv);
 int cmd_inspect_job (int argc, char **argv);
 int cmd_list_datum (int argc, char **argv);
 int cmd_inspect_datum (int argc, char **argv);
+int cmd_next (int argc, char **argv);   /* batch_client.c */
 
 #endif /* DATUMRUN_RUNNER_H */

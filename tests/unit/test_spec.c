@@ -307,6 +307,10 @@ static const struct spec_case cases[] = {
       "input name 'out' is reserved", NULL },
     { "name reserved DATUMRUN_", INPUT (NAMED ("DATUMRUN_X", "data/words")),
       "input name 'DATUMRUN_X' is reserved", NULL },
+    { "datum_batching not a bool",
+      "{'pipeline':{'name':'wc'},'transform':{'cmd':['true'],"
+      "'datum_batching':'yes'},'input':" WORDS "}",
+      "transform.datum_batching must be true or false", NULL },
     { "outer_join not a bool",
       INPUT ("{'pfs':{'repo':'data/words','glob':'/*','outer_join':1}}"),
       "input.pfs.outer_join must be true or false", NULL },
@@ -603,6 +607,13 @@ static void test_every_field (void **state)
     assert_int_equal (spec->chunk_number, 2);
     assert_true (spec->reprocess_every_job);
     assert_int_equal (spec->cpu, 2);
+    assert_false (spec->datum_batching);
+    jobs_spec_destroy (spec);
+
+    spec = parse ("{'pipeline':{'name':'wc'},'transform':{'cmd':['true'],"
+                  "'datum_batching':true},'input':" WORDS "}", NULL, &err);
+    assert_non_null (spec);
+    assert_true (spec->datum_batching);
     jobs_spec_destroy (spec);
 
     spec = parse (SPEC (",'parallelism_spec':{'coefficient':0.5},"
@@ -735,6 +746,9 @@ static void test_canon (void **state)
         "{'pipeline':{'name':'wc'},'transform':{'cmd':['sh','-c','true'],"
         "'env':null},'input':" WORDS ",'parallelism_spec':"
         "{'coefficient':0.25}}",
+        /* how datums reach the command is not code */
+        "{'pipeline':{'name':'wc'},'transform':{'cmd':['sh','-c','true'],"
+        "'datum_batching':true},'input':" WORDS "}",
     };
     static const char *const differ[] = {
         INPUT ("{'pfs':{'repo':'data/words','glob':'/*/*'}}"),
