@@ -17,7 +17,8 @@ PACKAGES=(build-essential cmake pkg-config
           slurm-wlm slurm-client munge libslurm-dev
           libjansson-dev libxxhash-dev
           libcmocka-dev bats python3-h5py python3-numpy
-          parallel gnuplot-nox time procps util-linux bc)
+          parallel gnuplot-nox time procps util-linux bc
+          iproute2)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
@@ -70,7 +71,8 @@ run_suite() { # run_suite BUILD_DIR LABEL
 test_all() {
     deps
     say "local Slurm cluster"
-    bash "$ROOT/slurm/cluster.sh" up
+    # Three nodes, each in its own namespaces (docs/cluster.md).
+    bash "$ROOT/slurm/cluster.sh" up --nodes 3
     build "$ROOT/build" -DDATUMRUN_WERROR=ON
     local rc=0
     run_suite "$ROOT/build" "warnings as errors" || rc=1

@@ -2,7 +2,8 @@
  * MPI.  How many nodes the job spans (from PMIx, then Slurm's environment),
  * the node's hardware topology (hwloc) and which cores each worker binds to,
  * the sbatch script that runs a pipeline on Slurm and its submission.  The
- * local single-node test cluster lives next to this code in cluster.sh.
+ * local test cluster (one node, or N nodes in namespaces) lives next to this
+ * code in cluster.sh.
  */
 #ifndef DATUMRUN_SLURM_H
 #define DATUMRUN_SLURM_H

@@ -6,8 +6,10 @@
 PY=/usr/bin/python3            # Debian's python, which has h5py
 READ_MANIFEST="$DATUMRUN_SRC/tests/integration/read_manifest.py"
 
+# Tests whose jobs run on Slurm nodes set DATUMRUN_TEST_TMPDIR to a folder
+# every node shares (a node's /tmp is its own, see slurm/cluster.sh).
 common_setup() {
-    T=$(mktemp -d /tmp/datumrun-test.XXXXXX)
+    T=$(mktemp -d "${DATUMRUN_TEST_TMPDIR:-/tmp}/datumrun-test.XXXXXX")
     cd "$T"
 }
 

@@ -5,6 +5,8 @@
 # the unfinished datums, and a two-pipeline campaign of dependent jobs.
 
 load helpers
+# The work folders must be visible on every node (each node's /tmp is its own).
+export DATUMRUN_TEST_TMPDIR=/var/tmp
 
 setup_file() {
     timeout 120 "$DATUMRUN_SRC/slurm/cluster.sh" up >/dev/null

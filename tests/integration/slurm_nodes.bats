@@ -1,0 +1,242 @@
+#!/usr/bin/env bats
+# Pipelines across the three nodes of the local Slurm cluster
+# (slurm/cluster.sh up --nodes 3: every node a slurmd in its own network,
+# UTS and mount namespaces on a bridge), started with sbatch and
+# `srun --mpi=pmix`: workers on every node, node counts for coefficient
+# parallelism, hwloc binding per node, the MPI transports between and within
+# nodes, and a campaign whose jobs span the nodes.
+
+load helpers
+# Work folders must be visible on every node (each node's /tmp is its own).
+export DATUMRUN_TEST_TMPDIR=/var/tmp
+
+setup_file() {
+    CLUSTER="$DATUMRUN_SRC/slurm/cluster.sh"
+    # Leave the cluster as it was found: the suite runs on 3 nodes already
+    # (setup.sh test), a developer's machine may have 1.
+    if timeout 30 "$CLUSTER" status >/dev/null 2>&1; then
+        export NODES_BEFORE=$("$CLUSTER" nodes | wc -l)
+    else
+        export NODES_BEFORE=0
+    fi
+    if [ "$NODES_BEFORE" -ne 3 ]; then
+        timeout 180 "$CLUSTER" up --nodes 3 >&3 2>&1
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    fi
+}
+
+teardown_file() {
+    CLUSTER="$DATUMRUN_SRC/slurm/cluster.sh"
+    if [ "${NODES_BEFORE:-3}" -eq 0 ]; then
+        timeout 120 "$CLUSTER" down >/dev/null 2>&1
+    elif [ "${NODES_BEFORE:-3}" -ne 3 ]; then
+        timeout 180 "$CLUSTER" up --nodes "$NODES_BEFORE" >/dev/null 2>&1
+    fi
+}
+
+setup() { common_setup; }
+teardown() {
+    for id in ${JOBS:-}; do scancel "$id" 2>/dev/null || true; done
+    common_teardown
+}
+
+# wait_job ID SECONDS: until Slurm no longer lists it; prints its state.
+wait_job() {
+    local id=$1 limit=$2 t=0
+    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
+        sleep 1
+        t=$((t + 1))
+        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
+    done
+    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+}
+
+# submit SCRIPT [SBATCH_ARGS...]: submit, remember the id for teardown.
+submit() {
+    local id
+    id=$(timeout 60 sbatch --parsable --chdir="$T" "$@")
+    id=${id%%;*}
+    JOBS="${JOBS:-} $id"
+    echo "$id"
+}
+
+make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; done; }
+
+# A datum's command that records where it ran: "host rank cpus".
+WHERE='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} $(taskset -cp $$ | sed "s/.*: //")" > "$DATUMRUN_OUT/$(basename "$in").where"'
+
+# A batch script: srun --mpi=pmix datumrun run SPEC, rank 0 noting its host.
+run_script() { # FILE SPEC [RUN_ARGS...]
+    local file=$1 spec=$2
+    shift 2
+    {
+        echo '#!/bin/bash'
+        echo 'set -euo pipefail'
+        printf 'exec srun --mpi=pmix sh -c %q sh %q run %q --json' \
+            'if [ "$SLURM_PROCID" = 0 ]; then hostname > rank0.host; fi; exec "$@"' \
+            "$DATUMRUN" "$spec"
+        [ $# -eq 0 ] || printf ' %q' "$@"
+        echo
+    } > "$file"
+}
+
+@test "workers land on all three nodes; rank 0 on the first" {
+    make_repo 9
+    spec s.json where "$WHERE" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}}'
+    run_script job.sh s.json
+    id=$(submit -N 3 -n 4 --overcommit -o job.out job.sh)
+    state=$(wait_job "$id" 180)
+    cat job.out
+    [ "$state" = COMPLETED ]
+    j=$(grep '^{' job.out | tail -n 1)
+    [ "$(jget "$j" workers)" -eq 3 ]
+    [ "$(jget "$j" nodes)" -eq 3 ]
+    [ "$(jget "$j" processed)" -eq 9 ]
+    [ "$(ls where/*.where | wc -l)" -eq 9 ]
+    cat where/*.where
+    hosts=$(cut -d' ' -f1 where/*.where | sort -u)
+    echo "# worker hosts: $(echo $hosts)" >&3
+    [ "$(echo "$hosts" | wc -l)" -ge 2 ]
+    for h in $hosts; do [[ $h =~ ^drnode[1-3]$ ]]; done
+    # Block distribution puts task 0 on the allocation's first node.
+    first=$(scontrol show hostnames "$(scontrol show job "$id" | sed -n 's/^ *NodeList=//p')" | head -n 1)
+    [ "$(cat rank0.host)" = "$first" ]
+    # Rank 0 hands out datums only: no datum ran as rank 0.
+    ! cut -d' ' -f2 where/*.where | grep -qx 0
+}
+
+@test "coefficient 1.0 on 3 nodes gives 3 workers, 0.5 gives 1 (datumrun sbatch)" {
+    make_repo 4
+    spec c1.json coef1 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"coefficient": 1.0}}'
+    spec c05.json coef05 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"coefficient": 0.5}}'
+    run dr sbatch c1.json --nodes 3 --overcommit --time 5 --submit
+    [ "$status" -eq 0 ]
+    a=$(printf '%s\n' "$output" | tail -n 1 | awk '{print $1}')
+    run dr sbatch c05.json --nodes 3 --overcommit --time 5 --submit
+    [ "$status" -eq 0 ]
+    b=$(printf '%s\n' "$output" | tail -n 1 | awk '{print $1}')
+    JOBS="$a $b"
+    [ "$(wait_job "$a" 180)" = COMPLETED ]
+    [ "$(wait_job "$b" 180)" = COMPLETED ]
+    cat .datumrun/coef1/slurm/*-"$a".out
+    run dr list-job c1.json --json
+    [ "$(pyget "$output" 'j[0]["workers"]')" -eq 3 ]
+    [ "$(pyget "$output" 'j[0]["state"]')" = success ]
+    run dr list-job c05.json --json
+    [ "$(pyget "$output" 'j[0]["workers"]')" -eq 1 ]
+    [ "$(pyget "$output" 'j[0]["state"]')" = success ]
+}
+
+@test "hwloc binding is per node: two workers per node get cores 0 and 1" {
+    make_repo 12
+    spec s.json bind "$WHERE" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 6}}'
+    run_script job.sh s.json
+    # 7 tasks, block distribution: 3 (rank 0 + 2 workers), 2, 2.
+    id=$(submit -N 3 -n 7 --overcommit -o job.out job.sh)
+    state=$(wait_job "$id" 180)
+    cat job.out
+    [ "$state" = COMPLETED ]
+    cat bind/*.where
+    [ "$(ls bind/*.where | wc -l)" -eq 12 ]
+    # Each worker rank is bound to one core, always the same one.
+    [ "$(sort -u bind/*.where | cut -d' ' -f2 | sort | uniq -d | wc -l)" -eq 0 ]
+    # On each node the workers hold distinct cores among 0 and 1.
+    for h in $(cut -d' ' -f1 bind/*.where | sort -u); do
+        cpus=$(awk -v h="$h" '$1 == h {print $2, $3}' bind/*.where | sort -u | cut -d' ' -f2)
+        [ "$(echo "$cpus" | sort | uniq -d | wc -l)" -eq 0 ]
+        for c in $cpus; do [[ $c =~ ^[01]$ ]]; done
+    done
+}
+
+@test "Open MPI uses TCP between nodes and shared memory within one" {
+    cat > ring.c <<'EOF'
+#include <mpi.h>
+#include <stdio.h>
+int main (int argc, char **argv)
+{
+    int rank, size, token = 0;
+    MPI_Init (&argc, &argv);
+    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    /* Everyone talks to everyone, so every pair picks a transport. */
+    for (int peer = 0; peer < size; peer++) {
+        if (peer == rank)
+            continue;
+        MPI_Sendrecv (&rank, 1, MPI_INT, peer, 0, &token, 1, MPI_INT, peer,
+                      0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    printf ("rank %d of %d done\n", rank, size);
+    MPI_Finalize ();
+    return 0;
+}
+EOF
+    timeout 60 mpicc -o ring ring.c
+    printf '#!/bin/bash\nexport OMPI_MCA_btl_base_verbose=100\nsrun --mpi=pmix ./ring\n' > job.sh
+    id=$(submit -N 3 --ntasks-per-node=2 --overcommit -o job.out job.sh)
+    [ "$(wait_job "$id" 180)" = COMPLETED ]
+    [ "$(grep -c '^rank [0-5] of 6 done$' job.out)" -eq 6 ]
+    # "[drnode1:123] mca: bml: Using tcp btl for send to [[j,s],2] on node drnode2"
+    grep 'mca: bml: Using' job.out | grep -v 'self btl' \
+        | sed -E 's/^\[([a-z0-9]+):[0-9]+\] mca: bml: Using ([a-z]+) btl .* on node ([a-z0-9]+)$/\1 \2 \3/' \
+        | sort -u > transports
+    echo "# transports (from, btl, to):" $(tr '\n' ';' < transports) >&3
+    [ -s transports ]
+    while read -r from btl to; do
+        if [ "$from" = "$to" ]; then [ "$btl" = vader ]; else [ "$btl" = tcp ]; fi
+    done < transports
+    grep -q ' tcp ' transports
+    grep -q ' vader ' transports
+    # The TCP BTL connects node addresses on the bridge only (the cluster's
+    # TaskProlog sets btl_tcp_if_include): "path from A to B: IPV4 ...".
+    addrs=$(scontrol show node -o | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)
+    grep 'btl:tcp: path from' job.out | sort -u > paths
+    [ -s paths ]
+    while read -r _ _ _ a _ b rest; do
+        b=${b%:}
+        grep -qx "$a" <<<"$addrs"
+        grep -qx "$b" <<<"$addrs"
+        [[ $rest == IPV4* ]]
+    done < <(sed 's/^\[[^]]*\] //' paths)
+}
+
+# Two chained pipelines, the first spread over the nodes.
+write_campaign() {
+    make_repo 6
+    mkdir -p specs
+    $PY - <<'SPECS'
+import json
+cmd_double = ('b=$(basename "$in"); echo $(($(cat "$in") * 2)) > "$DATUMRUN_OUT/$b.n"; '
+              'hostname > "$DATUMRUN_OUT/$b.host"; sleep 0.3')
+cmd_sum = "cat pfs/d/*.n | awk '{s+=$1} END {print s}' > \"$DATUMRUN_OUT/total\""
+json.dump({"pipeline": {"name": "double"},
+           "transform": {"cmd": ["sh", "-c", cmd_double]},
+           "input": {"pfs": {"name": "in", "repo": "../repo", "glob": "/*"}},
+           "output": "../out/double", "parallelism_spec": {"coefficient": 1}},
+          open("specs/b_double.json", "w"))
+json.dump({"pipeline": {"name": "sum"},
+           "transform": {"cmd": ["sh", "-c", cmd_sum]},
+           "input": {"pfs": {"name": "d", "repo": "../out/double", "glob": "/"}},
+           "output": "../out/sum", "parallelism_spec": {"constant": 1}},
+          open("specs/a_sum.json", "w"))
+SPECS
+}
+
+@test "a campaign runs across the nodes with afterok dependencies" {
+    write_campaign
+    run dr campaign sbatch specs --nodes 3 --overcommit --time 5 --submit
+    [ "$status" -eq 0 ]
+    a=$(printf '%s\n' "$output" | awk '$1 == "double" {print $2}')
+    b=$(printf '%s\n' "$output" | awk '$1 == "sum" {print $2}')
+    JOBS="$a $b"
+    [[ "$a" =~ ^[0-9]+$ ]] && [[ "$b" =~ ^[0-9]+$ ]]
+    [ "$(wait_job "$a" 180)" = COMPLETED ]
+    [ "$(wait_job "$b" 180)" = COMPLETED ]
+    [ "$(cat out/sum/total)" -eq 42 ]     # 2 * (1 + ... + 6)
+    [ "$(sort -u out/double/*.host | wc -l)" -ge 2 ]
+    run dr list-job specs/b_double.json --json
+    [ "$(pyget "$output" 'j[0]["workers"]')" -eq 3 ]
+}
