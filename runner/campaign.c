@@ -306,18 +306,22 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
                                                JOBS_SD_SLURM);
         dr_error_t err = { { 0 } };
         char *script = slurm_sbatch_script (n->spec, &o, &err);
-        free (logdir);
         free (extra);
         if (!script) {
             fprintf (stderr, "datumrun campaign: %s: %s\n", n->path, err.text);
+            free (logdir);
             return EXIT_USAGE;
         }
         if (!submit) {
             printf ("# ---- %s (%s)\n%s\n", n->spec->name, n->path, script);
             free (script);
+            free (logdir);
             continue;
         }
+        /* The log folder must exist when the job starts (o.log_dir may be
+         * logdir: freed only after this). */
         io_mkdirs (o.log_dir, 0755);
+        free (logdir);
         int r = slurm_submit (script, n->jobid, sizeof (n->jobid), &err);
         free (script);
         if (r < 0) {
