@@ -62,6 +62,7 @@ struct jobs_input {
 
 typedef struct jobs_spec {
     char *path;            /* absolute path of the spec file */
+    char *given;           /* the path as given: error messages start with it */
     char *dir;             /* the folder holding it */
     char *name;            /* pipeline.name */
 

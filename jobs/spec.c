@@ -1275,6 +1275,10 @@ static jobs_spec_t *parse_root (json_t *root, const char *given,
     }
     if (locate_spec (&p, given, spec, &dir) < 0)
         goto error;
+    if (!(spec->given = strdup (given))) {
+        nomem (&p);
+        goto error;
+    }
     p.dir = dir;
     if (!json_is_object (root)) {
         fail (&p, EINVAL, "the spec must be a JSON object");
@@ -1395,6 +1399,7 @@ void jobs_spec_destroy (jobs_spec_t *spec)
 
     if (spec) {
         free (spec->path);
+        free (spec->given);
         free (spec->dir);
         free (spec->name);
         strv_free (spec->cmd);

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,82 +334,84 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
     return EXIT_OK;
 }
 
-int runner_campaign (int argc, char **argv)
+const optparse_option_t runner_campaign_sbatch_options[] = {
+    { .name = "nodes", .key = 'N', .type = OPTPARSE_INT, .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "nodes per job (default: what each spec's parallelism "
+              "needs)" },
+    { .name = "time", .key = 't', .type = OPTPARSE_STR, .arg = "TIME",
+      .help = "Slurm time limit of each job (default: from job_timeout)" },
+    { .name = "partition", .key = 'p', .type = OPTPARSE_STR,
+      .arg = "PARTITION", .help = "Slurm partition" },
+    { .name = "account", .key = 'A', .type = OPTPARSE_STR, .arg = "ACCOUNT",
+      .help = "Slurm account" },
+    { .name = "grace", .type = OPTPARSE_INT, .arg = "SECONDS",
+      .max = 1000000,
+      .help = "seconds before the time limit at which Slurm signals a job "
+              "to stop gracefully" },
+    { .name = "overcommit",
+      .help = "let rank 0 share a core with a worker (sbatch --overcommit)" },
+    { .name = "submit",
+      .help = "submit the jobs and print each pipeline's job ID" },
+    OPTPARSE_END,
+};
+
+/* The specs and folders given, loaded and ordered; returns -1 after
+ * printing why. */
+static int campaign_load (optparse_t *p, campaign_t *c, const char *state)
 {
-    if (argc < 3 || (strcmp (argv[1], "run") && strcmp (argv[1], "sbatch")))
-        return runner_usage_error ("campaign", "%s",
-                                   "expected 'run' or 'sbatch' and specs");
-    bool is_run = !strcmp (argv[1], "run");
+    for (int i = 0; i < optparse_npos (p); i++)
+        if (collect (c, optparse_pos (p, i)) < 0)
+            return -1;
+    if (c->count == 0) {
+        optparse_error (p, "%s", "no specs given");
+        return -1;
+    }
+    if (state && c->count > 1) {
+        /* One state folder holds one pipeline's manifest. */
+        optparse_error (p, "%s", "--state-dir names one pipeline's state "
+                        "folder; a campaign of several keeps each in its "
+                        "default place");
+        return -1;
+    }
+    if (load_all (c, state) < 0 || order (c) < 0)
+        return -1;
+    for (size_t k = 0; k < c->count; k++)
+        if (runner_check_globs (c->n[k].spec) < 0)
+            return -1;
+    return 0;
+}
+
+int cmd_campaign_run (optparse_t *p)
+{
     campaign_t c = { 0 };
     int rc = EXIT_USAGE;
-    const char *state = NULL;
+    /* The options are run's, handed on to each pipeline's run. */
+    if (campaign_load (p, &c, optparse_str (p, "state-dir", NULL)) == 0) {
+        int n;
+        char **optv = optparse_optv (p, &n);
+        rc = campaign_run (&c, n, optv);
+    }
+    campaign_free (&c);
+    return rc;
+}
+
+int cmd_campaign_sbatch (optparse_t *p)
+{
+    campaign_t c = { 0 };
+    int rc = EXIT_USAGE;
     slurm_sbatch_opts_t so = { 0 };
-    bool submit = false;
-    /* Specs and folders come first; options for the pipelines follow. */
-    int i = 2;
-    for (; i < argc && argv[i][0] != '-'; i++)
-        if (collect (&c, argv[i]) < 0)
-            goto out;
-    int rest = i;
-    if (!is_run) {
-        static const struct option longopts[] = {
-            { "nodes", required_argument, NULL, 'N' },
-            { "time", required_argument, NULL, 't' },
-            { "partition", required_argument, NULL, 'p' },
-            { "account", required_argument, NULL, 'A' },
-            { "grace", required_argument, NULL, 'g' },
-            { "overcommit", no_argument, NULL, 'O' },
-            { "submit", no_argument, NULL, 'S' },
-            { NULL, 0, NULL, 0 },
-        };
-        int ch;
-        optind = 1;
-        opterr = 0;
-        int sub_argc = argc - rest + 1;
-        char **sub_argv = argv + rest - 1;
-        while ((ch = getopt_long (sub_argc, sub_argv, "t:p:A:", longopts,
-                                  NULL)) != -1) {
-            switch (ch) {
-            case 'N': so.nodes = atoi (optarg); break;
-            case 't': so.time = optarg; break;
-            case 'p': so.partition = optarg; break;
-            case 'A': so.account = optarg; break;
-            case 'g': so.grace = atoi (optarg); break;
-            case 'O': so.overcommit = true; break;
-            case 'S': submit = true; break;
-            default:
-                rc = runner_usage_error ("campaign", "unknown option '%s'",
-                                         sub_argv[optind - 1]);
-                goto out;
-            }
-        }
-        so.extra = (const char *const *)(sub_argv + optind);
-        so.nextra = (size_t)(sub_argc - optind);
-    }
-    else {
-        for (int k = rest; k < argc; k++)
-            if (!strcmp (argv[k], "--state") && k + 1 < argc)
-                state = argv[k + 1];
-    }
-    if (c.count == 0) {
-        rc = runner_usage_error ("campaign", "%s", "no specs given");
-        goto out;
-    }
-    if (state && c.count > 1) {
-        /* One state folder holds one pipeline's manifest. */
-        rc = runner_usage_error ("campaign", "%s", "--state names one "
-                                 "pipeline's state folder; a campaign of "
-                                 "several keeps each in its default place");
-        goto out;
-    }
-    if (load_all (&c, state) < 0 || order (&c) < 0)
-        goto out;
-    for (size_t k = 0; k < c.count; k++)
-        if (runner_check_globs (c.n[k].spec) < 0)
-            goto out;
-    rc = is_run ? campaign_run (&c, argc - rest, argv + rest)
-                : campaign_sbatch (&c, &so, submit);
-out:
+    so.nodes = optparse_int (p, "nodes", 0);
+    so.time = optparse_str (p, "time", NULL);
+    so.partition = optparse_str (p, "partition", NULL);
+    so.account = optparse_str (p, "account", NULL);
+    so.grace = optparse_int (p, "grace", 0);
+    so.overcommit = optparse_has (p, "overcommit");
+    int nextra;
+    so.extra = (const char *const *)optparse_extra (p, &nextra);
+    so.nextra = (size_t)nextra;
+    if (campaign_load (p, &c, NULL) == 0)
+        rc = campaign_sbatch (&c, &so, optparse_has (p, "submit"));
     campaign_free (&c);
     return rc;
 }

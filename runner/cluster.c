@@ -2,7 +2,6 @@
  * `sbatch` (write or submit a batch script sized from the spec) and `info`
  * (nodes, topology, MPI/PMIx/Slurm found). */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -22,82 +21,56 @@ int runner_self_exe (char *buf, size_t len)
     return 0;
 }
 
-int cmd_sbatch (int argc, char **argv)
+const optparse_option_t runner_sbatch_options[] = {
+    { .name = "nodes", .key = 'N', .type = OPTPARSE_INT, .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "nodes to ask for (default: what the spec's parallelism "
+              "needs)" },
+    { .name = "workers", .key = 'n', .type = OPTPARSE_INT, .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "worker ranks (default: from the spec's parallelism_spec)" },
+    { .name = "time", .key = 't', .type = OPTPARSE_STR, .arg = "TIME",
+      .help = "Slurm time limit (default: from job_timeout)" },
+    { .name = "partition", .key = 'p', .type = OPTPARSE_STR,
+      .arg = "PARTITION", .help = "Slurm partition" },
+    { .name = "account", .key = 'A', .type = OPTPARSE_STR, .arg = "ACCOUNT",
+      .help = "Slurm account" },
+    { .name = "grace", .type = OPTPARSE_INT, .arg = "SECONDS",
+      .max = 1000000,
+      .help = "seconds before the time limit at which Slurm signals the "
+              "job to stop gracefully" },
+    RUNNER_OPT_STATE_DIR,
+    { .name = "log-dir", .type = OPTPARSE_STR, .arg = "DIR",
+      .complete = OPTPARSE_COMP_DIR,
+      .help = "folder of the Slurm log (default: STATE/slurm)" },
+    { .name = "overcommit",
+      .help = "let rank 0 share a core with a worker (sbatch --overcommit)" },
+    { .name = "dry-run",
+      .help = "check the spec and print the script and its size, submit "
+              "nothing" },
+    { .name = "submit", .help = "submit the script and print the job ID" },
+    OPTPARSE_END,
+};
+
+int cmd_sbatch (optparse_t *p)
 {
-    static const struct option longopts[] = {
-        { "nodes", required_argument, NULL, 'N' },
-        { "workers", required_argument, NULL, 'n' },
-        { "time", required_argument, NULL, 't' },
-        { "partition", required_argument, NULL, 'p' },
-        { "account", required_argument, NULL, 'A' },
-        { "grace", required_argument, NULL, 'g' },
-        { "state", required_argument, NULL, 's' },
-        { "log-dir", required_argument, NULL, 'L' },
-        { "overcommit", no_argument, NULL, 'O' },
-        { "dry-run", no_argument, NULL, 'D' },
-        { "submit", no_argument, NULL, 'S' },
-        { NULL, 0, NULL, 0 },
-    };
     slurm_sbatch_opts_t so = { 0 };
-    const char *state = NULL;
-    bool dry = false, submit = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long (argc, argv, "n:t:p:A:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'N':
-            so.nodes = atoi (optarg);
-            if (so.nodes < 1)
-                return runner_usage_error ("sbatch", "--nodes: bad value '%s'",
-                                           optarg);
-            break;
-        case 'n':
-            so.workers = atoi (optarg);
-            if (so.workers < 1)
-                return runner_usage_error ("sbatch", "-n: bad value '%s'",
-                                           optarg);
-            break;
-        case 't':
-            so.time = optarg;
-            break;
-        case 'p':
-            so.partition = optarg;
-            break;
-        case 'A':
-            so.account = optarg;
-            break;
-        case 'g':
-            so.grace = atoi (optarg);
-            break;
-        case 's':
-            state = optarg;
-            break;
-        case 'L':
-            so.log_dir = optarg;
-            break;
-        case 'O':
-            so.overcommit = true;
-            break;
-        case 'D':
-            dry = true;
-            break;
-        case 'S':
-            submit = true;
-            break;
-        default:
-            return runner_usage_error ("sbatch", "unknown option '%s'",
-                                       argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        return runner_usage_error ("sbatch", "%s", "missing SPEC");
-    const char *spec_path = argv[optind++];
-    if (optind < argc && !strcmp (argv[optind], "--"))
-        optind++;
-    /* Everything after SPEC (and an optional --) goes to sbatch as is. */
-    so.extra = (const char *const *)(argv + optind);
-    so.nextra = (size_t)(argc - optind);
+    so.nodes = optparse_int (p, "nodes", 0);
+    so.workers = optparse_int (p, "workers", 0);
+    so.time = optparse_str (p, "time", NULL);
+    so.partition = optparse_str (p, "partition", NULL);
+    so.account = optparse_str (p, "account", NULL);
+    so.grace = optparse_int (p, "grace", 0);
+    so.log_dir = optparse_str (p, "log-dir", NULL);
+    so.overcommit = optparse_has (p, "overcommit");
+    const char *state = optparse_str (p, "state-dir", NULL);
+    bool dry = optparse_has (p, "dry-run");
+    bool submit = optparse_has (p, "submit");
+    const char *spec_path = optparse_pos (p, 0);
+    /* What follows "--" goes to sbatch as is. */
+    int nextra;
+    so.extra = (const char *const *)optparse_extra (p, &nextra);
+    so.nextra = (size_t)nextra;
 
     dr_error_t err = { { 0 } };
     jobs_spec_t *spec = runner_load_spec (spec_path, state);
@@ -132,7 +105,7 @@ int cmd_sbatch (int argc, char **argv)
         slurm_sbatch_size_t sz;
         slurm_sbatch_size (spec, &so, &sz, &err);
         fprintf (stderr, "datumrun sbatch: spec %s is valid; would submit "
-                 "%d tasks (%d workers + rank 0)%s, log in %s\n", spec->path,
+                 "%d tasks (%d workers + rank 0)%s, log in %s\n", spec->given,
                  sz.ntasks, sz.workers, sz.nodes ? " on the nodes below" : "",
                  so.log_dir);
         fputs (script, stdout);
@@ -159,11 +132,14 @@ int cmd_sbatch (int argc, char **argv)
     return rc;
 }
 
-int cmd_info (int argc, char **argv)
+const optparse_option_t runner_info_options[] = {
+    RUNNER_OPT_JSON ("print one JSON object"),
+    OPTPARSE_END,
+};
+
+int cmd_info (optparse_t *p)
 {
-    bool json = argc > 1 && !strcmp (argv[1], "--json");
-    if (argc > 1 && !json)
-        return runner_usage_error ("info", "unknown option '%s'", argv[1]);
+    bool json = optparse_has (p, "json");
     dr_error_t err = { { 0 } };
     int nodes = 1;
     const char *source = "default";
@@ -194,6 +170,7 @@ int cmd_info (int argc, char **argv)
                                  json_integer (slurm_topo_cores (t)));
             json_object_set_new (o, "pus", json_integer (slurm_topo_pus (t)));
         }
+        json_object_set_new (o, "versions", runner_versions_json ());
         char *s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         printf ("%s\n", s);
         free (s);
@@ -210,12 +187,10 @@ int cmd_info (int argc, char **argv)
         printf ("pmix:      %s\n", pmix ? pmix : "not in a PMIx job");
         printf ("slurm:     %s%s%s\n", have_srun ? "srun found" : "no srun",
                 sjob ? ", job " : "", sjob ? sjob : "");
+        char vers[1024];
+        runner_versions_line (vers, sizeof (vers));
+        printf ("versions:  %s\n", vers);
     }
     slurm_topo_destroy (t);
     return 0;
-}
-
-int cmd_campaign (int argc, char **argv)
-{
-    return runner_campaign (argc, argv);
 }

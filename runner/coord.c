@@ -705,12 +705,14 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     double tplan = dr_now ();
     if (!(c.p = sched_plan_build (spec, io_manifest_statcache (c.m), c.m,
                                   &popts, &err))) {
-        dr_log (LOG_ERR, "%s", err.text);
+        /* About the spec's input: named by the spec path as given. */
+        fprintf (stderr, "%s: %s\n", spec->given, err.text);
         goto out;
     }
     dr_log (LOG_DEBUG, "planned %zu datums (%zu to process, %zu to skip) "
             "in %.3fs", c.p->ndatums, c.p->nprocess, c.p->nskip,
             dr_now () - tplan);
+    runner_warn_empty_inputs (spec, c.p);
     if (fresh_output (&c, &err) < 0 || io_mkdirs (spec->output, 0755) < 0) {
         if (err.text[0])
             dr_log (LOG_ERR, "%s", err.text);
@@ -778,12 +780,12 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         printf ("%s\n", j);
         free (j);
     }
-    else if (!o->quiet || c.job.state != JOBS_STATE_SUCCESS) {
+    else {
+        /* -q hides progress and information, never the summary. */
         char line[512];
         jobs_summary_line (&c.job, line, sizeof (line));
         printf ("%s\n", line);
-        if (!o->quiet)
-            printf ("outputs: %s\n", spec->output);
+        printf ("outputs: %s\n", spec->output);
     }
     fflush (stdout);
     rc = c.job.state == JOBS_STATE_SUCCESS ? EXIT_OK : EXIT_FAILED;

@@ -5,7 +5,6 @@
  * or, with --json, one JSON document.
  */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,55 +13,41 @@
 
 #include "runner/runner.h"
 
+const optparse_option_t runner_plan_options[] = {
+    RUNNER_OPT_STATE_DIR,
+    { .name = "reprocess",
+      .help = "plan as `run --reprocess` would: every datum processed" },
+    RUNNER_OPT_JSON ("print one JSON document"),
+    OPTPARSE_END,
+};
+
+/* list-job, inspect-job, list-datum, inspect-datum. */
+const optparse_option_t runner_inspect_options[] = {
+    RUNNER_OPT_STATE_DIR,
+    RUNNER_OPT_JSON ("print one JSON document"),
+    OPTPARSE_END,
+};
+
 typedef struct iopts {
     const char *cmd;
     const char *state;
     bool json;
     bool reprocess;
-    char *pos[4];
+    const char *pos[4];
     int npos;
 } iopts_t;
 
-static int parse (int argc, char **argv, const char *cmd, int minpos,
-                  int maxpos, iopts_t *o)
+/* The table checked the arguments' count already. */
+static void parse (optparse_t *p, iopts_t *o)
 {
-    static const struct option longopts[] = {
-        { "state", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },
-        { "reprocess", no_argument, NULL, 'R' },
-        { NULL, 0, NULL, 0 },
-    };
     memset (o, 0, sizeof (*o));
-    o->cmd = cmd;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 's')
-            o->state = optarg;
-        else if (c == 'j')
-            o->json = true;
-        else if (c == 'R' && !strcmp (cmd, "plan"))
-            o->reprocess = true;
-        else {
-            /* Callers test for -1: runner_usage_error returns EXIT_USAGE. */
-            runner_usage_error (cmd, "unknown option '%s'", argv[optind - 1]);
-            return -1;
-        }
-    }
-    for (; optind < argc; optind++) {
-        if (o->npos == maxpos) {
-            runner_usage_error (cmd, "unexpected argument '%s'",
-                                argv[optind]);
-            return -1;
-        }
-        o->pos[o->npos++] = argv[optind];
-    }
-    if (o->npos < minpos) {
-        runner_usage_error (cmd, "%s", "missing arguments");
-        return -1;
-    }
-    return 0;
+    o->cmd = optparse_cmdname (p);
+    o->state = optparse_str (p, "state-dir", NULL);
+    o->json = optparse_has (p, "json");
+    if (optparse_command (p)->options == runner_plan_options)
+        o->reprocess = optparse_has (p, "reprocess");
+    for (; o->npos < optparse_npos (p) && o->npos < 4; o->npos++)
+        o->pos[o->npos] = optparse_pos (p, o->npos);
 }
 
 /* Load spec and manifest; prints the error and returns -1. */
@@ -265,14 +250,13 @@ static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
             gone);
 }
 
-int cmd_plan (int argc, char **argv)
+int cmd_plan (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
     dr_error_t err = { { 0 } };
-    if (parse (argc, argv, "plan", 1, 1, &o) < 0)
-        return EXIT_USAGE;
+    parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     /* A broken glob reads as it does for `run`. */
@@ -286,11 +270,12 @@ int cmd_plan (int argc, char **argv)
     sched_plan_t *p = sched_plan_build (spec, io_manifest_statcache (m), m,
                                         &po, &err);
     if (!p) {
-        fprintf (stderr, "%s\n", err.text);
+        fprintf (stderr, "%s: %s\n", spec->given, err.text);
         io_manifest_close (m);
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
+    runner_warn_empty_inputs (spec, p);
     size_t gone = 0;
     for (size_t i = 0; i < io_manifest_ndatums (m); i++)
         if (sched_plan_find (p, &io_manifest_datum (m, i)->id) < 0)
@@ -324,13 +309,12 @@ static json_t *job_json (const jobs_record_t *j)
     return o;
 }
 
-int cmd_list_job (int argc, char **argv)
+int cmd_list_job (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
-    if (parse (argc, argv, "list-job", 1, 1, &o) < 0)
-        return EXIT_USAGE;
+    parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     size_t n = io_manifest_njobs (m);
@@ -364,14 +348,13 @@ int cmd_list_job (int argc, char **argv)
     return EXIT_OK;
 }
 
-int cmd_inspect_job (int argc, char **argv)
+int cmd_inspect_job (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
     int rc = EXIT_OK;
-    if (parse (argc, argv, "inspect-job", 2, 2, &o) < 0)
-        return EXIT_USAGE;
+    parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     const jobs_record_t *j = find_job (m, o.pos[1], "inspect-job");
@@ -416,13 +399,12 @@ static void one_line (const char *s, char *buf, size_t len)
             *p = ' ';
 }
 
-int cmd_list_datum (int argc, char **argv)
+int cmd_list_datum (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
-    if (parse (argc, argv, "list-datum", 1, 2, &o) < 0)
-        return EXIT_USAGE;
+    parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     size_t nj = io_manifest_njobs (m);
@@ -477,14 +459,13 @@ int cmd_list_datum (int argc, char **argv)
     return EXIT_OK;
 }
 
-int cmd_inspect_datum (int argc, char **argv)
+int cmd_inspect_datum (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
     int rc = EXIT_OK;
-    if (parse (argc, argv, "inspect-datum", 3, 3, &o) < 0)
-        return EXIT_USAGE;
+    parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     const jobs_record_t *j = find_job (m, o.pos[1], "inspect-datum");

@@ -1,9 +1,11 @@
-/* main.c: the datumrun command.  A table of subcommands; `run` either
- * launches itself under mpirun (outside an MPI world) or, inside one,
- * splits into rank 0 (the coordinator) and the workers.
+/* main.c: the datumrun command.  The table of commands, each with its
+ * option table (see optparse.h: the tables drive parsing, help, the man
+ * page and the completion).  `run` either launches itself under mpirun
+ * (outside an MPI world) or, inside one, splits into rank 0 (the
+ * coordinator) and the workers.
  */
 #define _GNU_SOURCE
-#include <getopt.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -14,197 +16,49 @@
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
-typedef int (*cmd_f) (int argc, char **argv);
+/* ------------------------------------------------------------ run */
 
-typedef struct subcommand {
-    const char *name;
-    const char *usage;
-    const char *summary;
-    cmd_f fn;
-} subcommand_t;
-
-static int cmd_run (int argc, char **argv);
-static int cmd_help (int argc, char **argv);
-static int cmd_version (int argc, char **argv);
-
-static const subcommand_t commands[] = {
-    { "run", "SPEC [-n WORKERS] [--nodes N] [--reprocess] [--rehash] "
-             "[--state DIR] [--bind core|none] [--grace SECONDS] [--json] "
-             "[-q] [-v]",
-      "run the pipeline: process new and changed datums", cmd_run },
-    { "plan", "SPEC [--state DIR] [--reprocess] [--json]",
-      "dry run: list the datums and which would be processed or skipped",
-      cmd_plan },
-    { "list-job", "SPEC [--state DIR] [--json]",
-      "list the pipeline's jobs, newest first", cmd_list_job },
-    { "inspect-job", "SPEC JOB [--state DIR] [--json]",
-      "show one job (JOB may be a unique prefix)", cmd_inspect_job },
-    { "list-datum", "SPEC [JOB] [--state DIR] [--json]",
-      "list the datums of a job (default: the latest)", cmd_list_datum },
-    { "inspect-datum", "SPEC JOB DATUM [--state DIR] [--json]",
-      "show one datum of a job", cmd_inspect_datum },
-    { "sbatch", "SPEC [--nodes N] [--time T] [--partition P] [--account A] "
-                "[--grace S] [--overcommit] [--dry-run] [--submit] "
-                "[-- SBATCH_ARGS...]",
-      "write (or submit) a Slurm batch script for the pipeline", cmd_sbatch },
-    { "info", "[--json]",
-      "nodes, cores and NUMA layout (hwloc), MPI, PMIx and Slurm found",
-      cmd_info },
-    { "campaign", "run|sbatch DIR|SPEC... [options]",
-      "run chained pipelines in dependency order", cmd_campaign },
-    { "next", "[--fail MESSAGE]",
-      "in a batched command: finish the current datum, print the next "
-      "one's variables", cmd_next },
-    { "help", "[COMMAND]", "show help", cmd_help },
-    { "--version", "", "print the version", cmd_version },
-    { NULL, NULL, NULL, NULL },
+/* The options of `run` (also those `campaign run` hands on to it). */
+const optparse_option_t runner_run_options[] = {
+    { .name = "workers", .key = 'n', .type = OPTPARSE_INT, .arg = "N",
+      .min = 1, .max = 1000000,
+      .help = "worker ranks (default: from the spec's parallelism_spec)" },
+    { .name = "nodes", .type = OPTPARSE_INT, .arg = "N", .min = 1,
+      .max = 1000000,
+      .help = "node count for parallelism_spec (default: PMIx, Slurm, or "
+              "the hosts of the ranks)" },
+    { .name = "reprocess", .help = "process every datum, changed or not" },
+    { .name = "rehash",
+      .help = "read every input file instead of trusting the stat cache" },
+    RUNNER_OPT_STATE_DIR,
+    { .name = "bind", .type = OPTPARSE_CHOICE, .arg = "core|none",
+      .help = "bind each worker to cores of its own (default core)" },
+    { .name = "grace", .type = OPTPARSE_NUM, .arg = "SECONDS",
+      .help = "seconds running datums get to finish after a stop "
+              "(default 30)" },
+    RUNNER_OPT_JSON ("print one JSON object when the job ends"),
+    { .name = "quiet", .key = 'q',
+      .help = "no progress or information messages; the summary and "
+              "errors still print" },
+    { .name = "verbose", .key = 'v', .help = "debug messages" },
+    OPTPARSE_END,
 };
 
-static const subcommand_t *find_command (const char *name)
+static int parse_run_opts (optparse_t *p, run_opts_t *o)
 {
-    for (const subcommand_t *c = commands; c->name; c++)
-        if (!strcmp (c->name, name))
-            return c;
-    return NULL;
-}
-
-static void usage_all (FILE *f)
-{
-    fprintf (f, "usage: datumrun COMMAND [ARGS]\n\ncommands:\n");
-    for (const subcommand_t *c = commands; c->name; c++)
-        fprintf (f, "  %-14s %s\n", c->name, c->summary);
-    fprintf (f, "\nexit status: 0 success, 1 a datum failed or the job was "
-                "killed, 2 usage, spec or environment error\n"
-                "`datumrun help COMMAND` shows a command's options.\n");
-}
-
-static int cmd_help (int argc, char **argv)
-{
-    if (argc > 1) {
-        const subcommand_t *c = find_command (argv[1]);
-        if (!c) {
-            fprintf (stderr, "datumrun: no command '%s'\n", argv[1]);
-            return EXIT_USAGE;
-        }
-        printf ("usage: datumrun %s %s\n  %s\n", c->name, c->usage,
-                c->summary);
-        return 0;
-    }
-    usage_all (stdout);
-    return 0;
-}
-
-static int cmd_version (int argc, char **argv)
-{
-    printf ("datumrun %s\n", DATUMRUN_VERSION);
-    return 0;
-}
-
-int runner_usage_error (const char *cmd, const char *fmt, ...)
-{
-    const subcommand_t *c = find_command (cmd);
-    va_list ap;
-    fprintf (stderr, "datumrun %s: ", cmd);
-    va_start (ap, fmt);
-    vfprintf (stderr, fmt, ap);
-    va_end (ap);
-    fprintf (stderr, "\nusage: datumrun %s %s\n", cmd, c ? c->usage : "");
-    return EXIT_USAGE;
-}
-
-static int parse_int (const char *cmd, const char *opt, const char *s,
-                      int min)
-{
-    char *end;
-    long v = strtol (s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > 1000000) {
-        runner_usage_error (cmd, "%s: bad value '%s'", opt, s);
-        return -1;
-    }
-    return (int)v;
-}
-
-static int parse_run_opts (int argc, char **argv, run_opts_t *o)
-{
-    static const struct option longopts[] = {
-        { "workers", required_argument, NULL, 'n' },
-        { "nodes", required_argument, NULL, 'N' },
-        { "reprocess", no_argument, NULL, 'R' },
-        { "rehash", no_argument, NULL, 'H' },
-        { "state", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "bind", required_argument, NULL, 'b' },
-        { "grace", required_argument, NULL, 'g' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
     memset (o, 0, sizeof (*o));
-    o->bind = "core";
-    o->grace = 30;
-    o->argc = argc - 1;
-    o->argv = argv + 1;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long (argc, argv, "n:qv", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if ((o->workers = parse_int ("run", "-n", optarg, 1)) < 0)
-                return -1;
-            break;
-        case 'N':
-            if ((o->nodes = parse_int ("run", "--nodes", optarg, 1)) < 0)
-                return -1;
-            break;
-        case 'R':
-            o->reprocess = true;
-            break;
-        case 'H':
-            o->rehash = true;
-            break;
-        case 's':
-            o->state_dir = optarg;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'q':
-            o->quiet = true;
-            break;
-        case 'v':
-            o->verbose = true;
-            break;
-        case 'b':
-            if (strcmp (optarg, "core") && strcmp (optarg, "none")) {
-                runner_usage_error ("run", "--bind: '%s' is not core or none",
-                                    optarg);
-                return -1;
-            }
-            o->bind = optarg;
-            break;
-        case 'g': {
-            char *end;
-            o->grace = strtod (optarg, &end);
-            if (*end || o->grace < 0) {
-                runner_usage_error ("run", "--grace: bad value '%s'", optarg);
-                return -1;
-            }
-            break;
-        }
-        default:
-            runner_usage_error ("run", "unknown option '%s'",
-                                argv[optind - 1]);
-            return -1;
-        }
-    }
-    if (optind != argc - 1) {
-        runner_usage_error ("run", "%s", optind >= argc
-                                            ? "missing SPEC"
-                                            : "too many arguments");
-        return -1;
-    }
-    o->spec_path = argv[optind];
+    o->spec_path = optparse_pos (p, 0);
+    o->workers = optparse_int (p, "workers", 0);
+    o->nodes = optparse_int (p, "nodes", 0);
+    o->reprocess = optparse_has (p, "reprocess");
+    o->rehash = optparse_has (p, "rehash");
+    o->state_dir = optparse_str (p, "state-dir", NULL);
+    o->bind = optparse_str (p, "bind", "core");
+    o->grace = optparse_num (p, "grace", 30);
+    o->json = optparse_has (p, "json");
+    o->quiet = optparse_has (p, "quiet");
+    o->verbose = optparse_has (p, "verbose");
+    o->argv = optparse_argv (p, &o->argc);
     if (o->quiet)
         dr_log_level = LOG_WARN;
     if (o->verbose)
@@ -240,6 +94,13 @@ static int run_in_world (run_opts_t *o)
 {
     int rank, size, rc = EXIT_OK;
     dr_error_t err = { { 0 } };
+    /* The launcher's status file is ours alone: keep it out of the
+     * environment the user's commands inherit. */
+    char *status_file = NULL;
+    if (getenv ("DATUMRUN_STATUS_FILE")) {
+        status_file = strdup (getenv ("DATUMRUN_STATUS_FILE"));
+        unsetenv ("DATUMRUN_STATUS_FILE");
+    }
     runner_signals_install ();
     MPI_Init (NULL, NULL);
     MPI_Comm_rank (MPI_COMM_WORLD, &rank);
@@ -293,9 +154,8 @@ static int run_in_world (run_opts_t *o)
     if (rank == 0) {
         /* Under our own launcher the exit status travels by file, so that
          * mpirun does not print its abnormal-termination banner. */
-        const char *sf = getenv ("DATUMRUN_STATUS_FILE");
-        if (sf) {
-            FILE *f = fopen (sf, "w");
+        if (status_file) {
+            FILE *f = fopen (status_file, "w");
             if (f) {
                 fprintf (f, "%d\n", rc);
                 fclose (f);
@@ -311,34 +171,188 @@ static int run_in_world (run_opts_t *o)
         rmdir (inflight_dir);
     free (sandbox_dir);
     free (inflight_dir);
-    if (getenv ("DATUMRUN_STATUS_FILE"))
+    if (status_file) {
+        free (status_file);
         return 0;
+    }
     return rc;
 }
 
-static int cmd_run (int argc, char **argv)
+static int cmd_run (optparse_t *p)
 {
     run_opts_t o;
-    if (parse_run_opts (argc, argv, &o) < 0)
+    if (parse_run_opts (p, &o) < 0)
         return EXIT_USAGE;
     if (runner_in_mpi_world ())
         return run_in_world (&o);
     return runner_launch (&o);
 }
 
+/* ----------------------------------------------------------- the table */
+
+static int cmd_help (optparse_t *p);
+static int cmd_version (optparse_t *p);
+
+static const optparse_option_t help_options[] = {
+    { .name = "man", .type = OPTPARSE_STR, .arg = "TEMPLATE",
+      .complete = OPTPARSE_COMP_FILE,
+      .help = "print the man page: TEMPLATE (docs/datumrun.1.in) with the "
+              "commands and options filled in" },
+    { .name = "bash-completion",
+      .help = "print the bash completion script" },
+    { .name = "list-commands",
+      .help = "print every command's name, one per line" },
+    { .name = "list-options",
+      .help = "print every option COMMAND accepts, one per line" },
+    { .name = "output", .key = 'o', .type = OPTPARSE_STR, .arg = "FILE",
+      .complete = OPTPARSE_COMP_FILE,
+      .help = "write to FILE instead of standard output" },
+    OPTPARSE_END,
+};
+
+static const optparse_cmd_t campaign_commands[] = {
+    { .name = "run", .args = "DIR|SPEC...", .fn = cmd_campaign_run,
+      .summary = "run the pipelines in dependency order, each incrementally; "
+                 "a failure skips what is downstream of it",
+      .options = runner_run_options, .complete = OPTPARSE_COMP_SPEC,
+      .description = "Each DIR contributes the *.json specs in it.  The "
+                     "options are those of `run`, handed on to each "
+                     "pipeline's run." },
+    { .name = "sbatch", .args = "DIR|SPEC...", .fn = cmd_campaign_sbatch,
+      .summary = "write (or submit) one Slurm job per pipeline, chained "
+                 "with --dependency=afterok",
+      .options = runner_campaign_sbatch_options,
+      .complete = OPTPARSE_COMP_SPEC,
+      .flags = OPTPARSE_CMD_EXTRA | OPTPARSE_CMD_SBATCH_HINT,
+      .extra = "[-- SBATCH_ARGS...]" },
+    { .name = NULL },
+};
+
+static const optparse_cmd_t commands[] = {
+    { .name = "run", .args = "SPEC", .fn = cmd_run,
+      .summary = "run the pipeline: process new and changed datums",
+      .options = runner_run_options, .complete = OPTPARSE_COMP_SPEC,
+      .description = "Outside an MPI world, run starts itself under mpirun "
+                     "with one rank per worker plus rank 0; under mpirun or "
+                     "srun it uses the ranks it has." },
+    { .name = "plan", .args = "SPEC", .fn = cmd_plan,
+      .summary = "dry run: list the datums and which would be processed or "
+                 "skipped",
+      .options = runner_plan_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "list-job", .args = "SPEC", .fn = cmd_list_job,
+      .summary = "list the pipeline's jobs, newest first",
+      .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "inspect-job", .args = "SPEC JOB", .fn = cmd_inspect_job,
+      .summary = "show one job (JOB may be a unique prefix)",
+      .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "list-datum", .args = "SPEC [JOB]", .fn = cmd_list_datum,
+      .summary = "list the datums of a job (default: the latest)",
+      .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "inspect-datum", .args = "SPEC JOB DATUM",
+      .fn = cmd_inspect_datum, .summary = "show one datum of a job",
+      .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "sbatch", .args = "SPEC", .fn = cmd_sbatch,
+      .summary = "write (or submit) a Slurm batch script for the pipeline",
+      .options = runner_sbatch_options, .complete = OPTPARSE_COMP_SPEC,
+      .flags = OPTPARSE_CMD_EXTRA | OPTPARSE_CMD_SBATCH_HINT,
+      .extra = "[-- SBATCH_ARGS...]",
+      .description = "Without --submit or --dry-run the script goes to "
+                     "standard output.  What follows `--` is added to the "
+                     "script as #SBATCH lines, as it is." },
+    { .name = "campaign", .sub = campaign_commands,
+      .summary = "run chained pipelines in dependency order",
+      .description = "A pipeline whose input repo is (or lies inside) "
+                     "another pipeline's output folder runs after it." },
+    { .name = "info", .fn = cmd_info,
+      .summary = "this machine: nodes, cores and NUMA (hwloc); MPI, PMIx "
+                 "and Slurm found; library versions",
+      .options = runner_info_options },
+    { .name = "next", .fn = cmd_next, .options = runner_next_options,
+      .summary = "in a batched command: finish the current datum, print the "
+                 "next one's variables",
+      .description = "Exits 1 when there are no more datums (see "
+                     "docs/batching.md)." },
+    { .name = "help", .args = "[COMMAND [SUBCOMMAND]]", .fn = cmd_help,
+      .summary = "show the help of a command (or the list of commands)",
+      .options = help_options, .complete = OPTPARSE_COMP_COMMAND },
+    { .name = "version", .fn = cmd_version,
+      .summary = "print the versions of datumrun and of the libraries it "
+                 "runs with (also --version)" },
+    { .name = NULL },
+};
+
+static int cmd_help (optparse_t *p)
+{
+    const char *out = optparse_str (p, "output", NULL);
+    FILE *f = stdout;
+    int rc = EXIT_OK;
+    if (out && !(f = fopen (out, "w"))) {
+        fprintf (stderr, "datumrun help: %s: %s\n", out, strerror (errno));
+        return EXIT_USAGE;
+    }
+    const optparse_cmd_t *c = NULL;
+    char name[128] = "";
+    if (optparse_npos (p) > 0) {
+        snprintf (name, sizeof (name), "%s%s%s", optparse_pos (p, 0),
+                  optparse_npos (p) > 1 ? " " : "",
+                  optparse_npos (p) > 1 ? optparse_pos (p, 1) : "");
+        if (!(c = optparse_lookup (commands, name))) {
+            rc = optparse_error (p, "no command '%s'", name);
+            goto out;
+        }
+    }
+    if (optparse_has (p, "man")) {
+        if (optparse_print_man (f, "datumrun", DATUMRUN_VERSION,
+                                optparse_str (p, "man", NULL), commands) < 0) {
+            fprintf (stderr, "datumrun help: %s: %s\n",
+                     optparse_str (p, "man", NULL), strerror (errno));
+            rc = EXIT_USAGE;
+        }
+    }
+    else if (optparse_has (p, "bash-completion"))
+        optparse_print_bash (f, "datumrun", commands);
+    else if (optparse_has (p, "list-commands"))
+        optparse_print_commands (f, commands);
+    else if (optparse_has (p, "list-options")) {
+        if (!c)
+            rc = optparse_error (p, "%s", "--list-options needs a COMMAND");
+        else
+            optparse_print_options (f, c);
+    }
+    else
+        optparse_print_help (f, "datumrun", name, c, commands);
+out:
+    if (f != stdout && fclose (f) != 0 && rc == EXIT_OK) {
+        fprintf (stderr, "datumrun help: %s: %s\n", out, strerror (errno));
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}
+
+static int cmd_version (optparse_t *p)
+{
+    runner_print_versions (stdout);
+    return EXIT_OK;
+}
+
+int runner_usage_error (const char *cmd, const char *fmt, ...)
+{
+    const optparse_cmd_t *c = optparse_lookup (commands, cmd);
+    va_list ap;
+    fprintf (stderr, "datumrun %s: ", cmd);
+    va_start (ap, fmt);
+    vfprintf (stderr, fmt, ap);
+    va_end (ap);
+    fputc ('\n', stderr);
+    if (c)
+        optparse_print_usage (stderr, "datumrun", cmd, c);
+    return EXIT_USAGE;
+}
+
 int main (int argc, char **argv)
 {
-    if (argc < 2) {
-        usage_all (stderr);
-        return EXIT_USAGE;
-    }
-    if (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help"))
-        return cmd_help (1, argv);
-    const subcommand_t *c = find_command (argv[1]);
-    if (!c) {
-        fprintf (stderr, "datumrun: unknown command '%s'\n\n", argv[1]);
-        usage_all (stderr);
-        return EXIT_USAGE;
-    }
-    return c->fn (argc - 1, argv + 1);
+    if (argc > 1 && (!strcmp (argv[1], "--version")
+                     || !strcmp (argv[1], "-V")))
+        argv[1] = (char *)"version";
+    return optparse_main (commands, "datumrun", argc, argv);
 }

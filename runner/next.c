@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,37 +28,17 @@ static bool shell_name (const char *n)
     return true;
 }
 
+const optparse_option_t runner_next_options[] = {
+    { .name = "fail", .type = OPTPARSE_STR, .arg = "MESSAGE",
+      .help = "finish the current datum as a failure, with MESSAGE" },
+    OPTPARSE_END,
+};
+
 /* datumrun next [--fail MESSAGE] */
-int cmd_next (int argc, char **argv)
+int cmd_next (optparse_t *p)
 {
-    static const struct option longopts[] = {
-        { "fail", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *fail = NULL;
+    const char *fail = optparse_str (p, "fail", NULL);
     dr_error_t err = { { 0 } };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fail = optarg;
-            break;
-        case 'h':
-            printf ("usage: datumrun next [--fail MESSAGE]\n"
-                    "  finish the current datum (as a failure with --fail),"
-                    " wait for the next one\n  and print its variables as "
-                    "shell assignments; exit 1 when there are no more\n");
-            return 0;
-        default:
-            return runner_usage_error ("next", "unknown option '%s'",
-                                       argv[optind - 1]);
-        }
-    }
-    if (optind != argc)
-        return runner_usage_error ("next", "too many arguments");
     int fd = batch_client_fd (&err);
     if (fd < 0) {
         fprintf (stderr, "datumrun next: %s\n", err.text);

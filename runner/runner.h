@@ -8,16 +8,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "io/io.h"
+#include "runner/optparse.h"
 #include "jobs/jobs.h"
 #include "sched/sched.h"
 
 /* Options of `datumrun run` (and, in part, of the other commands). */
 typedef struct run_opts {
     const char *spec_path;
-    const char *state_dir;  /* --state, or NULL */
+    const char *state_dir;  /* --state-dir, or NULL */
     int workers;            /* -n, 0 = from the spec */
     int nodes;              /* --nodes, 0 = discover */
     bool reprocess;
@@ -161,24 +163,56 @@ void runner_bind_worker (const jobs_spec_t *spec, int local_index);
  * input and pattern) and return -1. */
 int runner_check_globs (const jobs_spec_t *spec);
 
+/* Warn, naming the spec, input, glob and repo, about each input whose
+ * glob matches nothing. */
+void runner_warn_empty_inputs (const jobs_spec_t *spec,
+                               const sched_plan_t *p);
+
 /* Load and validate a spec, globs included; prints the error and returns
  * NULL.  Caller frees with jobs_spec_destroy(). */
 jobs_spec_t *runner_load_spec (const char *path, const char *state_dir);
 
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);
-/* campaign.c */
-int runner_campaign (int argc, char **argv);
 
-/* Other subcommands (inspect.c, cluster.c). */
-int cmd_sbatch (int argc, char **argv);
-int cmd_info (int argc, char **argv);
-int cmd_campaign (int argc, char **argv);
-int cmd_plan (int argc, char **argv);
-int cmd_list_job (int argc, char **argv);
-int cmd_inspect_job (int argc, char **argv);
-int cmd_list_datum (int argc, char **argv);
-int cmd_inspect_datum (int argc, char **argv);
-int cmd_next (int argc, char **argv);   /* batch_client.c */
+/* datumrun's version and those of the libraries it runs with (Open MPI,
+ * HDF5, hwloc, PMIx), as found at run time (version.c). */
+void runner_print_versions (FILE *f);
+/* The same on one line. */
+void runner_versions_line (char *buf, size_t len);
+/* The same as a JSON object's members.  Caller frees with json_decref. */
+struct json_t;
+struct json_t *runner_versions_json (void);
+
+/* ------------------------------------------------------- option tables */
+
+/* Rows shared by several commands' option tables. */
+#define RUNNER_OPT_STATE_DIR                                                 \
+    { .name = "state-dir", .type = OPTPARSE_STR, .arg = "DIR",              \
+      .alias = "state", .complete = OPTPARSE_COMP_DIR,                       \
+      .help = "the pipeline's state folder (manifest, journal, logs); "     \
+              "default: .datumrun/PIPELINE beside the spec" }
+#define RUNNER_OPT_JSON(text) { .name = "json", .help = (text) }
+
+/* Each command's table, next to the command (main.c lists them). */
+extern const optparse_option_t runner_run_options[];
+extern const optparse_option_t runner_plan_options[];
+extern const optparse_option_t runner_inspect_options[];
+extern const optparse_option_t runner_sbatch_options[];
+extern const optparse_option_t runner_info_options[];
+extern const optparse_option_t runner_campaign_sbatch_options[];
+extern const optparse_option_t runner_next_options[];
+
+/* The commands (inspect.c, cluster.c, campaign.c, next.c). */
+int cmd_sbatch (optparse_t *p);
+int cmd_info (optparse_t *p);
+int cmd_campaign_run (optparse_t *p);
+int cmd_campaign_sbatch (optparse_t *p);
+int cmd_plan (optparse_t *p);
+int cmd_list_job (optparse_t *p);
+int cmd_inspect_job (optparse_t *p);
+int cmd_list_datum (optparse_t *p);
+int cmd_inspect_datum (optparse_t *p);
+int cmd_next (optparse_t *p);   /* next.c */
 
 #endif /* DATUMRUN_RUNNER_H */

@@ -262,13 +262,48 @@ int runner_check_globs (const jobs_spec_t *spec)
         dr_error_t err = { { 0 } };
         sched_glob_t *g = sched_glob_compile (spec->pfs[i]->glob, &err);
         if (!g) {
-            fprintf (stderr, "%s: input '%s': %s\n", spec->path,
+            fprintf (stderr, "%s: input '%s': %s\n", spec->given,
                      spec->pfs[i]->name, err.text);
             return -1;
         }
         sched_glob_destroy (g);
     }
     return 0;
+}
+
+static int first_match (const char *relpath, bool is_dir,
+                        const sched_glob_caps_t *caps, void *arg)
+{
+    return 1;
+}
+
+void runner_warn_empty_inputs (const jobs_spec_t *spec,
+                               const sched_plan_t *p)
+{
+    bool *used = calloc (spec->npfs + 1, sizeof (bool));
+    if (!used)
+        return;
+    for (size_t i = 0; i < p->nentries; i++)
+        if (p->entries[i].input < spec->npfs)
+            used[p->entries[i].input] = true;
+    for (size_t i = 0; i < spec->npfs; i++) {
+        if (used[i])
+            continue;
+        /* No datum uses it: see whether its glob matches anything at all
+         * (a join or cross may drop what matched). */
+        const jobs_input_t *in = spec->pfs[i];
+        dr_error_t err = { { 0 } };
+        sched_glob_t *g = sched_glob_compile (in->glob, &err);
+        if (!g)
+            continue;
+        int rc = sched_glob_walk (g, in->repo, first_match, NULL, &err);
+        sched_glob_destroy (g);
+        if (rc == 0)
+            fprintf (stderr, "%s: warning: input '%s': glob '%s' matches "
+                     "nothing in %s\n", spec->given, in->name, in->glob,
+                     in->repo);
+    }
+    free (used);
 }
 
 jobs_spec_t *runner_load_spec (const char *path, const char *state_dir)
