@@ -28,6 +28,7 @@ typedef struct chunk {
 struct io_statcache {
     slot_t *slots;
     size_t cap, n;
+    size_t puts;          /* io_statcache_put calls: entries (re)hashed */
     chunk_t *arena;
 };
 
@@ -134,7 +135,13 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e)
 {
+    sc->puts++;
     return io__statcache_insert (sc, path, e, true);
+}
+
+size_t io_statcache_puts (const io_statcache_t *sc)
+{
+    return sc->puts;
 }
 
 int io_statcache_load (io_statcache_t *sc, const char *path,

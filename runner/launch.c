@@ -62,6 +62,12 @@ int runner_launch (run_opts_t *o)
         source = "default";
     }
     int workers = sched_workers (spec, nodes, o->workers);
+    /* A rerun with nothing to do needs no MPI job (fastpath.c). */
+    int fast_rc;
+    if (runner_fast_path (o, spec, workers, nodes, &fast_rc)) {
+        jobs_spec_destroy (spec);
+        return fast_rc;
+    }
     jobs_spec_destroy (spec);
 
     char *mpirun = find_in_path ("mpirun");

@@ -129,6 +129,11 @@ void wresult_free (wresult_t *r);
 
 /* Outside MPI: validate, then run ourselves under mpirun. */
 int runner_launch (run_opts_t *o);
+/* Before mpirun: when the plan shows nothing to process and nothing to
+ * clean, record a skip-all job, print its summary and return 1 with the
+ * exit status in *rc; 0 when the MPI job must run (fastpath.c). */
+int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
+                      int nodes, int *rc);
 /* Inside MPI: rank 0 coordinates, the others work. */
 /* hosts: each rank's host name; nodes: the node count in use. */
 int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,

@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# A rerun with nothing to do finishes in the launcher, without mpirun: the
+# same summary and JSON, the job recorded in the manifest (h5py reads it
+# with the journal), and every case that needs the MPI job still gets it.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+cp_cmd='cp "$in" "$DATUMRUN_OUT/$(basename "$in")"'
+
+# A PATH without mpirun: a run that needs it fails to start.
+nompi_path() {
+    mkdir -p "$T/bin"
+    for t in sh cp cat mkdir rm ls basename dirname env; do
+        ln -sf "$(command -v $t)" "$T/bin/$t"
+    done
+    echo "$T/bin"
+}
+
+@test "a skip-all rerun needs no mpirun and prints the usual summary and JSON" {
+    mkdir repo && for i in 1 2 3; do echo $i > repo/f$i; done
+    spec s.json fp "$cp_cmd" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    p=$(nompi_path)
+    run env PATH="$p" "$DATUMRUN" run s.json --json
+    [ "$status" -eq 0 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "0 + 3 / 3" ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(jget "$j" workers)" -eq 2 ]
+    jid=$(jget "$j" job_id)
+    run env PATH="$p" "$DATUMRUN" run s.json
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ job\ [0-9a-f]{8}\ success:\ 0\ processed\ \+\ 3\ skipped\ /\ 3\ total,\ 0\ failed ]]
+    [[ "$output" == *"outputs: $T/fp"* ]]
+    # Recorded like any job: list-job, inspect-job, and h5py with the journal.
+    run dr list-job s.json --json
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"$jid"* ]]
+    run dr inspect-job s.json "$jid" --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$output" skipped)" -eq 3 ]
+    run $PY "$READ_MANIFEST" .datumrun/fp --jobs
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"$jid"* ]]
+    [ -f .datumrun/fp/logs/$jid/job.log ]
+    [ "$(tree fp)" = "$(tree repo)" ]
+}
+
+@test "work, vanished datums, a crash's leftovers and --reprocess still start the MPI job" {
+    mkdir repo && for i in 1 2 3; do echo $i > repo/f$i; done
+    spec s.json fp "$cp_cmd" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    run dr run s.json
+    [ "$status" -eq 0 ]
+    p=$(nompi_path)
+    # A new file: there is work, and without mpirun the launcher says so.
+    echo 4 > repo/f4
+    run env PATH="$p" "$DATUMRUN" run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"mpirun not found"* ]]
+    run dr run s.json --json
+    [ "$(counts "$(last_json)")" = "1 + 3 / 4" ]
+    # A vanished datum: its output must go.
+    rm repo/f1
+    run env PATH="$p" "$DATUMRUN" run s.json
+    [ "$status" -eq 2 ]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ ! -e fp/f1 ]
+    # Inflight outputs of a crashed run: rank 0 cleans them.
+    mkdir -p .datumrun/fp/inflight/1
+    run env PATH="$p" "$DATUMRUN" run s.json
+    [ "$status" -eq 2 ]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 3 / 3" ]
+    [ ! -e .datumrun/fp/inflight ]
+    # --reprocess always runs.
+    run env PATH="$p" "$DATUMRUN" run s.json --reprocess
+    [ "$status" -eq 2 ]
+    # And with nothing left to do, no mpirun again.
+    run env PATH="$p" "$DATUMRUN" run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 3 / 3" ]
+    [ "$(tree fp)" = "$(tree repo)" ]
+}
+
+@test "a changed input file with the same content is rehashed and still skipped without mpirun" {
+    mkdir repo && echo a > repo/f1
+    spec s.json fp "$cp_cmd" "$(pfs in repo '/*')"
+    run dr run s.json
+    [ "$status" -eq 0 ]
+    touch -d '2020-01-01' repo/f1
+    p=$(nompi_path)
+    run env PATH="$p" "$DATUMRUN" run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 1 / 1" ]
+    # The new stat was folded into the HDF5 file: no journal left.
+    run $PY "$READ_MANIFEST" .datumrun/fp --summary
+    [[ "$output" == *'"journal_bytes": 0'* ]]
+}
