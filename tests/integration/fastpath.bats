@@ -44,7 +44,7 @@ nompi_path() {
     run dr inspect-job s.json "$jid" --json
     [ "$status" -eq 0 ]
     [ "$(jget "$output" skipped)" -eq 3 ]
-    run $PY "$READ_MANIFEST" .datumrun/fp --jobs
+    run $PY "$READ_MANIFEST" .datumrun/fp --jobs --journal
     [ "$status" -eq 0 ]
     [[ "$output" == *"$jid"* ]]
     [ -f .datumrun/fp/logs/$jid/job.log ]
