@@ -155,6 +155,14 @@ const char *io_manifest_path (const io_manifest_t *m);
 
 /* ---------------------------------------------------------------- staging */
 
+/* Whether path is a folder the job can write, or can create: its deepest
+ * existing ancestor must be a writable directory on a file system that
+ * stores files (not /proc or /sys).  Checked before anything is created, so
+ * that a refused run leaves nothing behind.  what names it in the message
+ * ("output folder").  0, or -1 with errno set and err filled (fscheck.c). */
+int io_check_dir_writable (const char *path, const char *what,
+                           dr_error_t *err);
+
 /* mkdir -p; 0 or -1 with errno. */
 int io_mkdirs (const char *path, mode_t mode);
 /* rm -rf; 0 or -1 with errno.  A missing path is not an error. */

@@ -29,6 +29,8 @@ size_t dr_shorten (const char *s, char *buf, size_t len);
 
 /* The state folder's layout: jobs_sd_*() and jobs_pathf(). */
 #include "jobs/statedir.h"
+/* Sane bounds on spec values: JOBS_MAX_*. */
+#include "jobs/limits.h"
 
 /* ------------------------------------------------------------------ spec */
 

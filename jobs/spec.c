@@ -280,9 +280,11 @@ type_error:
                  KEY_ARGS (loc, key));
 }
 
-/* An integer >= min (a real with no fraction, such as 4.0, also counts). */
+/* An integer in [min, max] (a real with no fraction, such as 4.0, also
+ * counts).  Beyond max is its own message: the value is well-formed but
+ * not sane (jobs/limits.h). */
 static int get_int (struct parse *p, json_t *obj, const char *loc,
-                    const char *key, int min, int def, int *out)
+                    const char *key, int min, int max, int def, int *out)
 {
     json_t *v = opt (obj, key);
     char got[64];
@@ -297,8 +299,11 @@ static int get_int (struct parse *p, json_t *obj, const char *loc,
         d = json_real_value (v);
     else
         goto error;
-    if (d < min || d > INT_MAX)
+    if (d < min)
         goto error;
+    if (d > max)
+        return fail (p, EINVAL, KEY_FMT " is %s, beyond the limit of %d",
+                     KEY_ARGS (loc, key), show (v, got, sizeof (got)), max);
     *out = (int)d;
     return 0;
 error:
@@ -322,7 +327,7 @@ static int get_duration (struct parse *p, json_t *obj, const char *key,
             return fail (p, EINVAL, "%s must not be negative (got %s)", key,
                          show (v, got, sizeof (got)));
         *out = d;
-        return 0;
+        goto bound;
     }
     if (!json_is_string (v))
         return fail (p, EINVAL, "%s must be a duration such as \"10m\" or "
@@ -332,6 +337,10 @@ static int get_duration (struct parse *p, json_t *obj, const char *key,
         return fail (p, EINVAL, "%s: bad duration '%s' (use e.g. \"90\", "
                      "\"90s\", \"10m\", \"1h30m\", \"500ms\")", key,
                      json_string_value (v));
+bound:
+    if (*out > JOBS_MAX_TIMEOUT_S)
+        return fail (p, EINVAL, "%s is %s, beyond the limit of 366 days", key,
+                     show (v, got, sizeof (got)));
     return 0;
 }
 
@@ -1090,14 +1099,18 @@ static int parse_parallelism (struct parse *p, json_t *root, jobs_spec_t *spec)
     if (opt (ps, "constant") && k)
         return fail (p, EINVAL, "parallelism_spec: set exactly one of "
                      "'constant' and 'coefficient', not both");
-    if (get_int (p, ps, "parallelism_spec", "constant", 1, 0,
-                 &spec->par_constant) < 0)
+    if (get_int (p, ps, "parallelism_spec", "constant", 1, JOBS_MAX_WORKERS,
+                 0, &spec->par_constant) < 0)
         return -1;
     if (k) {
         if (!json_is_number (k) || !(json_number_value (k) > 0)
             || !isfinite (json_number_value (k)))
             return fail (p, EINVAL, "parallelism_spec.coefficient must be a "
                          "number > 0 (got %s)", show (k, got, sizeof (got)));
+        if (json_number_value (k) > JOBS_MAX_COEFFICIENT)
+            return fail (p, EINVAL, "parallelism_spec.coefficient is %s, "
+                         "beyond the limit of %g workers per node",
+                         show (k, got, sizeof (got)), JOBS_MAX_COEFFICIENT);
         spec->par_coefficient = json_number_value (k);
     }
     return 0;
@@ -1126,8 +1139,12 @@ static int parse_cpu (struct parse *p, json_t *rr, jobs_spec_t *spec)
     }
     else
         goto error;
-    if (!isfinite (d) || d < 1 || d != floor (d) || d > INT_MAX)
+    if (!isfinite (d) || d < 1 || d != floor (d))
         goto error;
+    if (d > JOBS_MAX_CPU)
+        return fail (p, EINVAL, "resource_requests.cpu is %s, beyond the "
+                     "limit of %d cores per datum",
+                     show (v, got, sizeof (got)), JOBS_MAX_CPU);
     spec->cpu = (int)d;
     return 0;
 error:
@@ -1143,7 +1160,8 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
     const char *reprocess, *desc;
 
     if (parse_parallelism (p, root, spec) < 0
-        || get_int (p, root, "", "datum_tries", 1, 3, &spec->datum_tries) < 0
+        || get_int (p, root, "", "datum_tries", 1, JOBS_MAX_TRIES, 3,
+                    &spec->datum_tries) < 0
         || get_duration (p, root, "datum_timeout", &spec->datum_timeout) < 0
         || get_duration (p, root, "job_timeout", &spec->job_timeout) < 0
         || get_object (p, root, "chunk_spec", false, "{\"number\": 1}",
@@ -1151,7 +1169,8 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
         || (chunk && check_keys (p, chunk, "'chunk_spec'", chunk_keys) < 0))
         return -1;
     spec->chunk_number = 1;
-    if (chunk && get_int (p, chunk, "chunk_spec", "number", 1, 1,
+    if (chunk && get_int (p, chunk, "chunk_spec", "number", 1,
+                          JOBS_MAX_CHUNK, 1,
                           &spec->chunk_number) < 0)
         return -1;
     if (get_string (p, root, "", "reprocess_spec", false, &reprocess) < 0)

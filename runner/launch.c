@@ -61,6 +61,10 @@ int runner_launch (run_opts_t *o)
         nodes = 1;
         source = "default";
     }
+    if (runner_check_folders (spec) < 0) {
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     int workers = sched_workers (spec, nodes, o->workers);
     /* A rerun with nothing to do needs no MPI job (fastpath.c). */
     int fast_rc;
@@ -69,6 +73,16 @@ int runner_launch (run_opts_t *o)
         return fast_rc;
     }
     jobs_spec_destroy (spec);
+    const char *what = "this machine";
+    long cores = runner_capacity_cores (&what);
+    if (!o->oversubscribe && (long)workers > JOBS_WORKERS_PER_CORE * cores) {
+        fprintf (stderr, "datumrun: %d workers is more than %s can hold: "
+                 "%ld cores x %d workers per core = %ld; use -n to ask for "
+                 "fewer, or --oversubscribe to start them anyway\n", workers,
+                 what, cores, JOBS_WORKERS_PER_CORE,
+                 JOBS_WORKERS_PER_CORE * cores);
+        return EXIT_USAGE;
+    }
 
     char *mpirun = find_in_path ("mpirun");
     if (!mpirun) {
@@ -103,7 +117,6 @@ int runner_launch (run_opts_t *o)
     }
     close (sfd);
 
-    long cores = sysconf (_SC_NPROCESSORS_ONLN);
     char nranks[16], nodes_s[16];
     snprintf (nranks, sizeof (nranks), "%d", workers + 1);
     snprintf (nodes_s, sizeof (nodes_s), "%d", nodes);

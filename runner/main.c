@@ -21,10 +21,10 @@
 /* The options of `run` (also those `campaign run` hands on to it). */
 const optparse_option_t runner_run_options[] = {
     { .name = "workers", .key = 'n', .type = OPTPARSE_INT, .arg = "N",
-      .min = 1, .max = 1000000,
+      .min = 1, .max = JOBS_MAX_WORKERS,
       .help = "worker ranks (default: from the spec's parallelism_spec)" },
     { .name = "nodes", .type = OPTPARSE_INT, .arg = "N", .min = 1,
-      .max = 1000000,
+      .max = JOBS_MAX_NODES,
       .help = "node count for parallelism_spec (default: PMIx, Slurm, or "
               "the hosts of the ranks)" },
     { .name = "reprocess", .help = "process every datum, changed or not" },
@@ -36,6 +36,12 @@ const optparse_option_t runner_run_options[] = {
     { .name = "grace", .type = OPTPARSE_NUM, .arg = "SECONDS",
       .help = "seconds running datums get to finish after a stop "
               "(default 30)" },
+    { .name = "oversubscribe",
+      .help = "start more than 4 workers per core of the machine or "
+              "allocation" },
+    { .name = "log-limit", .type = OPTPARSE_STR, .arg = "SIZE",
+      .help = "bytes kept per datum log stream, e.g. 10M, 1G; 0 = no limit "
+              "(default 100M)" },
     RUNNER_OPT_JSON ("print one JSON object when the job ends"),
     { .name = "quiet", .key = 'q',
       .help = "no progress or information messages; the summary and "
@@ -44,9 +50,43 @@ const optparse_option_t runner_run_options[] = {
     OPTPARSE_END,
 };
 
+/* A size such as "10M", "100MiB", "1G" or "4096" (bytes); 0 = no limit. */
+static int parse_size (const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull (s, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    uint64_t mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    case 't': case 'T': mult = 1ull << 40; end++; break;
+    default: break;
+    }
+    if (mult > 1 && (!strcmp (end, "iB") || !strcmp (end, "B")))
+        end += strlen (end);
+    if (*end || (v && mult > UINT64_MAX / v))
+        return -1;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
 static int parse_run_opts (optparse_t *p, run_opts_t *o)
 {
     memset (o, 0, sizeof (*o));
+    o->oversubscribe = optparse_has (p, "oversubscribe");
+    o->log_limit = DR_LOG_LIMIT_DEFAULT;
+    const char *ll = optparse_str (p, "log-limit", NULL);
+    if (ll && parse_size (ll, &o->log_limit) < 0) {
+        optparse_error (p, "--log-limit: bad size '%s' (e.g. 10M, 100MiB, "
+                        "1G, or bytes; 0 = no limit)", ll);
+        return -1;
+    }
     o->spec_path = optparse_pos (p, 0);
     o->workers = optparse_int (p, "workers", 0);
     o->nodes = optparse_int (p, "nodes", 0);
@@ -120,6 +160,14 @@ static int run_in_world (run_opts_t *o)
     if (!spec) {
         if (rank == 0)
             fprintf (stderr, "%s\n", err.text);
+        rc = EXIT_USAGE;
+    }
+    else if (io_check_dir_writable (spec->output, "output folder", &err) < 0
+             || io_check_dir_writable (spec->state_dir, "state folder",
+                                       &err) < 0) {
+        /* Every rank checks, so that all of them stop; rank 0 says why. */
+        if (rank == 0)
+            fprintf (stderr, "%s: %s\n", spec->path, err.text);
         rc = EXIT_USAGE;
     }
     else if (size < 2) {

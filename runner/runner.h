@@ -29,9 +29,14 @@ typedef struct run_opts {
     bool verbose;
     const char *bind;       /* --bind core|none */
     double grace;           /* seconds running datums get after SIGTERM */
+    bool oversubscribe;     /* more workers than JOBS_WORKERS_PER_CORE x cores */
+    uint64_t log_limit;     /* bytes per datum log stream, 0 = no limit */
     int argc;               /* original arguments after "run", for mpirun */
     char **argv;
 } run_opts_t;
+
+/* --log-limit's default: 100 MiB per stream of each datum. */
+#define DR_LOG_LIMIT_DEFAULT (100ull << 20)
 
 /* ------------------------------------------------------------- logging */
 
@@ -176,6 +181,14 @@ void runner_warn_empty_inputs (const jobs_spec_t *spec,
 /* Load and validate a spec, globs included; prints the error and returns
  * NULL.  Caller frees with jobs_spec_destroy(). */
 jobs_spec_t *runner_load_spec (const char *path, const char *state_dir);
+
+/* Check, before anything is created, that the output and state folders
+ * can be written (io_check_dir_writable); prints the error, returns -1. */
+int runner_check_folders (const jobs_spec_t *spec);
+
+/* Cores the launcher may fill: the Slurm allocation's (SLURM_JOB_CPUS_PER_NODE)
+ * inside one, else this machine's online cores.  *what says which. */
+long runner_capacity_cores (const char **what);
 
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);

@@ -320,3 +320,55 @@ jobs_spec_t *runner_load_spec (const char *path, const char *state_dir)
     }
     return spec;
 }
+
+int runner_check_folders (const jobs_spec_t *spec)
+{
+    dr_error_t err = { { 0 } };
+    if (io_check_dir_writable (spec->output, "output folder", &err) < 0
+        || io_check_dir_writable (spec->state_dir, "state folder", &err) < 0) {
+        fprintf (stderr, "%s: %s\n", spec->path, err.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* SLURM_JOB_CPUS_PER_NODE reads like "4(x2),2": 4 cores on each of two
+ * nodes, then 2.  Returns the sum, or 0 when malformed. */
+static long slurm_cpus (const char *s)
+{
+    long total = 0;
+    while (*s) {
+        char *end;
+        long n = strtol (s, &end, 10), times = 1;
+        if (end == s || n < 0 || n > 1L << 24)
+            return 0;
+        s = end;
+        if (!strncmp (s, "(x", 2)) {
+            times = strtol (s + 2, &end, 10);
+            if (end == s + 2 || *end != ')' || times < 1 || times > 1L << 20)
+                return 0;
+            s = end + 1;
+        }
+        total += n * times;
+        if (total > 1L << 32)
+            return 0;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return 0;
+    }
+    return total;
+}
+
+long runner_capacity_cores (const char **what)
+{
+    const char *cpn = getenv ("SLURM_JOB_CPUS_PER_NODE");
+    long n = cpn && getenv ("SLURM_JOB_ID") ? slurm_cpus (cpn) : 0;
+    if (n > 0) {
+        *what = "the Slurm allocation";
+        return n;
+    }
+    *what = "this machine";
+    n = sysconf (_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}

@@ -15,7 +15,7 @@ int sched_workers (const jobs_spec_t *spec, int nodes, int override)
     double w = floor (c * (double)nodes);
     if (w < 1)
         return 1;
-    if (w > 1e6)
-        return 1000000;
+    if (w > JOBS_MAX_WORKERS)
+        return JOBS_MAX_WORKERS;
     return (int)w;
 }

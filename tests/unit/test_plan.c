@@ -692,7 +692,7 @@ static void test_workers (void **state)
         /* -n wins */
         {4, 0, 1, 3, 3}, {0, 2, 4, 1, 1}, {0, 0, 4, 7, 7}, {4, 0, 1, 0, 4},
         /* absurd coefficients are capped */
-        {0, 1e12, 4, 0, 1000000},
+        {0, 1e12, 4, 0, JOBS_MAX_WORKERS},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         jobs_spec_t spec = {

@@ -12,6 +12,10 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io.h"
 #include "jobs/jobs.h"
 
 static void check (char *got, const char *want)
@@ -99,6 +103,40 @@ static void test_errprintf_keeps_reason (void **state)
     free (path);
 }
 
+/* Folders a run would create are checked before anything is written. */
+static void test_check_dir_writable (void **state)
+{
+    char dir[] = "/tmp/test_statedir.XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char *file = jobs_pathf ("%s/file", dir);
+    char *under_file = jobs_pathf ("%s/file/out", dir);
+    char *fresh = jobs_pathf ("%s/a/b/c", dir);
+    FILE *f = fopen (file, "w");
+    assert_non_null (f);
+    fclose (f);
+    dr_error_t err;
+    assert_int_equal (io_check_dir_writable (dir, "output folder", &err), 0);
+    assert_int_equal (io_check_dir_writable (fresh, "output folder", &err), 0);
+    struct stat st;
+    assert_int_equal (stat (fresh, &st), -1);   /* nothing was created */
+    assert_int_equal (io_check_dir_writable (file, "output folder", &err), -1);
+    assert_non_null (strstr (err.text, "is not a directory (it is a regular "
+                                       "file)"));
+    assert_int_equal (io_check_dir_writable (under_file, "output folder",
+                                             &err), -1);
+    assert_non_null (strstr (err.text, "is not a directory"));
+    assert_int_equal (io_check_dir_writable ("/proc/x/y", "output folder",
+                                             &err), -1);
+    assert_non_null (strstr (err.text, "kernel pseudo file system"));
+    assert_int_equal (io_check_dir_writable ("/sys/kernel/zz", "state folder",
+                                             &err), -1);
+    unlink (file);
+    rmdir (dir);
+    free (file);
+    free (under_file);
+    free (fresh);
+}
+
 int main (void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +144,7 @@ int main (void)
         cmocka_unit_test (test_long_state_dir),
         cmocka_unit_test (test_shorten),
         cmocka_unit_test (test_errprintf_keeps_reason),
+        cmocka_unit_test (test_check_dir_writable),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
