@@ -883,10 +883,61 @@ static void test_python_reader (void **state)
     }
 }
 
+/* A checkpoint whose store fails (here: a folder sits where the tmp file
+ * goes) returns -1 and leaves manifest.h5 and the journal as they were, so
+ * a reopen still finds every record, and a later checkpoint keeps them. */
+static void test_checkpoint_failure (void **state)
+{
+    fixture_t *f = *state;
+    io_hash_t ph = hash_of ("pipeline", 1);
+    dr_error_t err = { "" };
+    char tmp[400], inner[420];
+    io_manifest_t *m = open_ok (f->dir);
+    for (int i = 0; i < 100; i++)
+        put_i (m, i, 0);
+    checkpoint_ok (m, &ph);
+    for (int i = 100; i < 150; i++)
+        put_i (m, i, 0);
+    assert_int_equal (io_manifest_sync (m, &err), 0);
+    off_t journal = file_size (f->journal);
+    assert_true (journal > 0);
+
+    snprintf (tmp, sizeof (tmp), "%s.tmp", f->path);
+    snprintf (inner, sizeof (inner), "%s/keep", tmp);
+    assert_int_equal (mkdir (tmp, 0755), 0);
+    FILE *k = fopen (inner, "w");
+    assert_non_null (k);
+    fclose (k);
+    err.text[0] = '\0';
+    assert_int_equal (io_manifest_checkpoint (m, &ph, &err), -1);
+    assert_true (err.text[0] != '\0');
+    assert_true (exists (f->path));
+    assert_int_equal (file_size (f->journal), journal);
+    io_manifest_close (m);
+
+    /* Nothing lost: the old file plus the journal hold all 150. */
+    assert_int_equal (unlink (inner), 0);
+    assert_int_equal (rmdir (tmp), 0);
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_ndatums (m), 150);
+    for (int i = 0; i < 150; i++)
+        check_rec (find_i (m, i), i, false);
+    checkpoint_ok (m, &ph);
+    io_manifest_close (m);
+    assert_int_equal (file_size (f->journal), 0);
+    m = open_ro_ok (f->dir);
+    assert_int_equal (io_manifest_ndatums (m), 150);
+    for (int i = 0; i < 150; i++)
+        check_rec (find_i (m, i), i, false);
+    io_manifest_close (m);
+}
+
 int main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_checkpoint_failure, setup,
+                                         teardown),
         cmocka_unit_test_setup_teardown (test_journal_replay_fork, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_torn_tail, setup, teardown),
