@@ -205,10 +205,19 @@ typedef struct h5msg {
 static herr_t walk_cb (unsigned n, const H5E_error2_t *e, void *arg)
 {
     h5msg_t *msg = arg;
-    /* Upward: the first entry is the most specific. */
-    if (n == 0 && e->desc)
-        snprintf (msg->text, sizeof (msg->text), "HDF5: %s (in %s)", e->desc,
-                  e->func_name ? e->func_name : "?");
+    /* Upward: the first entry is the most specific.  A failed system
+     * call's description is a multi-line dump ending in "errno = N, error
+     * message = ..."; the reason people need is the errno's. */
+    if (n == 0 && e->desc) {
+        const char *en = strstr (e->desc, "errno = ");
+        int num = en ? atoi (en + 8) : 0;
+        if (num > 0)
+            snprintf (msg->text, sizeof (msg->text), "%s (HDF5, in %s)",
+                      strerror (num), e->func_name ? e->func_name : "?");
+        else
+            snprintf (msg->text, sizeof (msg->text), "HDF5: %s (in %s)",
+                      e->desc, e->func_name ? e->func_name : "?");
+    }
     return 0;
 }
 

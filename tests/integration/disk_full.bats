@@ -34,3 +34,33 @@ teardown() {
     [ "$(jget "$(last_json)" processed)" -eq $((40 - first)) ]
     [ "$(ls "$MNT/out" | wc -l)" -eq 40 ]
 }
+
+@test "the job's final checkpoint hits a full disk: said clearly, nothing lost" {
+    mkdir -p repo
+    for i in $(seq -w 1 20); do echo "$i" > "repo/f$i"; done
+    # One worker takes the datums in order; the last one fills the state
+    # folder's disk but for 12 KiB: its journal record still fits, the
+    # final checkpoint's new manifest does not.
+    spec s.json ck 'touch "$DATUMRUN_OUT/$(basename "$in")"
+        if [ "$(basename "$in")" = f20 ]; then
+            a=$(df --output=avail -B1 "$STATE" | tail -n 1)
+            fallocate -l $((a - 12288)) "$STATE/filler"
+        fi' "$(pfs in repo '/*')" \
+        "{\"output\": \"$MNT/out\", \"parallelism_spec\": {\"constant\": 1}, \"transform\": {\"env\": {\"STATE\": \"$MNT/state\"}}}"
+    run dr run s.json --state "$MNT/state" --json
+    echo "$output"
+    [ -e "$MNT/state/filler" ]
+    [[ "$output" == *"manifest.h5.tmp"*"No space left on device"* ]]
+    [[ "$output" == *"the journal keeps every result"* ]]
+    [ "$(jget "$(last_json)" processed)" -eq 20 ]
+    # manifest.h5 is the one from before the job; the journal has it all
+    [ -s "$MNT/state/manifest.h5" ] && [ -s "$MNT/state/journal" ]
+    [ ! -e "$MNT/state/manifest.h5.tmp" ]
+    run h5 "$MNT/state" --summary
+    [ "$status" -eq 0 ]
+    rm "$MNT/state/filler"
+    run dr run s.json --state "$MNT/state" --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 20 / 20" ]
+    [ "$(ls "$MNT/out" | wc -l)" -eq 20 ]
+}
