@@ -39,6 +39,8 @@ static const uint8_t magic[4] = { 'D', 'R', 'J', '1' };
 struct io__journal {
     int fd;
     char *path;
+    dev_t dev;          /* the file this job opened: a journal deleted or */
+    ino_t ino;          /* replaced under it is noticed at the next append */
     uint64_t size;      /* bytes of good records: where to roll back to */
     uint8_t *buf;       /* the record being built */
     size_t cap, len;
@@ -108,6 +110,19 @@ static void w_double (io__journal_t *j, double d)
  * the file back so that no partial record stays behind. */
 static int rec_commit (io__journal_t *j, dr_error_t *err)
 {
+    /* Appending to a journal someone deleted or replaced would record into
+     * nothing: a kill -9 later would lose what the job did.  One stat per
+     * record is cheap next to the write. */
+    struct stat st;
+    if (stat (j->path, &st) < 0 || st.st_dev != j->dev
+        || st.st_ino != j->ino) {
+        int e = errno;
+        bool gone = e == ENOENT;
+        errno = ESTALE;
+        return dr_errprintf (err, "%s: the journal was %s during the job "
+                             "(it is no longer the file this job opened)",
+                             j->path, gone ? "deleted" : "replaced");
+    }
     put_le (j->buf + j->len, XXH3_64bits (j->buf, j->len), TRAILER);
     j->len += TRAILER;
     size_t done = 0;
@@ -532,6 +547,14 @@ io__journal_t *io__journal_open (const char *path, dr_error_t *err)
         io__journal_close (j);
         return NULL;
     }
+    struct stat st;
+    if (fstat (j->fd, &st) < 0) {
+        dr_errprintf (err, "%s: cannot stat: %s", path, strerror (errno));
+        io__journal_close (j);
+        return NULL;
+    }
+    j->dev = st.st_dev;
+    j->ino = st.st_ino;
     return j;
 }
 

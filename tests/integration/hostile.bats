@@ -99,3 +99,27 @@ no_state() {
     [[ "$output" =~ "is not a directory (it is a regular file)" ]]
     no_state reg
 }
+
+@test "a journal deleted mid-job stops the job with a message; the rerun redoes what was lost" {
+    for i in 1 2 3 4; do echo "$i" > "data/f$i"; done
+    # The first datum to run deletes the journal (no timing involved).
+    spec s.json jd "[ -e \"$T/once\" ] || { touch \"$T/once\"; rm -f \"$T/st/journal\"; }; $copy_cmd" \
+        "$(pfs in data '/*')" '{"parallelism_spec": {"constant": 1}}'
+    run dr run s.json --state "$T/st" --json
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ "the journal was deleted during the job" ]]
+    [[ "$output" =~ "stopping the job" ]]
+    run dr run s.json --state "$T/st" --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" failed)" -eq 0 ]
+    [ "$(tree jd)" = "$(scratch_tree s.json)" ]
+    [ "$(ls jd | wc -l)" -eq 6 ]
+}
+
+@test "a journal replaced mid-job is noticed too" {
+    spec s.json jr "[ -e \"$T/once\" ] || { touch \"$T/once\"; mv \"$T/st/journal\" \"$T/st/j.old\"; cp \"$T/st/j.old\" \"$T/st/journal\"; }; $copy_cmd" \
+        "$(pfs in data '/*')" '{"parallelism_spec": {"constant": 1}}'
+    run dr run s.json --state "$T/st"
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ "the journal was replaced during the job" ]]
+}
