@@ -18,7 +18,8 @@ PACKAGES=(build-essential cmake pkg-config
           libjansson-dev libxxhash-dev
           libcmocka-dev bats python3-h5py python3-numpy
           parallel gnuplot-nox time procps util-linux bc
-          iproute2)
+          iproute2
+          man-db groff-base)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 

@@ -119,6 +119,7 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
         goto done;
     if (io_mkdirs (spec->output, 0755) < 0)
         goto done;
+    runner_warn_empty_inputs (spec, p);
 
     jobs_record_t job = { 0 };
     new_job_id (job.id);
@@ -154,7 +155,8 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
         printf ("%s\n", j);
         free (j);
     }
-    else if (!o->quiet) {
+    else {
+        /* -q hides progress and information, never the summary. */
         char line[512];
         jobs_summary_line (&job, line, sizeof (line));
         printf ("%s\noutputs: %s\n", line, spec->output);

@@ -129,6 +129,10 @@ commands() {
     run dr run s.json -q
     [ "$status" -eq 0 ]
     [[ "$output" =~ job\ [0-9a-f]{8}\ success:\ 1\ processed\ \+\ 0\ skipped\ /\ 1\ total ]]
+    # Also when the launcher records a rerun with nothing to do itself.
+    run dr run s.json -q
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ job\ [0-9a-f]{8}\ success:\ 0\ processed\ \+\ 1\ skipped\ /\ 1\ total ]]
     grep -q '^DATUMRUN_JOB_ID=' q/env
     ! grep -q DATUMRUN_STATUS_FILE q/env
 }
@@ -139,6 +143,11 @@ commands() {
     run dr run sub/s.json
     [ "$status" -eq 0 ]
     [[ "$output" =~ "sub/s.json: warning: input 'words': glob '/*.txt' matches nothing in $T/repo" ]]
+    [[ "$output" =~ "0 processed + 0 skipped / 0 total" ]]
+    # A rerun (recorded without mpirun: nothing to do) warns too.
+    run dr run sub/s.json -q
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "sub/s.json: warning: input 'words': glob '/*.txt' matches nothing" ]]
     [[ "$output" =~ "0 processed + 0 skipped / 0 total" ]]
     run dr plan sub/s.json
     [ "$status" -eq 0 ]
