@@ -82,7 +82,10 @@ int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
 /* One datum's latest record.  Strings are owned by the manifest. */
 typedef struct io_datum_rec {
     io_hash_t id;
-    io_hash_t hash;          /* datum hash when last processed */
+    io_hash_t hash;          /* datum hash when last processed: its ID,
+                              * contents and the pipeline hash below */
+    io_hash_t pipeline;      /* pipeline hash (version) that last
+                              * processed it */
     io_hash_t proc_job;      /* job that last processed it */
     io_hash_t seen_job;      /* last job whose input contained it */
     uint8_t state;           /* jobs_datum_state_t of the last processing */

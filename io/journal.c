@@ -158,7 +158,7 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     size_t ilen = strlen (rec->inputs);
     size_t olen = io__datum_outputs_len (rec);
     size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
-                 + 4 + 4 + olen;
+                 + 4 + 4 + olen + 16;
     if (rec_begin (j, REC_PUT, len) < 0)
         return oom (j, err);
     w_bytes (j, rec->id.b, 16);
@@ -182,6 +182,7 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     w_int (j, olen, 4);
     for (size_t k = 0; k < rec->noutputs; k++)
         w_bytes (j, rec->outputs[k], strlen (rec->outputs[k]) + 1);
+    w_bytes (j, rec->pipeline.b, 16);
     return rec_commit (j, err);
 }
 
@@ -303,6 +304,9 @@ static int apply_put (io_manifest_t *m, cursor_t *c)
     size_t nout = (size_t)r_int (c, 4);
     size_t olen = (size_t)r_int (c, 4);
     const uint8_t *outbuf = r_bytes (c, olen);
+    /* The pipeline came last, in format 2; older journals lack it. */
+    if (c->left == 16)
+        r_copy (c, rec.pipeline.b, 16);
     if (c->bad || c->left) {
         errno = EINVAL;
         return -1;
@@ -310,6 +314,7 @@ static int apply_put (io_manifest_t *m, cursor_t *c)
     if (io__datum_set_strings (&rec, (const char *)inputs, ilen,
                                (const char *)outbuf, olen, nout) < 0)
         return -1;
+    io__manifest_fill_pipeline (m, &rec);
     return io__manifest_apply_put (m, &rec);
 }
 

@@ -233,6 +233,20 @@ void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id)
     }
 }
 
+void io__manifest_fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
+{
+    char hex[33];
+    if (!io_hash_is_zero (&rec->pipeline))
+        return;
+    io_hash_hex (&rec->proc_job, hex);
+    for (size_t i = m->njobs; i-- > 0;) {
+        if (!strcmp (m->jobs[i].id, hex)) {
+            memcpy (rec->pipeline.b, m->jobs[i].pipeline_hash, 16);
+            return;
+        }
+    }
+}
+
 /* The last record moves into the freed place, so indices change. */
 void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id)
 {

@@ -24,7 +24,7 @@
 
 #include "io/manifest_int.h"
 
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2         /* 2 adds datums.pipeline; 1 is still read */
 #define SLAB 65536
 #define HOST_LEN 64
 
@@ -52,8 +52,11 @@ typedef struct __attribute__ ((packed)) datum_row {
     uint32_t inputs_length;
     uint32_t outputs_length;
     uint32_t noutputs;
+    char pipeline[32];          /* format 2: the version that made it */
 } datum_row_t;
-_Static_assert (sizeof (datum_row_t) == 198, "datum row size");
+_Static_assert (sizeof (datum_row_t) == 230, "datum row size");
+/* A format 1 row is a format 2 row without its last field. */
+#define DATUM_ROW_V1 offsetof (datum_row_t, pipeline)
 
 typedef struct __attribute__ ((packed)) job_row {
     char id[32];
@@ -87,12 +90,14 @@ typedef struct __attribute__ ((packed)) stat_row {
 
 typedef struct types {
     hid_t hex, host, pipeline, dstate, jstate, datum, job, stat;
+    hid_t datum_v1;             /* the datums row of format 1 */
 } types_t;
 
 static void types_close (types_t *t)
 {
     hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->dstate,
-                     &t->jstate, &t->datum, &t->job, &t->stat };
+                     &t->jstate, &t->datum, &t->job, &t->stat,
+                     &t->datum_v1 };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
             H5Tclose (*all[i]);
@@ -164,6 +169,24 @@ static int types_create (types_t *t)
     FIELD (ok, t->datum, datum_row_t, inputs_length, H5T_NATIVE_UINT32);
     FIELD (ok, t->datum, datum_row_t, outputs_length, H5T_NATIVE_UINT32);
     FIELD (ok, t->datum, datum_row_t, noutputs, H5T_NATIVE_UINT32);
+    /* Format 1's row: every field so far, at the same offsets. */
+    if (ok && (t->datum_v1 = H5Tcreate (H5T_COMPOUND, DATUM_ROW_V1)) >= 0) {
+        int nm = H5Tget_nmembers (t->datum);
+        for (int i = 0; ok && i < nm; i++) {
+            char *name = H5Tget_member_name (t->datum, (unsigned)i);
+            hid_t mt = H5Tget_member_type (t->datum, (unsigned)i);
+            ok = name && mt >= 0
+                 && H5Tinsert (t->datum_v1, name,
+                               H5Tget_member_offset (t->datum, (unsigned)i),
+                               mt) >= 0;
+            if (mt >= 0)
+                H5Tclose (mt);
+            H5free_memory (name);
+        }
+    }
+    else
+        ok = false;
+    FIELD (ok, t->datum, datum_row_t, pipeline, t->hex);
 
     FIELD (ok, t->job, job_row_t, id, t->hex);
     FIELD (ok, t->job, job_row_t, pipeline, t->pipeline);
@@ -563,6 +586,7 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
     w->inputs_length = (uint32_t)ilen;
     w->outputs_length = (uint32_t)olen;
     w->noutputs = (uint32_t)r->noutputs;
+    hex32 (w->pipeline, r->pipeline.b);
     if (bytes_add (sb, r->inputs, ilen) < 0
         || (olen && bytes_add (sb, r->outputs[0], olen) < 0))
         return -1;
@@ -677,7 +701,7 @@ static int write_statcache (hid_t file, const types_t *t,
 int io__manifest_h5_store (const io_manifest_t *m, const char *path,
                            const io_hash_t *pipeline_hash, dr_error_t *err)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1 };
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     h5msg_t msg = { "" };
     quiet ();
@@ -799,11 +823,12 @@ error:
     return NULL;
 }
 
-static int read_datums (hid_t file, const types_t *t, io_manifest_t *m,
-                        h5msg_t *msg)
+static int read_datums (hid_t file, const types_t *t, int version,
+                        io_manifest_t *m, h5msg_t *msg)
 {
     char *hosts = NULL, *strs = NULL;
     datum_row_t *rows = NULL;
+    char *v1 = NULL;            /* format 1 rows, before widening */
     size_t nhosts, nstrs, n;
     uint64_t sum;
     hid_t d = H5I_INVALID_HID;
@@ -824,15 +849,29 @@ static int read_datums (hid_t file, const types_t *t, io_manifest_t *m,
         set_reason (msg, "%zu datums", n);
         goto error;
     }
-    if (!(rows = malloc (SLAB * sizeof (*rows))))
+    if (!(rows = malloc (SLAB * sizeof (*rows)))
+        || (version == 1 && !(v1 = malloc (SLAB * DATUM_ROW_V1))))
         goto nomem;
     for (size_t first = 0; first < n; first += SLAB) {
         size_t count = n - first < SLAB ? n - first : SLAB;
-        if (dset_io (d, t->datum, first, count, rows, false) < 0) {
-            h5_reason (msg, "datums");
-            goto error;
+        if (version == 1) {
+            if (dset_io (d, t->datum_v1, first, count, v1, false) < 0) {
+                h5_reason (msg, "datums");
+                goto error;
+            }
+            XXH3_64bits_update (st, v1, count * DATUM_ROW_V1);
+            for (size_t k = 0; k < count; k++) {
+                memcpy (&rows[k], v1 + k * DATUM_ROW_V1, DATUM_ROW_V1);
+                memset (rows[k].pipeline, '0', sizeof (rows[k].pipeline));
+            }
         }
-        XXH3_64bits_update (st, rows, count * sizeof (*rows));
+        else {
+            if (dset_io (d, t->datum, first, count, rows, false) < 0) {
+                h5_reason (msg, "datums");
+                goto error;
+            }
+            XXH3_64bits_update (st, rows, count * sizeof (*rows));
+        }
         for (size_t k = 0; k < count; k++) {
             const datum_row_t *w = &rows[k];
             io_datum_rec_t r;
@@ -842,6 +881,7 @@ static int read_datums (hid_t file, const types_t *t, io_manifest_t *m,
             if (unhex32 (w->id, r.id.b) < 0 || unhex32 (w->hash, r.hash.b) < 0
                 || unhex32 (w->proc_job, r.proc_job.b) < 0
                 || unhex32 (w->seen_job, r.seen_job.b) < 0
+                || unhex32 (w->pipeline, r.pipeline.b) < 0
                 || w->host_index >= nhosts || off > nstrs || end > nstrs
                 || end < off) {
                 set_reason (msg, "datums row %zu is malformed", first + k);
@@ -893,6 +933,7 @@ done:
     free (hosts);
     free (strs);
     free (rows);
+    free (v1);
     XXH3_freeState (st);
     return rc;
 }
@@ -990,7 +1031,7 @@ done:
 
 int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1 };
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     h5msg_t msg = { "" };
     int fd;
@@ -1018,7 +1059,7 @@ int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
         set_reason (&msg, "no datumrun_manifest_version attribute");
         goto error;
     }
-    if (version != FORMAT_VERSION) {
+    if (version != FORMAT_VERSION && version != 1) {
         errno = EPROTO;
         dr_errprintf (err, "%s: manifest format version %d, but this "
                       "datumrun reads version %d%s", m->path, (int)version,
@@ -1031,9 +1072,13 @@ int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
         h5_reason (&msg, "bad pipeline_hash attribute");
         goto error;
     }
-    if (read_datums (file, &t, m, &msg) < 0 || read_jobs (file, &t, m, &msg) < 0
+    if (read_datums (file, &t, version, m, &msg) < 0
+        || read_jobs (file, &t, m, &msg) < 0
         || read_statcache (file, &t, m, &msg) < 0)
         goto error;
+    if (version == 1)
+        for (size_t i = 0; i < m->n; i++)
+            io__manifest_fill_pipeline (m, &m->recs[i]);
     hid_t f = file;
     file = H5I_INVALID_HID;
     if (H5Fclose (f) < 0) {

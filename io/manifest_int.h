@@ -53,6 +53,10 @@ size_t io__datum_outputs_len (const io_datum_rec_t *rec);
 int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec);
 void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id);
 void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id);
+/* A record written before the manifest kept each datum's pipeline
+ * (format 1, or a journal of that time) gets the pipeline hash of the job
+ * that processed it, which its hash was made with. */
+void io__manifest_fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec);
 int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job);
 
 /* The HDF5 file.  load fills an empty m from m->path; store writes the

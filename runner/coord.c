@@ -153,6 +153,7 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.hash = state == JOBS_DATUM_SUCCESS ? d->hash : (io_hash_t){ { 0 } };
     io_hash_from_hex (c->job.id, &rec.proc_job);
     rec.seen_job = rec.proc_job;
+    rec.pipeline = c->p->pipeline_hash;
     rec.state = (uint8_t)state;
     rec.attempts = (uint8_t)(r->attempt > 255 ? 255 : r->attempt);
     rec.rank = rank;
@@ -713,6 +714,10 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
             "in %.3fs", c.p->ndatums, c.p->nprocess, c.p->nskip,
             dr_now () - tplan);
     runner_warn_empty_inputs (spec, c.p);
+    if (c.p->nearlier)
+        dr_log (LOG_WARN, "%zu datums were made by an earlier version of "
+                "the pipeline and are kept, as their inputs are unchanged; "
+                "run with --reprocess to redo them", c.p->nearlier);
     if (fresh_output (&c, &err) < 0 || io_mkdirs (spec->output, 0755) < 0) {
         if (err.text[0])
             dr_log (LOG_ERR, "%s", err.text);

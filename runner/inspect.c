@@ -173,6 +173,51 @@ static const char *datum_state_in (const io_datum_rec_t *r,
     return "skipped";
 }
 
+/* Pipeline versions: the distinct pipeline hashes of the jobs, numbered
+ * from 1 in the order they first ran, as Pachyderm numbers a pipeline's
+ * versions.  A datum's record names the version that last processed it. */
+typedef struct versions {
+    io_hash_t *h;
+    size_t n;
+} versions_t;
+
+static void versions_init (versions_t *v, const io_manifest_t *m)
+{
+    size_t nj = io_manifest_njobs (m);
+    v->n = 0;
+    if (!(v->h = malloc ((nj ? nj : 1) * sizeof (*v->h))))
+        abort ();
+    for (size_t i = 0; i < nj; i++) {
+        io_hash_t ph;
+        memcpy (ph.b, io_manifest_job (m, i)->pipeline_hash, 16);
+        size_t k = 0;
+        while (k < v->n && !io_hash_eq (&v->h[k], &ph))
+            k++;
+        if (k == v->n)
+            v->h[v->n++] = ph;
+    }
+}
+
+/* 1.., or 0 for a hash no job ran (a record of format 1 whose job is
+ * gone). */
+static int version_of (const versions_t *v, const io_hash_t *ph)
+{
+    for (size_t k = 0; k < v->n; k++)
+        if (io_hash_eq (&v->h[k], ph))
+            return (int)k + 1;
+    return 0;
+}
+
+static void fmt_version (const versions_t *v, const io_hash_t *ph,
+                         char *buf, size_t len)
+{
+    int n = version_of (v, ph);
+    if (n)
+        snprintf (buf, len, "v%d", n);
+    else
+        snprintf (buf, len, "-");
+}
+
 /* ----------------------------------------------------------------- plan */
 
 /* A string for JSON output: a path that is not UTF-8 is written as its
@@ -188,10 +233,12 @@ static json_t *json_path (const char *s)
 static void plan_json (const sched_plan_t *p, const jobs_spec_t *spec,
                        size_t gone)
 {
-    json_t *head = json_pack ("{s:s, s:I, s:I, s:I, s:I}", "pipeline",
+    json_t *head = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I}", "pipeline",
                               spec->name, "total", (json_int_t)p->ndatums,
                               "process", (json_int_t)p->nprocess, "skip",
-                              (json_int_t)p->nskip, "gone", (json_int_t)gone);
+                              (json_int_t)p->nskip, "skip_earlier_version",
+                              (json_int_t)p->nearlier, "gone",
+                              (json_int_t)gone);
     char *s = json_dumps (head, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref (head);
     if (!s)
@@ -218,6 +265,8 @@ static void plan_json (const sched_plan_t *p, const jobs_spec_t *spec,
                                 "inputs", ins);
         if (d->key != UINT64_MAX)
             json_object_set_new (dj, "key", json_path (sched_str (p, d->key)));
+        if (d->earlier)
+            json_object_set_new (dj, "earlier_version", json_true ());
         if (i)
             putchar (',');
         json_dumpf (dj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -235,7 +284,8 @@ static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
         const uint32_t *e = p->ents + d->first;
         char h[33];
         printf ("%.12s  %-8s  ", hex (&d->id, h),
-                d->action == SCHED_SKIP ? "skip" : "process");
+                d->action == SCHED_PROCESS ? "process"
+                : d->earlier ? "skip*" : "skip");
         for (uint32_t k = 0; k < d->nentries; k++) {
             const sched_entry_t *en = &p->entries[e[k]];
             printf ("%s%s:/%s", k ? ", " : "", spec->pfs[en->input]->name,
@@ -248,6 +298,10 @@ static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
     printf ("%zu datums: %zu to process, %zu to skip; %zu gone from the "
             "input (outputs to remove)\n", p->ndatums, p->nprocess, p->nskip,
             gone);
+    if (p->nearlier)
+        printf ("%zu of the skipped datums were made by an earlier version "
+                "of the pipeline (their inputs are unchanged); --reprocess "
+                "redoes them\n", p->nearlier);
 }
 
 int cmd_plan (optparse_t *args)
@@ -423,13 +477,16 @@ int cmd_list_datum (optparse_t *args)
     }
     jobview_t v;
     jobview_init (&v, m, j);
+    versions_t vers;
+    versions_init (&vers, m);
     size_t hidden = 0;
     json_t *arr = o.json ? json_array () : NULL;
     if (!o.json)
-        printf ("%-32s  %-9s  %-8s  %s\n", "ID", "STATE", "TIME", "INPUTS");
+        printf ("%-32s  %-9s  %-8s  %-7s  %s\n", "ID", "STATE", "TIME",
+                "VERSION", "INPUTS");
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
         const io_datum_rec_t *r = io_manifest_datum (m, i);
-        char h[33], dur[32], in[1024];
+        char h[33], dur[32], in[1024], ver[16], ph[33];
         const char *st = datum_state_in (r, &v);
         if (!st) {
             hidden++;
@@ -438,15 +495,19 @@ int cmd_list_datum (optparse_t *args)
         hex (&r->id, h);
         if (o.json) {
             json_array_append_new (
-                arr, json_pack ("{s:s, s:s, s:f, s:s}", "id", h, "state", st,
-                                "duration_s", r->duration_s, "inputs",
-                                r->inputs ? r->inputs : ""));
+                arr, json_pack ("{s:s, s:s, s:f, s:i, s:s, s:s}", "id", h,
+                                "state", st, "duration_s", r->duration_s,
+                                "pipeline_version",
+                                version_of (&vers, &r->pipeline),
+                                "pipeline_hash", hex (&r->pipeline, ph),
+                                "inputs", r->inputs ? r->inputs : ""));
             continue;
         }
         jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
         one_line (r->inputs, in, sizeof (in));
-        printf ("%-32s  %-9s  %-8s  %s\n", h, st,
-                strcmp (st, "skipped") ? dur : "-", in);
+        fmt_version (&vers, &r->pipeline, ver, sizeof (ver));
+        printf ("%-32s  %-9s  %-8s  %-7s  %s\n", h, st,
+                strcmp (st, "skipped") ? dur : "-", ver, in);
     }
     if (o.json)
         print_json (arr);
@@ -454,6 +515,7 @@ int cmd_list_datum (optparse_t *args)
         printf ("(%zu more datums were processed by later jobs; the "
                 "manifest keeps each datum's latest record only)\n", hidden);
     free (v.later);
+    free (vers.h);
     io_manifest_close (m);
     jobs_spec_destroy (spec);
     return EXIT_OK;
@@ -490,7 +552,22 @@ int cmd_inspect_datum (optparse_t *args)
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
-    char id[33], hh[33], pj[33], t[64], dur[32], bi[32], bo[32];
+    char id[33], hh[33], pj[33], t[64], dur[32], bi[32], bo[32], ver[16];
+    char ph[33], vline[128];
+    versions_t vers;
+    versions_init (&vers, m);
+    int vnum = version_of (&vers, &r->pipeline);
+    fmt_version (&vers, &r->pipeline, ver, sizeof (ver));
+    hex (&r->pipeline, ph);
+    {
+        io_hash_t cur;
+        sched_pipeline_hash (spec, &cur);
+        snprintf (vline, sizeof (vline), "%s (pipeline hash %.12s%s)", ver,
+                  ph, io_hash_eq (&cur, &r->pipeline)
+                          ? ", the spec's current version"
+                          : ", an earlier version than the spec's");
+    }
+    free (vers.h);
     hex (&r->id, id);
     hex (&r->hash, hh);
     hex (&r->proc_job, pj);
@@ -519,10 +596,11 @@ int cmd_inspect_datum (optparse_t *args)
         for (size_t i = 0; i < r->noutputs; i++)
             json_array_append_new (outs, json_string (r->outputs[i]));
         print_json (json_pack (
-            "{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:f, s:I, s:I, "
-            "s:i, s:i, s:s, s:s, s:s, s:o}",
+            "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:I, s:f, "
+            "s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:o}",
             "id", id, "job", j->id, "state", st, "hash", hh, "processed_by_job",
-            pj, "attempts", r->attempts, "rank", r->rank, "host", r->host,
+            pj, "pipeline_version", vnum, "pipeline_hash", ph,
+            "attempts", r->attempts, "rank", r->rank, "host", r->host,
             "start_ns", (json_int_t)r->start_ns, "duration_s", r->duration_s,
             "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
             (json_int_t)r->bytes_out, "exit_status", r->exit_status,
@@ -531,10 +609,11 @@ int cmd_inspect_datum (optparse_t *args)
     }
     else {
         printf ("ID: %s\nJob: %s\nState: %s\nProcessed by job: %s\n"
+                "Pipeline version: %s\n"
                 "Attempts: %u\nHash: %s\nWorker: rank %d on %s\n"
                 "Started: %s\nDuration: %s\nData in: %s\nData out: %s\n",
-                id, j->id, st, pj, r->attempts, hh, r->rank, r->host, t, dur,
-                bi, bo);
+                id, j->id, st, pj, vline, r->attempts, hh, r->rank, r->host,
+                t, dur, bi, bo);
         if (r->term_signal)
             printf ("Ended by: signal %d\n", r->term_signal);
         else

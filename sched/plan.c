@@ -639,6 +639,33 @@ static uint64_t id_bucket (const io_hash_t *id)
     return h;
 }
 
+/* Whether the datum d (its ID and entries hashed) was made from these same
+ * inputs by the success r: r's hash is the hash of its ID, its contents
+ * and the pipeline version r records, so the same inputs under another
+ * version hash to it with that version's hash.  *earlier says that it
+ * was that other version. */
+static bool same_inputs (const sched_plan_t *p, const sched_datum_t *d,
+                         const io_datum_rec_t *r, io_hasher_t *h,
+                         bool *earlier)
+{
+    *earlier = false;
+    if (io_hash_eq (&r->hash, &d->hash))
+        return true;
+    if (io_hash_is_zero (&r->pipeline)
+        || io_hash_eq (&r->pipeline, &p->pipeline_hash))
+        return false;
+    io_hash_t alt;
+    const uint32_t *e = p->ents + d->first;
+    io_hasher_reset (h);
+    io_hasher_update (h, d->id.b, 16);
+    for (uint32_t j = 0; j < d->nentries; j++)
+        io_hasher_update (h, p->entries[e[j]].hash.b, 16);
+    io_hasher_update (h, r->pipeline.b, 16);
+    io_hasher_digest (h, &alt);
+    *earlier = io_hash_eq (&r->hash, &alt);
+    return *earlier;
+}
+
 static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
                           const io_manifest_t *m,
                           const sched_plan_opts_t *opts, dr_error_t *err)
@@ -713,14 +740,18 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         d->action = SCHED_PROCESS;
         const io_datum_rec_t *r = m ? io_manifest_find (m, &d->id) : NULL;
         if (r) {
-            bool ok = r->state == JOBS_DATUM_SUCCESS;
-            if (ok && io_hash_eq (&r->hash, &d->hash) && !opts->reprocess)
+            bool ok = r->state == JOBS_DATUM_SUCCESS, earlier;
+            if (ok && !opts->reprocess && same_inputs (p, d, r, h, &earlier)) {
                 d->action = SCHED_SKIP;
+                d->earlier = earlier;
+            }
             else
                 d->changed = r->noutputs > 0;
         }
-        if (d->action == SCHED_SKIP)
+        if (d->action == SCHED_SKIP) {
             p->nskip++;
+            p->nearlier += d->earlier;
+        }
         else
             p->nprocess++;
         p->ndatums++;

@@ -88,6 +88,7 @@ typedef struct sched_datum {
     uint32_t nentries;
     uint8_t action;     /* sched_action_t */
     uint8_t changed;    /* a success with another hash exists */
+    uint8_t earlier;    /* skipped: made by an earlier pipeline version */
     uint64_t bytes;
     uint64_t key;       /* join/group key offset, or UINT64_MAX */
     uint64_t join_key;  /* the join's key ($DATUMRUN_JOIN_ON), or UINT64_MAX */
@@ -111,6 +112,7 @@ typedef struct sched_plan {
     size_t ndatums, datums_cap;
 
     size_t nprocess, nskip;
+    size_t nearlier;         /* skipped datums made by an earlier version */
 
     uint32_t *idset;         /* datum IDs -> index + 1 (open addressing) */
     size_t idset_cap;
@@ -123,8 +125,12 @@ typedef struct sched_plan_opts {
 
 /* Expand the spec's input into datums, hashing their contents through sc
  * (may be NULL), and decide each datum's action against the manifest m (may
- * be NULL: everything is processed).  Datums come out in input order
- * (sorted paths), duplicates (same ID) dropped.
+ * be NULL: everything is processed).  A datum whose last processing
+ * succeeded on the same inputs is skipped, whichever pipeline version made
+ * it (Pachyderm never processes the same datum twice unless asked with
+ * --reprocess); those of an earlier version are counted in nearlier.
+ * Datums come out in input order (sorted paths), duplicates (same ID)
+ * dropped.
  * Returns NULL with err.  Caller frees with sched_plan_destroy(). */
 sched_plan_t *sched_plan_build (const jobs_spec_t *spec, io_statcache_t *sc,
                                 const io_manifest_t *m,

@@ -178,29 +178,107 @@ check_h5() {
     check_h5 .datumrun/fl
 }
 
-@test "changed code or input spec reprocesses everything; parallelism does not" {
+# nearlier OUTPUT: how many "made by an earlier version" warnings a run
+# printed (it must print at most one), and the count it gave.
+warned() {
+    local n
+    n=$(printf '%s\n' "$1" | grep -c 'made by an earlier version of the pipeline' || true)
+    [ "$n" -le 1 ] || { echo "warned $n times" >&2; return 1; }
+    if [ "$n" -eq 1 ]; then
+        printf '%s\n' "$1" | grep 'made by an earlier version' | grep -q -- '--reprocess'
+        printf '%s\n' "$1" | grep 'made by an earlier version' | sed 's/.*] *//; s/^[^0-9]*\([0-9]*\) datums.*/\1/'
+    else
+        echo 0
+    fi
+}
+
+@test "changed code or glob keeps datums whose inputs are unchanged, warns once; --reprocess redoes them" {
     mkdir repo
     for i in 1 2 3; do echo $i > repo/f$i; done
     spec s.json code "$shape" "$(pfs in repo '/*')"
     runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    [ "$(warned "$output")" -eq 0 ]
     h1=$(pyget "$(h5 .datumrun/code --summary)" 'j["pipeline_hash"]')
     # parallelism and datum_tries are not code
     spec s.json code "$shape" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "datum_tries": 2}'
     runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
-    # the command changes
+    [ "$(warned "$output")" -eq 0 ]
+    # the command changes: Pachyderm never processes the same datum twice
     spec s.json code "$shape"' # v2' "$(pfs in repo '/*')"
-    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    run dr plan s.json
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"3 to skip"* ]]
+    [[ "$output" == *"3 of the skipped datums were made by an earlier version of the pipeline"*"--reprocess"* ]]
+    [ "$(printf '%s\n' "$output" | grep -c '  skip\*  ')" -eq 3 ]
+    run dr plan s.json --json
+    [ "$(pyget "$output" 'j["skip_earlier_version"]')" -eq 3 ]
+    [ "$(pyget "$output" 'sum(1 for d in j["datums"] if d.get("earlier_version"))')" -eq 3 ]
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    [ "$(warned "$output")" -eq 3 ]
     h2=$(pyget "$(h5 .datumrun/code --summary)" 'j["pipeline_hash"]')
     [ "$h1" != "$h2" ]
-    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
-    # the environment is code too
-    spec s.json code "$shape"' # v2' "$(pfs in repo '/*')" '{"transform": {"env": {"V": "3"}}}'
-    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
-    # the input spec changes, matching the very same files
+    # the manifest still says which version made each datum (h5py)
+    [ "$(pyget "$(h5 .datumrun/code --datums)" 'sorted(set(d["pipeline"] for d in j))')" = "['$h1']" ]
+    # a new file is made by the new version; the rest stay the earlier one's
+    echo 4 > repo/f4
+    runj s.json; [ "$(counts "$j")" = "1 + 3 / 4" ]
+    [ "$(warned "$output")" -eq 3 ]
+    d=$(h5 .datumrun/code --datums)
+    [ "$(pyget "$d" '[x["pipeline"] for x in j if x["inputs"] == ["in:/f4"]][0]')" = "$h2" ]
+    [ "$(pyget "$d" 'sum(1 for x in j if x["pipeline"] == "'"$h1"'")')" -eq 3 ]
+    # list-datum and inspect-datum show the version, as a table and JSON
+    run dr list-datum s.json
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == *VERSION* ]]
+    [ "$(printf '%s\n' "$output" | grep -c '  v1  ')" -eq 3 ]
+    [ "$(printf '%s\n' "$output" | grep '  v2  ' | grep -c 'in:/f4')" -eq 1 ]
+    run dr list-datum s.json --json
+    [ "$(pyget "$output" 'sorted(d["pipeline_version"] for d in j)')" = "[1, 1, 1, 2]" ]
+    [ "$(pyget "$output" '[d["pipeline_hash"] for d in j if d["inputs"] == "in:/f4"][0]')" = "$h2" ]
+    id1=$(pyget "$d" '[x["id"] for x in j if x["inputs"] == ["in:/f1"]][0]')
+    job=$(jget "$j" job_id)
+    run dr inspect-datum s.json "$job" "${id1:0:12}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Pipeline version: v1 (pipeline hash ${h1:0:12}, an earlier version than the spec's)"* ]]
+    run dr inspect-datum s.json "$job" "${id1:0:12}" --json
+    [ "$(pyget "$output" 'j["pipeline_version"]')" -eq 1 ]
+    [ "$(pyget "$output" 'j["pipeline_hash"]')" = "$h1" ]
+    # a changed input is processed by the current version
+    echo ONE > repo/f1
+    runj s.json; [ "$(counts "$j")" = "1 + 3 / 4" ]
+    [ "$(warned "$output")" -eq 2 ]
+    # the environment is code too, and the glob: the same files are the
+    # same datums, files the new glob leaves out are gone
     spec s.json code "$shape"' # v2' "$(pfs in repo '/f*')" '{"transform": {"env": {"V": "3"}}}'
-    runj s.json; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    runj s.json; [ "$(counts "$j")" = "0 + 4 / 4" ]
+    [ "$(warned "$output")" -eq 4 ]
+    spec s.json code "$shape"' # v2' "$(pfs in repo '/f[123]')" '{"transform": {"env": {"V": "3"}}}'
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    [ ! -e code/repo_f4.d ]
     [ "$(tree code)" = "$(scratch_tree s.json)" ]
     check_h5 .datumrun/code
+    # --reprocess redoes them with the current version; then no warning
+    runj s.json --reprocess; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
+    [ "$(warned "$output")" -eq 0 ]
+    run dr list-datum s.json --json
+    [ "$(pyget "$output" 'sorted(set(d["pipeline_version"] for d in j))')" = "[4]" ]
+    [ "$(tree code)" = "$(scratch_tree s.json)" ]
+    check_h5 .datumrun/code
+}
+
+@test "a transform whose outputs change with the code keeps the earlier outputs until --reprocess" {
+    mkdir repo
+    echo a > repo/f1
+    spec s.json ver 'echo v1 > "$DATUMRUN_OUT/$(basename "$in")"' "$(pfs in repo '/*')"
+    runj s.json; [ "$(cat ver/f1)" = v1 ]
+    spec s.json ver 'echo v2 > "$DATUMRUN_OUT/$(basename "$in")"' "$(pfs in repo '/*')"
+    runj s.json; [ "$(counts "$j")" = "0 + 1 / 1" ]
+    [ "$(cat ver/f1)" = v1 ]
+    [ "$(warned "$output")" -eq 1 ]
+    runj s.json --reprocess; [ "$(counts "$j")" = "1 + 0 / 1" ]
+    [ "$(cat ver/f1)" = v2 ]
+    [ "$(tree ver)" = "$(scratch_tree s.json)" ]
 }
 
 @test "run --reprocess and reprocess_spec every_job process every datum" {
@@ -317,4 +395,32 @@ check_h5() {
     [ "$status" -eq 0 ]
     [ "$(counts "$(last_json)")" = "0 + 3 / 3" ]
     [ "$(ls moved-elsewhere/moved | wc -l)" -eq 3 ]
+}
+
+@test "a format-1 manifest is read: its datums are skipped, under the old code and a changed one" {
+    v1="$DATUMRUN_SRC/tests/integration/data/manifest-v1"
+    cp -r "$v1" same
+    cp -r "$v1" changed
+    # the same code: skipped, no warning; the manifest is rewritten as format 2
+    runj same/s.json; [ "$(counts "$j")" = "0 + 2 / 2" ]
+    [ "$(warned "$output")" -eq 0 ]
+    [ "$(pyget "$(h5 same/.datumrun/old --summary)" 'j["version"]')" -eq 2 ]
+    ph=$(pyget "$(h5 same/.datumrun/old --jobs)" 'j[0]["pipeline_hash"]')
+    [ "$(pyget "$(h5 same/.datumrun/old --datums)" 'sorted(set(d["pipeline"] for d in j))')" = "['$ph']" ]
+    [ "$(cat same/old/a)" = alpha ]
+    # changed code: the version that made each datum comes from its job
+    $PY - changed/s.json <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["transform"]["cmd"][2] += " # v2"
+json.dump(s, open(sys.argv[1], "w"))
+PYEOF
+    runj changed/s.json; [ "$(counts "$j")" = "0 + 2 / 2" ]
+    [ "$(warned "$output")" -eq 2 ]
+    run dr list-datum changed/s.json --json
+    [ "$(pyget "$output" 'sorted(d["pipeline_version"] for d in j)')" = "[1, 1]" ]
+    # and a changed input still runs
+    echo ALPHA > changed/repo/a
+    runj changed/s.json; [ "$(counts "$j")" = "1 + 1 / 2" ]
+    [ "$(cat changed/old/a)" = ALPHA ]
 }

@@ -24,7 +24,7 @@ import sys
 
 import h5py
 
-SUPPORTED_VERSION = 1
+SUPPORTED_VERSIONS = (1, 2)
 
 
 def text(b):
@@ -70,6 +70,9 @@ def datums(f):
             "term_signal": int(r["term_signal"]),
             "inputs": [l for l in inputs.split("\n") if l],
             "outputs": [o.decode("utf-8", "replace") for o in outputs],
+            # format 2; format 1 left it to the job that processed it
+            "pipeline": (text(r["pipeline"]) if "pipeline" in rows.dtype.names
+                         else None),
         })
     return out
 
@@ -189,6 +192,7 @@ def decode_put(c):
     outs = c.take(c.u(4)).split(b"\0")[:-1]
     if len(outs) != nout:
         raise Bad("output count")
+    d["pipeline"] = c.take(16).hex() if len(c.b) - c.p == 16 else None
     c.done()
     d["inputs"] = [l for l in inputs.split("\n") if l]
     d["outputs"] = [o.decode("utf-8", "replace") for o in outs]
@@ -331,9 +335,9 @@ def main(argv):
         return 2
     with f:
         version = int(f.attrs.get("datumrun_manifest_version", -1))
-        if version != SUPPORTED_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             sys.stderr.write("%s: manifest format version %d, this reader "
-                             "knows %d\n" % (path, version, SUPPORTED_VERSION))
+                             "knows %s\n" % (path, version, SUPPORTED_VERSIONS))
             return 2
         mode = chosen[0]
         try:

@@ -65,6 +65,7 @@ static void trec_make (trec_t *t, int i, int variant)
     t->r.hash = hash_of ("hash", i + variant);
     t->r.proc_job = hash_of ("job", variant);
     t->r.seen_job = hash_of ("job", variant + 1);
+    t->r.pipeline = hash_of ("version", i % 2 + variant);
     t->r.state = (uint8_t)(i % 5);
     t->r.attempts = (uint8_t)(1 + variant);
     t->r.rank = 1 + i % 7;
@@ -96,6 +97,7 @@ static void check_rec (const io_datum_rec_t *got, int i, int variant)
     assert_true (io_hash_eq (&got->hash, &t.r.hash));
     assert_true (io_hash_eq (&got->proc_job, &t.r.proc_job));
     assert_true (io_hash_eq (&got->seen_job, &t.r.seen_job));
+    assert_true (io_hash_eq (&got->pipeline, &t.r.pipeline));
     assert_int_equal (got->state, t.r.state);
     assert_int_equal (got->attempts, t.r.attempts);
     assert_int_equal (got->rank, t.r.rank);
@@ -810,14 +812,14 @@ static void test_open_cases (void **state)
     hid_t h5 = H5Fopen (f->path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true (h5 >= 0);
     hid_t a = H5Aopen (h5, "datumrun_manifest_version", H5P_DEFAULT);
-    int32_t v = 2;
+    int32_t v = 3;
     assert_true (a >= 0);
     assert_true (H5Awrite (a, H5T_NATIVE_INT32, &v) >= 0);
     H5Aclose (a);
     H5Fclose (h5);
     assert_null (io_manifest_open (f->dir, &err));
     assert_non_null (strstr (err.text, f->path));
-    assert_non_null (strstr (err.text, "version 2"));
+    assert_non_null (strstr (err.text, "version 3"));
     assert_non_null (strstr (err.text, "newer datumrun"));
 }
 
