@@ -95,10 +95,10 @@ datum_id() {
     f1=$(datum_id /F1); f2=$(datum_id /F2)
     run dr list-datum s.json
     [ "$status" -eq 0 ]
-    [[ "${lines[0]}" =~ ^ID\ +STATE\ +TIME\ +INPUTS$ ]]
+    [[ "${lines[0]}" =~ ^ID\ +STATE\ +TIME\ +VERSION\ +INPUTS$ ]]
     [ "${#lines[@]}" -eq 3 ]
-    printf '%s\n' "$output" | grep -Eq "^$f1  success +[0-9.]+m?s +in:/F1$"
-    printf '%s\n' "$output" | grep -Eq "^$f2  skipped +- +in:/F2$"
+    printf '%s\n' "$output" | grep -Eq "^$f1  success +[0-9.]+m?s +v1 +in:/F1$"
+    printf '%s\n' "$output" | grep -Eq "^$f2  skipped +- +v1 +in:/F2$"
     run dr list-datum s.json --json
     [ "$(pyget "$output" 'sorted((x["inputs"], x["state"]) for x in j)')" = \
       "[('in:/F1', 'success'), ('in:/F2', 'skipped')]" ]
