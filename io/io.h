@@ -171,6 +171,12 @@ int io_mkdirs (const char *path, mode_t mode);
 /* rm -rf; 0 or -1 with errno.  A missing path is not an error. */
 int io_remove_tree (const char *path);
 
+/* Pachyderm's empty_files: make dst a zero-length file named like src or,
+ * when src is a directory, the same tree of folders with empty files (a
+ * link in it counts as what it points to).  dst's parent must exist.
+ * Returns 0, or -1 with err naming the path. */
+int io_stage_empty (const char *src, const char *dst, dr_error_t *err);
+
 /* Remove an output file and then its parent folders up to (excluding)
  * root while they are empty. */
 int io_remove_output (const char *root, const char *rel);

@@ -55,6 +55,7 @@ struct jobs_input {
     char *join_on;    /* e.g. "$1"; NULL when unset */
     char *group_by;   /* e.g. "$2"; NULL when unset */
     bool outer_join;
+    bool empty_files; /* the command sees empty files of the same names */
     int index;        /* position among all pfs leaves, depth-first */
 
     /* combinators: cross, union, join, group */

@@ -45,14 +45,77 @@ struct parse {
 static const char *const top_keys[] = {
     "pipeline", "transform", "input", "output", "parallelism_spec",
     "datum_tries", "datum_timeout", "job_timeout", "chunk_spec",
-    "reprocess_spec", "resource_requests", "description", NULL,
+    "reprocess_spec", "resource_requests", "description", "datum_set_spec",
+    NULL,
 };
 static const char *const input_keys[] = {
     "pfs", "atom", "cross", "union", "join", "group", NULL,
 };
 static const char *const pfs_keys[] = {
     "name", "repo", "glob", "join_on", "group_by", "outer_join", "branch",
-    NULL,
+    "lazy", "empty_files", NULL,
+};
+
+/* Pachyderm fields that have no meaning on a file system, and why: they
+ * are refused with the reason rather than as unknown keys. */
+enum level { L_TOP, L_INPUT, L_PFS, L_TRANSFORM };
+static const struct {
+    enum level level;
+    const char *key, *why;
+} pach_refused[] = {
+    { L_TOP, "spout", "a spout runs forever, pushing a stream into its "
+      "output; datumrun runs finite jobs over folders (run it again, from "
+      "cron or a loop, to take in new files)" },
+    { L_TOP, "service", "a service pipeline serves its output over the "
+      "network from Kubernetes; datumrun runs no long-lived services" },
+    { L_TOP, "s3_out", "it writes the output through Pachyderm's S3 gateway;"
+      " datumrun's output is the folder named by 'output'" },
+    { L_TOP, "egress", "it copies the output commit to object storage; copy "
+      "the output folder after the job instead" },
+    { L_TOP, "standby", "it parks Kubernetes worker pods between jobs; "
+      "datumrun's workers are MPI ranks that exist only while a job runs" },
+    { L_TOP, "autoscaling", "it scales Kubernetes worker pods; datumrun's "
+      "workers are MPI ranks, set by 'parallelism_spec' or run -n" },
+    { L_TOP, "pod_spec", "it patches the Kubernetes pod; on a cluster pass "
+      "sbatch options (datumrun sbatch SPEC -- ARGS)" },
+    { L_TOP, "pod_patch", "it patches the Kubernetes pod; on a cluster pass "
+      "sbatch options (datumrun sbatch SPEC -- ARGS)" },
+    { L_TOP, "scheduling_spec", "it places Kubernetes pods on nodes; on a "
+      "cluster pass sbatch options (datumrun sbatch SPEC -- ARGS)" },
+    { L_TOP, "tolerations", "Kubernetes tolerations have no counterpart; on "
+      "a cluster pass sbatch options (datumrun sbatch SPEC -- ARGS)" },
+    { L_TOP, "resource_limits", "Kubernetes limits have no counterpart; use "
+      "'resource_requests' and the batch system's limits" },
+    { L_TOP, "sidecar_resource_limits", "there is no storage sidecar: "
+      "workers read the inputs' folders directly" },
+    { L_TOP, "enable_stats", "Pachyderm's stats commits: datumrun records "
+      "every datum in its manifest anyway (list-datum, inspect-datum)" },
+    { L_TOP, "output_branch", "there are no branches: outputs go to the "
+      "folder named by 'output'" },
+    { L_TOP, "metadata", "Kubernetes annotations and labels have no "
+      "counterpart" },
+    { L_TOP, "tf_job", "Kubeflow TFJobs need Kubernetes" },
+    { L_INPUT, "cron", "a cron input makes commits on a schedule; run "
+      "datumrun on a schedule instead (cron, scrontab): a rerun processes "
+      "only what changed" },
+    { L_INPUT, "git", "git inputs are gone from Pachyderm 2; clone the "
+      "repository into a folder and use it as a pfs input" },
+    { L_PFS, "s3", "it serves the input through Pachyderm's S3 gateway; "
+      "datumrun's inputs are folders, seen through pfs/<input> and "
+      "$<input>" },
+    { L_PFS, "trigger", "triggers start a pipeline on conditions over "
+      "commits to a branch; datumrun runs when it is run (a rerun processes "
+      "only what changed)" },
+    { L_PFS, "commit", "there are no commits: datumrun reads the repo "
+      "folder as it is when the job plans" },
+    { L_PFS, "project", "Pachyderm projects group repos; here a repo is a "
+      "folder path" },
+    { L_TRANSFORM, "secrets", "Kubernetes secrets have no counterpart; pass "
+      "values in 'transform.env' or files the command reads" },
+    { L_TRANSFORM, "image_pull_secrets", "Kubernetes secrets have no "
+      "counterpart" },
+    { L_TRANSFORM, "working_dir", "the command runs in its datum's sandbox, "
+      "which holds pfs/" },
 };
 
 /* ------------------------------------------------------------ messages */
@@ -176,6 +239,17 @@ static int check_keys (struct parse *p, json_t *obj, const char *where,
                 break;
         if (allowed[i])
             continue;
+        enum level lv = allowed == top_keys ? L_TOP
+                        : allowed == input_keys ? L_INPUT
+                        : allowed == pfs_keys ? L_PFS
+                        : !strcmp (where, "'transform'") ? L_TRANSFORM
+                        : (enum level)-1;
+        for (i = 0; i < sizeof (pach_refused) / sizeof (pach_refused[0]); i++)
+            if (pach_refused[i].level == lv
+                && !strcmp (pach_refused[i].key, key))
+                return fail (p, EINVAL, "'%s' in %s is a Pachyderm field "
+                             "with no meaning here: %s", key, where,
+                             pach_refused[i].why);
         for (i = 0; allowed[i]; i++) {
             size_t dist = edit_distance (key, allowed[i]);
             if (dist < bestd) {
@@ -625,6 +699,9 @@ static json_t *canon_pfs (const jobs_input_t *in)
                                     json_string (in->group_by)) < 0)
         || (in->outer_join
             && json_object_set_new (pfs, "outer_join", json_true ()) < 0)
+        /* What the command sees changes: a new version of the pipeline. */
+        || (in->empty_files
+            && json_object_set_new (pfs, "empty_files", json_true ()) < 0)
         || json_object_set (o, "pfs", pfs) < 0) {
         json_decref (pfs);
         json_decref (o);
@@ -663,6 +740,20 @@ static int parse_pfs (struct parse *p, json_t *j, const char *loc, int ctx,
         goto error;
     }
     in->outer_join = json_is_true (oj);
+    /* lazy: Pachyderm downloads a lazy input's files only when they are
+     * read; here inputs are links into the repo already, so it changes
+     * nothing.  empty_files: the command gets empty files of the same
+     * names (io_stage_empty). */
+    static const char *const flags[] = { "lazy", "empty_files" };
+    for (size_t f = 0; f < 2; f++) {
+        json_t *fv = opt (j, flags[f]);
+        if (fv && !json_is_boolean (fv)) {
+            fail (p, EINVAL, "%s.%s must be true or false", loc, flags[f]);
+            goto error;
+        }
+        if (f == 1)
+            in->empty_files = json_is_true (fv);
+    }
     if (*repo == '\0') {
         fail (p, EINVAL, "%s.repo must not be empty", loc);
         goto error;
@@ -1155,8 +1246,10 @@ error:
 static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
 {
     static const char *const chunk_keys[] = { "number", NULL };
+    static const char *const dss_keys[] = { "number", "size_bytes",
+                                            "per_worker", NULL };
     static const char *const rr_keys[] = { "cpu", "memory", "gpu", NULL };
-    json_t *chunk, *rr, *v;
+    json_t *chunk, *dss, *rr, *v;
     const char *reprocess, *desc;
 
     if (parse_parallelism (p, root, spec) < 0
@@ -1173,6 +1266,32 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
                           JOBS_MAX_CHUNK, 1,
                           &spec->chunk_number) < 0)
         return -1;
+    /* Pachyderm 2's datum_set_spec.number (datums per set a worker takes)
+     * is our chunk size; sets by bytes or per worker have no counterpart
+     * in a dispatcher that hands out datums by count. */
+    if (get_object (p, root, "datum_set_spec", false, "{\"number\": 10}",
+                    &dss) < 0
+        || (dss && check_keys (p, dss, "'datum_set_spec'", dss_keys) < 0))
+        return -1;
+    if (dss) {
+        if (chunk)
+            return fail (p, EINVAL, "set 'chunk_spec' or 'datum_set_spec', "
+                         "not both: both set how many datums a worker takes "
+                         "at a time");
+        /* 0 is Pachyderm's "unset", as protobuf writes it. */
+        for (size_t k = 1; k < 3; k++) {
+            json_t *kv = opt (dss, dss_keys[k]);
+            if (kv && !(json_is_number (kv) && json_number_value (kv) == 0))
+                return fail (p, EINVAL, "datum_set_spec.%s is not supported: "
+                             "datumrun hands datums to workers by count; "
+                             "use datum_set_spec.number", dss_keys[k]);
+        }
+        if (get_int (p, dss, "datum_set_spec", "number", 0, 1,
+                     &spec->chunk_number) < 0)
+            return -1;
+        if (spec->chunk_number == 0)
+            spec->chunk_number = 1;
+    }
     if (get_string (p, root, "", "reprocess_spec", false, &reprocess) < 0)
         return -1;
     if (reprocess && strcmp (reprocess, "until_success") != 0

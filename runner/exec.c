@@ -88,6 +88,8 @@ static bool set_per_datum (const jobs_spec_t *spec, const char *kv)
     for (int i = 0; names[i]; i++)
         if (strlen (names[i]) == nl && !strncmp (kv, names[i], nl))
             return true;
+    if (!strncmp (kv, "PACH_DATUM_", 11))
+        return true;
     for (size_t i = 0; i < spec->npfs; i++)
         if (strlen (spec->pfs[i]->name) == nl
             && !strncmp (kv, spec->pfs[i]->name, nl))
@@ -105,9 +107,10 @@ void exec_env_base (exec_env_t *e, const jobs_spec_t *spec,
         exec_env_set (e, *p);
     exec_env_setf (e, "DATUMRUN_PIPELINE", spec->name);
     exec_env_setf (e, "DATUMRUN_JOB_ID", job_id);
+    exec_env_pach_base (e, spec, job_id);
 }
 
-static void push_owned (exec_env_t *e, char *kv)
+void exec__env_push (exec_env_t *e, char *kv)
 {
     if (e->n + 2 > e->cap) {
         e->cap = e->cap ? 2 * e->cap : 64;
@@ -124,7 +127,7 @@ static void push_kv (exec_env_t *e, const char *name, const char *value)
     char *kv;
     if (asprintf (&kv, "%s=%s", name, value) < 0)
         abort ();
-    push_owned (e, kv);
+    exec__env_push (e, kv);
 }
 
 char *exec_resolve (const exec_env_t *env, const char *argv0)
@@ -153,6 +156,24 @@ char *exec_resolve (const exec_env_t *env, const char *argv0)
     return NULL;
 }
 
+/* empty_files: pfs/<input>/<path> is an empty file (or a tree of them)
+ * instead of a link, in the folders of its repo-relative path. */
+static int empty_entry (const char *target, char *link, dr_error_t *err)
+{
+    char *slash = strrchr (link, '/');
+    *slash = '\0';
+    int rc = io_mkdirs (link, 0755);
+    *slash = '/';
+    if (rc < 0)
+        return dr_errprintf (err, "%s: cannot create: %s", link,
+                             strerror (errno));
+    /* A leftover link of the whole repo (the root glob) is not ours. */
+    struct stat st;
+    if (lstat (link, &st) == 0 && S_ISLNK (st.st_mode))
+        unlink (link);
+    return io_stage_empty (target, link, err);
+}
+
 /* Symlink pfs/<input>/<path> to the repo entry, creating the folders of
  * its repo-relative path. */
 static int link_entry (const char *sandbox, const jobs_input_t *in,
@@ -171,6 +192,8 @@ static int link_entry (const char *sandbox, const jobs_input_t *in,
     }
     if (n1 >= (int)sizeof (link) || n2 >= (int)sizeof (target))
         return dr_errprintf (err, "%s: path too long", relpath);
+    if (in->empty_files)
+        return empty_entry (target, link, err);
     if (symlink (target, link) == 0)
         return 0;
     if (errno == ENOENT) {
@@ -315,7 +338,13 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
                 first = false;
         if (!first)
             continue;
-        if (d->path[i][0])
+        /* With empty_files the repo's file is not what it sees. */
+        if (in->empty_files && d->path[i][0])
+            dr_pathf (buf, sizeof (buf), "%s/pfs/%s/%s", sandbox, in->name,
+                      d->path[i]);
+        else if (in->empty_files)
+            dr_pathf (buf, sizeof (buf), "%s/pfs/%s", sandbox, in->name);
+        else if (d->path[i][0])
             snprintf (buf, sizeof (buf), "%s/%s", in->repo, d->path[i]);
         else
             snprintf (buf, sizeof (buf), "%s", in->repo);
@@ -325,6 +354,7 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
         push_kv (e, "DATUMRUN_JOIN_ON", d->join_key);
     if (d->group_key && d->group_key[0])
         push_kv (e, "DATUMRUN_GROUP_BY", d->group_key);
+    exec_env_pach_datum (e, spec, d, idhex);
 }
 
 void exec_env_datum_free (exec_env_t *e, const exec_env_t *base)

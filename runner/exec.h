@@ -22,6 +22,14 @@ void exec_env_base (exec_env_t *e, const jobs_spec_t *spec,
 void exec_env_datum (exec_env_t *e, const exec_env_t *base,
                      const jobs_spec_t *spec, const char *sandbox,
                      const wdatum_t *d);
+/* Pachyderm's names beside ours (pachenv.c): PACH_JOB_ID and the others
+ * every datum shares, and PACH_DATUM_ID and the per-input keys. */
+void exec_env_pach_base (exec_env_t *e, const jobs_spec_t *spec,
+                         const char *job_id);
+void exec_env_pach_datum (exec_env_t *e, const jobs_spec_t *spec,
+                          const wdatum_t *d, const char *idhex);
+/* Append "K=V" kv (taken over) to a per-datum environment. */
+void exec__env_push (exec_env_t *e, char *kv);
 /* Free what exec_env_datum allocated. */
 void exec_env_datum_free (exec_env_t *e, const exec_env_t *base);
 

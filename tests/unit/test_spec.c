@@ -311,6 +311,69 @@ static const struct spec_case cases[] = {
       "{'pipeline':{'name':'wc'},'transform':{'cmd':['true'],"
       "'datum_batching':'yes'},'input':" WORDS "}",
       "transform.datum_batching must be true or false", NULL },
+    /* Pachyderm fields with a meaning on a file system are accepted */
+    { "lazy", INPUT ("{'pfs':{'repo':'data/words','glob':'/*','lazy':true}}"),
+      NULL, NULL },
+    { "lazy false", INPUT ("{'pfs':{'repo':'data/words','glob':'/*',"
+                           "'lazy':false}}"), NULL, NULL },
+    { "lazy not a bool",
+      INPUT ("{'pfs':{'repo':'data/words','glob':'/*','lazy':'yes'}}"),
+      "input.pfs.lazy must be true or false", NULL },
+    { "empty_files", INPUT ("{'pfs':{'repo':'data/words','glob':'/*',"
+                            "'empty_files':true}}"), NULL, NULL },
+    { "empty_files not a bool",
+      INPUT ("{'pfs':{'repo':'data/words','glob':'/*','empty_files':1}}"),
+      "input.pfs.empty_files must be true or false", NULL },
+    { "datum_set_spec", SPEC (",'datum_set_spec':{'number':4}"), NULL, NULL },
+    { "datum_set_spec with protobuf zeros",
+      SPEC (",'datum_set_spec':{'number':0,'size_bytes':0,'per_worker':0}"),
+      NULL, NULL },
+    { "datum_set_spec.size_bytes",
+      SPEC (",'datum_set_spec':{'size_bytes':1000}"),
+      "datum_set_spec.size_bytes is not supported: datumrun hands datums to "
+      "workers by count; use datum_set_spec.number", NULL },
+    { "datum_set_spec.per_worker", SPEC (",'datum_set_spec':{'per_worker':2}"),
+      "datum_set_spec.per_worker is not supported", NULL },
+    { "datum_set_spec bad number", SPEC (",'datum_set_spec':{'number':-1}"),
+      "datum_set_spec.number must be an integer >= 0", NULL },
+    { "datum_set_spec unknown key", SPEC (",'datum_set_spec':{'numbr':2}"),
+      "unknown key 'numbr' in 'datum_set_spec' (did you mean 'number'?)",
+      NULL },
+    { "datum_set_spec and chunk_spec",
+      SPEC (",'datum_set_spec':{'number':4},'chunk_spec':{'number':2}"),
+      "set 'chunk_spec' or 'datum_set_spec', not both", NULL },
+    /* ... and those without one are refused, saying why */
+    { "spout", SPEC (",'spout':{'overwrite':true}"),
+      "'spout' in the top level is a Pachyderm field with no meaning here: a "
+      "spout runs forever", NULL },
+    { "service", SPEC (",'service':{'internal_port':8000}"),
+      "'service' in the top level is a Pachyderm field with no meaning here",
+      NULL },
+    { "s3_out", SPEC (",'s3_out':true"),
+      "'s3_out' in the top level is a Pachyderm field with no meaning here: "
+      "it writes the output through Pachyderm's S3 gateway", NULL },
+    { "egress", SPEC (",'egress':{'URL':'s3://b'}"),
+      "'egress' in the top level is a Pachyderm field", NULL },
+    { "pod_patch", SPEC (",'pod_patch':'[]'"), "datumrun sbatch SPEC -- ARGS",
+      NULL },
+    { "pfs.s3", INPUT ("{'pfs':{'repo':'data/words','glob':'/*','s3':true}}"),
+      "'s3' in 'input.pfs' is a Pachyderm field with no meaning here: it "
+      "serves the input through Pachyderm's S3 gateway", NULL },
+    { "pfs.trigger", INPUT ("{'cross':[{'pfs':{'repo':'data/words','glob':"
+                            "'/*','trigger':{'size':'1M'}}}]}"),
+      "'trigger' in 'input.cross[0].pfs' is a Pachyderm field with no meaning "
+      "here: triggers start a pipeline", NULL },
+    { "cron input", INPUT ("{'cron':{'name':'tick','spec':'@every 1m'}}"),
+      "'cron' in 'input' is a Pachyderm field with no meaning here: a cron "
+      "input makes commits on a schedule", NULL },
+    { "transform.secrets",
+      "{'pipeline':{'name':'wc'},'transform':{'cmd':['x'],'secrets':[]},"
+      "'input':" WORDS "}",
+      "'secrets' in 'transform' is a Pachyderm field with no meaning here",
+      NULL },
+    { "a Pachyderm name at another level is just unknown",
+      "{'pipeline':{'name':'wc','spout':1},'transform':{'cmd':['x']},"
+      "'input':" WORDS "}", "unknown key 'spout' in 'pipeline'", NULL },
     { "outer_join not a bool",
       INPUT ("{'pfs':{'repo':'data/words','glob':'/*','outer_join':1}}"),
       "input.pfs.outer_join must be true or false", NULL },
@@ -569,6 +632,36 @@ static void test_table (void **state)
 
 /* ---------------------------------------------------------- fields */
 
+/* Pachyderm's fields that mean something on a file system, as values. */
+static void test_pachyderm_fields (void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        bool empty_files;
+        int chunk;
+    } pcases[] = {
+        { SPEC (""), false, 1 },
+        { INPUT ("{'pfs':{'repo':'data/words','glob':'/*','lazy':true}}"),
+          false, 1 },
+        { INPUT ("{'pfs':{'repo':'data/words','glob':'/*',"
+                 "'empty_files':true,'lazy':true}}"), true, 1 },
+        { SPEC (",'datum_set_spec':{'number':5}"), false, 5 },
+        { SPEC (",'datum_set_spec':{'number':0}"), false, 1 },
+        { SPEC (",'datum_set_spec':{}"), false, 1 },
+        { SPEC (",'chunk_spec':{'number':3}"), false, 3 },
+    };
+    for (size_t i = 0; i < sizeof (pcases) / sizeof (pcases[0]); i++) {
+        dr_error_t err;
+        jobs_spec_t *spec = parse (pcases[i].json, NULL, &err);
+        if (!spec)
+            fail_msg ("case %zu: %s", i, err.text);
+        assert_int_equal (spec->pfs[0]->empty_files, pcases[i].empty_files);
+        assert_int_equal (spec->chunk_number, pcases[i].chunk);
+        jobs_spec_destroy (spec);
+    }
+}
+
 static void test_defaults (void **state)
 {
     dr_error_t err;
@@ -796,12 +889,19 @@ static void test_canon (void **state)
         /* how datums reach the command is not code */
         "{'pipeline':{'name':'wc'},'transform':{'cmd':['sh','-c','true'],"
         "'datum_batching':true},'input':" WORDS "}",
+        /* lazy changes nothing the command sees; nor does chunking */
+        INPUT ("{'pfs':{'repo':'data/words','glob':'/*','lazy':true}}"),
+        INPUT ("{'pfs':{'repo':'data/words','glob':'/*',"
+               "'empty_files':false}}"),
+        SPEC (",'datum_set_spec':{'number':8}"),
     };
     static const char *const differ[] = {
         INPUT ("{'pfs':{'repo':'data/words','glob':'/*/*'}}"),
         INPUT ("{'pfs':{'name':'w','repo':'data/words','glob':'/*'}}"),
         INPUT ("{'pfs':{'repo':'data/b','glob':'/*'}}"),
         INPUT ("{'cross':[" WORDS "]}"),
+        INPUT ("{'pfs':{'repo':'data/words','glob':'/*',"
+               "'empty_files':true}}"),
         "{'pipeline':{'name':'wc'},'transform':{'cmd':['sh','-c','false']},"
         "'input':" WORDS "}",
         "{'pipeline':{'name':'wc'},'transform':{'cmd':['sh','-c','true'],"
@@ -1018,6 +1118,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_table),
         cmocka_unit_test (test_defaults),
+        cmocka_unit_test (test_pachyderm_fields),
         cmocka_unit_test (test_every_field),
         cmocka_unit_test (test_name_from_repo),
         cmocka_unit_test (test_atom_alias),
