@@ -714,10 +714,7 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
             "in %.3fs", c.p->ndatums, c.p->nprocess, c.p->nskip,
             dr_now () - tplan);
     runner_warn_empty_inputs (spec, c.p);
-    if (c.p->nearlier)
-        dr_log (LOG_WARN, "%zu datums were made by an earlier version of "
-                "the pipeline and are kept, as their inputs are unchanged; "
-                "run with --reprocess to redo them", c.p->nearlier);
+    runner_warn_earlier (c.p);
     if (fresh_output (&c, &err) < 0 || io_mkdirs (spec->output, 0755) < 0) {
         if (err.text[0])
             dr_log (LOG_ERR, "%s", err.text);

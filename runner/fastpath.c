@@ -120,6 +120,7 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     if (io_mkdirs (spec->output, 0755) < 0)
         goto done;
     runner_warn_empty_inputs (spec, p);
+    runner_warn_earlier (p);
 
     jobs_record_t job = { 0 };
     new_job_id (job.id);

@@ -178,6 +178,10 @@ int runner_check_globs (const jobs_spec_t *spec);
 void runner_warn_empty_inputs (const jobs_spec_t *spec,
                                const sched_plan_t *p);
 
+/* The one warning of a run that keeps datums an earlier version of the
+ * pipeline made (their inputs are unchanged): how many, and --reprocess. */
+void runner_warn_earlier (const sched_plan_t *p);
+
 /* Load and validate a spec, globs included; prints the error and returns
  * NULL.  Caller frees with jobs_spec_destroy(). */
 jobs_spec_t *runner_load_spec (const char *path, const char *state_dir);

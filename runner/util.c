@@ -277,6 +277,14 @@ static int first_match (const char *relpath, bool is_dir,
     return 1;
 }
 
+void runner_warn_earlier (const sched_plan_t *p)
+{
+    if (p->nearlier)
+        dr_log (LOG_WARN, "%zu datums were made by an earlier version of "
+                "the pipeline and are kept, as their inputs are unchanged; "
+                "run with --reprocess to redo them", p->nearlier);
+}
+
 void runner_warn_empty_inputs (const jobs_spec_t *spec,
                                const sched_plan_t *p)
 {

@@ -259,12 +259,12 @@ warned() {
     check_h5 .datumrun/code
     # --reprocess redoes them with the current version; then no warning
     runj s.json --reprocess; [ "$(counts "$j")" = "3 + 0 / 3" ]
+    check_h5 .datumrun/code
     runj s.json; [ "$(counts "$j")" = "0 + 3 / 3" ]
     [ "$(warned "$output")" -eq 0 ]
     run dr list-datum s.json --json
     [ "$(pyget "$output" 'sorted(set(d["pipeline_version"] for d in j))')" = "[4]" ]
     [ "$(tree code)" = "$(scratch_tree s.json)" ]
-    check_h5 .datumrun/code
 }
 
 @test "a transform whose outputs change with the code keeps the earlier outputs until --reprocess" {
@@ -401,13 +401,17 @@ warned() {
     v1="$DATUMRUN_SRC/tests/integration/data/manifest-v1"
     cp -r "$v1" same
     cp -r "$v1" changed
-    # the same code: skipped, no warning; the manifest is rewritten as format 2
+    # the same code: skipped, no warning
     runj same/s.json; [ "$(counts "$j")" = "0 + 2 / 2" ]
     [ "$(warned "$output")" -eq 0 ]
+    [ "$(cat same/old/a)" = alpha ]
+    # the next checkpoint writes format 2, each old datum with the version
+    # of the job that made it
+    echo gamma > same/repo/c
+    runj same/s.json; [ "$(counts "$j")" = "1 + 2 / 3" ]
     [ "$(pyget "$(h5 same/.datumrun/old --summary)" 'j["version"]')" -eq 2 ]
     ph=$(pyget "$(h5 same/.datumrun/old --jobs)" 'j[0]["pipeline_hash"]')
     [ "$(pyget "$(h5 same/.datumrun/old --datums)" 'sorted(set(d["pipeline"] for d in j))')" = "['$ph']" ]
-    [ "$(cat same/old/a)" = alpha ]
     # changed code: the version that made each datum comes from its job
     $PY - changed/s.json <<'PYEOF'
 import json, sys
