@@ -1286,7 +1286,8 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
                              "datumrun hands datums to workers by count; "
                              "use datum_set_spec.number", dss_keys[k]);
         }
-        if (get_int (p, dss, "datum_set_spec", "number", 0, 1,
+        if (get_int (p, dss, "datum_set_spec", "number", 0,
+                     JOBS_MAX_CHUNK, 1,
                      &spec->chunk_number) < 0)
             return -1;
         if (spec->chunk_number == 0)
