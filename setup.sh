@@ -7,6 +7,8 @@
 #                       run the whole suite, then once more under ASan+UBSan
 #   ./setup.sh build    install and build only
 #   ./setup.sh deps     install the Debian packages only
+#   ./setup.sh fuzz     build the libFuzzer harnesses with clang and run each
+#                       for DATUMRUN_FUZZ_SECONDS (default 20)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -19,7 +21,8 @@ PACKAGES=(build-essential cmake pkg-config
           libcmocka-dev bats python3-h5py python3-numpy
           parallel gnuplot-nox time procps util-linux bc
           iproute2
-          man-db groff-base)
+          man-db groff-base
+          clang libclang-rt-14-dev)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
@@ -69,6 +72,22 @@ run_suite() { # run_suite BUILD_DIR LABEL
     (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
 }
 
+# The libFuzzer harnesses (tests/fuzz/README), each for a short fixed time
+# under ASan+UBSan; clang builds them in build-fuzz.
+fuzz_all() {
+    if ! command -v clang >/dev/null; then
+        echo "setup.sh: clang is missing (PACKAGES installs it)" >&2
+        return 1
+    fi
+    say "tests: fuzzing (${DATUMRUN_FUZZ_SECONDS:-20}s per harness)"
+    CC=clang cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DDATUMRUN_FUZZ=ON -DDATUMRUN_FUZZ_SECONDS="${DATUMRUN_FUZZ_SECONDS:-20}" >/dev/null
+    cmake --build "$ROOT/build-fuzz" -j"$(nproc)" 2>&1 | grep -E "error:|Error [0-9]" || true
+    (cd "$ROOT/build-fuzz" && ctest --output-on-failure --timeout 900 -L fuzz -V |
+        grep -E "^[0-9]+: (fuzz/|stat::number_of_executed|stat::new_units)|tests passed|FAILED|FOUND" ;
+        exit "${PIPESTATUS[0]}")
+}
+
 test_all() {
     deps
     say "local Slurm cluster"
@@ -91,6 +110,7 @@ test_all() {
     (cd "$ROOT/build-asan" &&
         ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
             ctest --output-on-failure --timeout 900 -L integration) || rc=1
+    fuzz_all || rc=1
     return $rc
 }
 
@@ -99,5 +119,6 @@ case "${1:-}" in
     build) deps; build "$ROOT/build" -DDATUMRUN_WERROR=ON ;;
     demo) demo ;;
     test) test_all ;;
-    *) echo "usage: $0 demo|test|build|deps" >&2; exit 2 ;;
+    fuzz) deps; fuzz_all ;;
+    *) echo "usage: $0 demo|test|build|deps|fuzz" >&2; exit 2 ;;
 esac

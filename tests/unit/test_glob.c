@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "sched/sched.h"
+#include "seeds.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -277,6 +278,12 @@ static void test_match_table (void **state)
          i++) {
         const struct match_case *c = &match_cases[i];
         dr_error_t err = {{0}};
+        /* Seed for tests/fuzz/fuzz_glob.c: pattern NUL path. */
+        char seed[1024];
+        int sn = snprintf (seed, sizeof (seed), "%s%c%s", c->pattern, '\0',
+                           c->path);
+        if (sn > 0 && (size_t)sn < sizeof (seed))
+            seed_write ("glob", "match", i, seed, (size_t)sn);
         sched_glob_t *g = sched_glob_compile (c->pattern, &err);
         if (!g)
             fail_msg ("'%s': %s", c->pattern, err.text);
@@ -406,6 +413,7 @@ static void test_errors (void **state)
          i++) {
         const struct error_case *c = &error_cases[i];
         dr_error_t err = {{0}};
+        seed_write ("glob", "error", i, c->pattern, strlen (c->pattern));
         char want[600];
         errno = 0;
         sched_glob_t *g = sched_glob_compile (c->pattern, &err);

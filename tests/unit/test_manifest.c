@@ -26,6 +26,7 @@
 #include <hdf5.h>
 
 #include "io/io.h"
+#include "seeds.h"
 
 #ifdef __SANITIZE_ADDRESS__
 /* HDF5 1.10.8 leaks a metadata cache buffer when a checksum fails while it
@@ -371,6 +372,7 @@ static void test_roundtrip (void **state)
     assert_int_equal (io_manifest_job_end (m, &j1e, &err), 0);
     assert_int_equal (io_manifest_sync (m, &err), 0);
     assert_string_equal (io_manifest_path (m), f->path);
+    seed_file ("journal", "roundtrip", 0, f->journal);
     io_manifest_close (m);
 
     check_state (f, false, 1);

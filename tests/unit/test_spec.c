@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "jobs/jobs.h"
+#include "seeds.h"
 
 static char tmp[PATH_MAX];      /* canonical temp folder of this run */
 static char spec_path[PATH_MAX + 16];
@@ -606,6 +607,9 @@ static void test_table (void **state)
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         const struct spec_case *c = &cases[i];
         char *want = c->err ? expand (c->err, false) : NULL;
+        char *json = expand (c->json, true);
+        seed_write ("spec", "table", i, json, strlen (json));
+        free (json);
         dr_error_t err;
         jobs_spec_t *spec = parse (c->json, c->state, &err);
         int ok;
