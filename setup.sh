@@ -82,7 +82,8 @@ fuzz_all() {
     say "tests: fuzzing (${DATUMRUN_FUZZ_SECONDS:-20}s per harness)"
     CC=clang cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DDATUMRUN_FUZZ=ON -DDATUMRUN_FUZZ_SECONDS="${DATUMRUN_FUZZ_SECONDS:-20}" >/dev/null
-    cmake --build "$ROOT/build-fuzz" -j"$(nproc)" 2>&1 | grep -E "error:|Error [0-9]" || true
+    cmake --build "$ROOT/build-fuzz" -j"$(nproc)" --target fuzzers 2>&1 |
+        grep -E "error:|Error [0-9]" || true
     (cd "$ROOT/build-fuzz" && ctest --output-on-failure --timeout 900 -L fuzz -V |
         grep -E "^[0-9]+: (fuzz/|stat::number_of_executed|stat::new_units)|tests passed|FAILED|FOUND" ;
         exit "${PIPESTATUS[0]}")
