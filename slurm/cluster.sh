@@ -19,7 +19,8 @@
 # cluster, bind-mounted in the node only; the rest of the file system is
 # shared, as a cluster file system would be (munge's socket included).
 # No traffic goes anywhere but that bridge and loopback.  Each node has 4
-# fake GPUs for Slurm's GRES (files under the state folder), and a
+# fake GPUs for Slurm's GRES (device files under the state folder with
+# /dev/null's numbers), and a
 # TaskProlog points Open MPI's TCP transports at the bridge.
 #
 # `up` writes /etc/slurm/slurm.conf (marked as ours; a config we did not
@@ -325,9 +326,15 @@ node_ns_up () { # node
     # IPv4 on the bridge only: no IPv6 link-local addresses for MPI to try.
     nsenter --target "$pid" --net -- sh -c \
         'echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6' 2>/dev/null || true
-    # GRES: fake GPU device files (Slurm only checks that they exist).
+    # GRES: fake GPUs.  Slurm wants character devices; these have
+    # /dev/null's numbers, so opening one by mistake does no harm.
     install -d -m 0755 "$DIR/node/$n/dev"
-    for ((i = 0; i < GPUS_PER_NODE; i++)); do : >"$DIR/node/$n/dev/nvidia$i"; done
+    for ((i = 0; i < GPUS_PER_NODE; i++)); do
+        [[ -c $DIR/node/$n/dev/nvidia$i ]] && continue
+        rm -f "$DIR/node/$n/dev/nvidia$i"
+        mknod -m 0666 "$DIR/node/$n/dev/nvidia$i" c 1 3 \
+            || die "cannot create the fake GPU $DIR/node/$n/dev/nvidia$i (mknod)"
+    done
 }
 
 # Kill every process of NODE and remove its link.  Idempotent.
@@ -375,7 +382,7 @@ write_gres_conf () { # file count
     local n
     {
         echo "$MARK"
-        echo "# Fake GPUs: plain files, enough for Slurm to hand them out."
+        echo "# Fake GPUs: character devices with /dev/null's numbers."
         for n in $(node_names "$2"); do
             echo "NodeName=$n Name=gpu File=$DIR/node/$n/dev/nvidia[0-$((GPUS_PER_NODE - 1))]"
         done
