@@ -92,6 +92,14 @@ typedef struct jobs_spec {
     int chunk_number;      /* chunk_spec.number, default 1 */
     bool reprocess_every_job; /* reprocess_spec == "every_job" */
     int cpu;               /* resource_requests.cpu, default 1 */
+    long long memory_mib;  /* resource_requests.memory per worker, in MiB
+                              rounded up; 0 when unset */
+    int gpu;               /* resource_requests.gpu (a number, or the
+                              number of {"type", "number"}); 0 when unset */
+    char *gpu_type;        /* its type ("nvidia", "amd", ...), or NULL */
+    char *scratch;         /* "scratch": node-local folder for sandboxes,
+                              absolute (a relative one is resolved against
+                              the spec's folder); NULL when unset */
 
     /* Canonical compact JSON (sorted keys) of what defines the pipeline's
      * code: transform (cmd, stdin, env, err_cmd, err_stdin) and input.
@@ -121,6 +129,12 @@ void jobs_spec_destroy (jobs_spec_t *spec);
  * Returns -1 on a malformed string.
  */
 int jobs_parse_duration (const char *s, double *seconds);
+
+/* Parse a memory size as Kubernetes and Pachyderm write it ("2Gi", "512M",
+ * "1.5G", or bytes) into MiB, rounded up.  Returns -1 on a malformed or
+ * non-positive size.
+ */
+int jobs_parse_memory (const char *s, long long *mib);
 
 /* ----------------------------------------------------------- job records */
 

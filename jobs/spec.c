@@ -46,7 +46,7 @@ static const char *const top_keys[] = {
     "pipeline", "transform", "input", "output", "parallelism_spec",
     "datum_tries", "datum_timeout", "job_timeout", "chunk_spec",
     "reprocess_spec", "resource_requests", "description", "datum_set_spec",
-    NULL,
+    "scratch", NULL,
 };
 static const char *const input_keys[] = {
     "pfs", "atom", "cross", "union", "join", "group", NULL,
@@ -1243,6 +1243,119 @@ error:
                  ">= 1 (got %s)", show (v, got, sizeof (got)));
 }
 
+int jobs_parse_memory (const char *s, long long *mib)
+{
+    static const struct {
+        const char *suffix;
+        double factor;
+    } units[] = {
+        /* Kubernetes quantities, as Pachyderm takes them: "2G" is 2e9
+         * bytes, "2Gi" 2^31.  Longest suffixes first. */
+        { "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 },
+        { "Ti", 1099511627776.0 }, { "Pi", 1125899906842624.0 },
+        { "k", 1e3 }, { "K", 1e3 }, { "M", 1e6 }, { "G", 1e9 },
+        { "T", 1e12 }, { "P", 1e15 }, { "", 1.0 },
+    };
+    char *end;
+    double v;
+
+    if (!s || !mib || !*s)
+        return -1;
+    errno = 0;
+    v = strtod (s, &end);
+    if (end == s || errno || !isfinite (v) || v <= 0)
+        return -1;
+    for (size_t i = 0; i < sizeof (units) / sizeof (units[0]); i++) {
+        if (strcmp (end, units[i].suffix) == 0) {
+            double m = ceil (v * units[i].factor / 1048576.0);
+            if (m > 1e15)
+                return -1;
+            *mib = m < 1 ? 1 : (long long)m;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* resource_requests.memory: "2Gi", "512M", or a number of bytes. */
+static int parse_memory (struct parse *p, json_t *rr, jobs_spec_t *spec)
+{
+    json_t *v = rr ? opt (rr, "memory") : NULL;
+    char buf[64], got[64];
+    const char *s = buf;
+
+    spec->memory_mib = 0;
+    if (!v)
+        return 0;
+    if (json_is_string (v))
+        s = json_string_value (v);
+    else if (json_is_number (v))
+        snprintf (buf, sizeof (buf), "%.17g", json_number_value (v));
+    else
+        s = NULL;
+    if (!s || jobs_parse_memory (s, &spec->memory_mib) < 0)
+        return fail (p, EINVAL, "resource_requests.memory must be a size such "
+                     "as \"2Gi\", \"512M\" or a number of bytes (got %s)",
+                     show (v, got, sizeof (got)));
+    return 0;
+}
+
+/* resource_requests.gpu: N, or Pachyderm's {"type": "nvidia", "number": N}.
+ */
+static int parse_gpu (struct parse *p, json_t *rr, jobs_spec_t *spec)
+{
+    static const char *const gpu_keys[] = { "type", "number", NULL };
+    json_t *v = rr ? opt (rr, "gpu") : NULL, *num = v;
+    char got[64];
+    const char *type = NULL;
+
+    spec->gpu = 0;
+    if (!v)
+        return 0;
+    if (json_is_object (v)) {
+        if (check_keys (p, v, "'resource_requests.gpu'", gpu_keys) < 0
+            || get_string (p, v, "resource_requests.gpu", "type", false,
+                           &type) < 0)
+            return -1;
+        num = opt (v, "number");
+        if (!num)
+            return fail (p, EINVAL, "resource_requests.gpu needs a "
+                         "\"number\"");
+    }
+    if (!json_is_integer (num) || json_integer_value (num) < 0
+        || json_integer_value (num) > 4096)
+        return fail (p, EINVAL, "resource_requests.gpu must be a whole number "
+                     "of GPUs from 0 to 4096 (got %s)",
+                     show (num, got, sizeof (got)));
+    spec->gpu = (int)json_integer_value (num);
+    if (type && !(spec->gpu_type = strdup (type)))
+        return fail (p, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* "scratch": a node-local folder for the sandboxes.  It need not exist
+ * where the spec is read (it is the nodes' folder, made when the job runs).
+ */
+static int parse_scratch (struct parse *p, json_t *root, jobs_spec_t *spec)
+{
+    const char *s;
+
+    if (get_string (p, root, "", "scratch", false, &s) < 0)
+        return -1;
+    if (!s)
+        return 0;
+    if (!*s)
+        return fail (p, EINVAL, "scratch must be a folder, not empty");
+    size_t len = strlen (p->dir) + strlen (s) + 2;
+    if (s[0] == '/')
+        spec->scratch = strdup (s);
+    else if ((spec->scratch = malloc (len)))
+        snprintf (spec->scratch, len, "%s/%s", p->dir, s);
+    if (!spec->scratch)
+        return fail (p, ENOMEM, "out of memory");
+    return 0;
+}
+
 static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
 {
     static const char *const chunk_keys[] = { "number", NULL };
@@ -1306,11 +1419,11 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
         || (rr && check_keys (p, rr, "'resource_requests'", rr_keys) < 0)
         || parse_cpu (p, rr, spec) < 0)
         return -1;
-    /* memory is accepted for Pachyderm compatibility but not enforced. */
-    if (rr && (v = opt (rr, "memory")) && !json_is_string (v)
-        && !json_is_number (v))
-        return fail (p, EINVAL, "resource_requests.memory must be a string "
-                     "such as \"1Gi\"");
+    /* memory sizes the Slurm job (datumrun sbatch); it is not enforced. */
+    if (parse_memory (p, rr, spec) < 0 || parse_gpu (p, rr, spec) < 0
+        || parse_scratch (p, root, spec) < 0)
+        return -1;
+    (void)v;
     return get_string (p, root, "", "description", false, &desc);
 }
 
@@ -1551,6 +1664,8 @@ void jobs_spec_destroy (jobs_spec_t *spec)
         free (spec->output);
         free (spec->state_dir);
         free (spec->pipeline_canon);
+        free (spec->gpu_type);
+        free (spec->scratch);
         free (spec);
     }
     errno = saved;

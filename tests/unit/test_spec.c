@@ -545,7 +545,25 @@ static const struct spec_case cases[] = {
     { "cpu millicores", SPEC (",'resource_requests':{'cpu':'500m'}"),
       "resource_requests.cpu must be a whole number >= 1", NULL },
     { "memory a bool", SPEC (",'resource_requests':{'memory':true}"),
-      "resource_requests.memory must be a string", NULL },
+      "resource_requests.memory must be a size such as", NULL },
+    { "memory unit", SPEC (",'resource_requests':{'memory':'2GB'}"),
+      "resource_requests.memory must be a size such as \"2Gi\", \"512M\" "
+      "or a number of bytes (got \"2GB\")", NULL },
+    { "memory zero", SPEC (",'resource_requests':{'memory':'0'}"),
+      "resource_requests.memory must be a size", NULL },
+    { "gpu fraction", SPEC (",'resource_requests':{'gpu':0.5}"),
+      "resource_requests.gpu must be a whole number of GPUs from 0 to 4096 "
+      "(got 0.5)", NULL },
+    { "gpu object without number",
+      SPEC (",'resource_requests':{'gpu':{'type':'nvidia'}}"),
+      "resource_requests.gpu needs a \"number\"", NULL },
+    { "gpu object unknown key",
+      SPEC (",'resource_requests':{'gpu':{'number':1,'kind':'x'}}"),
+      "kind", NULL },
+    { "scratch a number", SPEC (",'scratch':1"), "scratch must be a string",
+      NULL },
+    { "scratch empty", SPEC (",'scratch':''"),
+      "scratch must be a folder, not empty", NULL },
     { "description a number", SPEC (",'description':1"),
       "description must be a string", NULL },
 
@@ -751,7 +769,30 @@ static void test_every_field (void **state)
     assert_int_equal (spec->chunk_number, 2);
     assert_true (spec->reprocess_every_job);
     assert_int_equal (spec->cpu, 2);
+    assert_true (spec->memory_mib == 1024);
+    assert_int_equal (spec->gpu, 0);
+    assert_null (spec->scratch);
     assert_false (spec->datum_batching);
+    jobs_spec_destroy (spec);
+
+    /* GPUs, both forms; memory units; scratch relative to the spec. */
+    spec = parse (SPEC (",'resource_requests':{'gpu':2,'memory':'512M'},"
+                        "'scratch':'local'"), NULL, &err);
+    assert_non_null (spec);
+    assert_int_equal (spec->gpu, 2);
+    assert_null (spec->gpu_type);
+    assert_true (spec->memory_mib == 489);   /* 512e6 bytes, rounded up */
+    snprintf (want, sizeof (want), "%s/local", tmp);
+    assert_string_equal (spec->scratch, want);
+    jobs_spec_destroy (spec);
+    spec = parse (SPEC (",'resource_requests':{'gpu':{'type':'amd',"
+                        "'number':4},'memory':2147483648},"
+                        "'scratch':'/local/tmp'"), NULL, &err);
+    assert_non_null (spec);
+    assert_int_equal (spec->gpu, 4);
+    assert_string_equal (spec->gpu_type, "amd");
+    assert_true (spec->memory_mib == 2048);
+    assert_string_equal (spec->scratch, "/local/tmp");
     jobs_spec_destroy (spec);
 
     spec = parse ("{'pipeline':{'name':'wc'},'transform':{'cmd':['true'],"
