@@ -406,6 +406,7 @@ int cmd_campaign_sbatch (optparse_t *p)
     so.partition = optparse_str (p, "partition", NULL);
     so.account = optparse_str (p, "account", NULL);
     so.grace = optparse_int (p, "grace", 0);
+    so.grace_given = optparse_has (p, "grace");
     so.overcommit = optparse_has (p, "overcommit");
     int nextra;
     so.extra = (const char *const *)optparse_extra (p, &nextra);

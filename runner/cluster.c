@@ -38,7 +38,7 @@ const optparse_option_t runner_sbatch_options[] = {
     { .name = "grace", .type = OPTPARSE_INT, .arg = "SECONDS",
       .max = 1000000,
       .help = "seconds before the time limit at which Slurm signals the "
-              "job to stop gracefully" },
+              "job to stop gracefully (default 120; 0: no signal)" },
     RUNNER_OPT_STATE_DIR,
     { .name = "log-dir", .type = OPTPARSE_STR, .arg = "DIR",
       .complete = OPTPARSE_COMP_DIR,
@@ -46,11 +46,58 @@ const optparse_option_t runner_sbatch_options[] = {
     { .name = "overcommit",
       .help = "let rank 0 share a core with a worker (sbatch --overcommit)" },
     { .name = "dry-run",
-      .help = "check the spec and print the script and its size, submit "
-              "nothing" },
-    { .name = "submit", .help = "submit the script and print the job ID" },
+      .help = "check the spec, and the job against the partition, print "
+              "the script and its size, submit nothing" },
+    { .name = "submit", .help = "check the job against the partition, "
+              "submit the script and print the job ID (and the log path "
+              "on stderr)" },
     OPTPARSE_END,
 };
+
+/* Check the job against its partition: the node table first (it can say
+ * why and what would fit), then Slurm's own `sbatch --test-only`.  Prints
+ * the verdict on stderr.  Returns -1 when the job can never start, 0
+ * otherwise (also when there is no Slurm to ask: the check is skipped with
+ * a note).
+ */
+static int sbatch_verdict (const slurm_sbatch_size_t *sz,
+                           const slurm_sbatch_opts_t *so, const char *script)
+{
+    dr_error_t err = { { 0 } };
+    char part[128] = "", why[1024];
+    size_t n = 0;
+    slurm_node_info_t *nodes = slurm_partition_nodes (so->partition, &n, part,
+                                                      sizeof (part), &err);
+    if (!nodes) {
+        fprintf (stderr, "datumrun sbatch: not checked against the "
+                 "partition: %s\n", err.text);
+        return 0;
+    }
+    int fit = slurm_fit_check (sz, so->overcommit, nodes, n, why,
+                               sizeof (why));
+    free (nodes);
+    if (fit == 0) {
+        fprintf (stderr, "datumrun sbatch: this job can never start on "
+                 "partition %s (%zu node%s): %s\n", part, n,
+                 n == 1 ? "" : "s", why);
+        return -1;
+    }
+    char verdict[1024];
+    int t = slurm_test_only (script, verdict, sizeof (verdict), &err);
+    if (t < 0) {
+        fprintf (stderr, "datumrun sbatch: fits partition %s; sbatch "
+                 "--test-only could not run: %s\n", part, err.text);
+        return 0;
+    }
+    if (t == 0) {
+        fprintf (stderr, "datumrun sbatch: Slurm refuses this job on "
+                 "partition %s: %s\n", part, verdict);
+        return -1;
+    }
+    fprintf (stderr, "datumrun sbatch: fits partition %s (%zu node%s); "
+             "Slurm: %s\n", part, n, n == 1 ? "" : "s", verdict);
+    return 0;
+}
 
 int cmd_sbatch (optparse_t *p)
 {
@@ -61,6 +108,7 @@ int cmd_sbatch (optparse_t *p)
     so.partition = optparse_str (p, "partition", NULL);
     so.account = optparse_str (p, "account", NULL);
     so.grace = optparse_int (p, "grace", 0);
+    so.grace_given = optparse_has (p, "grace");
     so.log_dir = optparse_str (p, "log-dir", NULL);
     so.overcommit = optparse_has (p, "overcommit");
     const char *state = optparse_str (p, "state-dir", NULL);
@@ -101,16 +149,26 @@ int cmd_sbatch (optparse_t *p)
         return EXIT_USAGE;
     }
     int rc = EXIT_OK;
+    slurm_sbatch_size_t sz;
+    slurm_sbatch_size (spec, &so, &sz, &err);
+    if (sz.nodes < sz.nodes_asked)
+        fprintf (stderr, "datumrun sbatch: %d worker%s on --nodes %d: asking "
+                 "for %d node%s (Slurm would shrink the job anyway)\n",
+                 sz.workers, sz.workers == 1 ? "" : "s", sz.nodes_asked,
+                 sz.nodes, sz.nodes == 1 ? "" : "s");
+    if (dry || submit) {
+        /* Refuse what can never start rather than leave it pending. */
+        if (sbatch_verdict (&sz, &so, script) < 0)
+            rc = EXIT_USAGE;
+    }
     if (dry) {
-        slurm_sbatch_size_t sz;
-        slurm_sbatch_size (spec, &so, &sz, &err);
         fprintf (stderr, "datumrun sbatch: spec %s is valid; would submit "
-                 "%d tasks (%d workers + rank 0)%s, log in %s\n", spec->given,
-                 sz.ntasks, sz.workers, sz.nodes ? " on the nodes below" : "",
+                 "%d workers + rank 0%s, log in %s\n", spec->given,
+                 sz.workers, sz.nodes ? " on the nodes below" : "",
                  so.log_dir);
         fputs (script, stdout);
     }
-    else if (submit) {
+    else if (submit && rc == EXIT_OK) {
         char jobid[64];
         if (io_mkdirs (so.log_dir, 0755) < 0) {
             fprintf (stderr, "datumrun sbatch: cannot create %s\n",
@@ -121,10 +179,17 @@ int cmd_sbatch (optparse_t *p)
             fprintf (stderr, "datumrun sbatch: %s\n", err.text);
             rc = EXIT_USAGE;
         }
-        else
+        else {
+            /* The job id alone on stdout, for scripts; where its log
+             * goes (--output=<log dir>/%x-%j.out) on stderr. */
             printf ("%s\n", jobid);
+            fflush (stdout);
+            fprintf (stderr, "datumrun sbatch: submitted job %s; log %s/"
+                     "datumrun-%s-%s.out\n", jobid, so.log_dir, spec->name,
+                     jobid);
+        }
     }
-    else
+    else if (!submit)
         fputs (script, stdout);
     free (script);
     free (logdir);

@@ -1,6 +1,7 @@
-/* sbatch.c: the batch script `datumrun sbatch` writes.  One homogeneous
- * job step of workers + 1 ranks (rank 0 coordinates) started by
- * `srun --mpi=pmix`, sized from the spec's parallelism the same way
+/* sbatch.c: the batch script `datumrun sbatch` writes.  An allocation of
+ * the workers' resources (tasks per node, CPUs, GPUs per node, memory) and
+ * one job step of workers + 1 ranks (rank 0 coordinates, sharing CPUs)
+ * started by `srun --mpi=pmix`, sized from the spec's parallelism the same way
  * sched_workers() sizes a run, so that the ranks Slurm grants are the
  * ranks the run inside wants.  The script is meant to be read: every
  * choice that is not obvious carries a comment, and every value taken from
@@ -57,6 +58,27 @@ int slurm_sbatch_size (const jobs_spec_t *spec, const slurm_sbatch_opts_t *o,
     }
     sz.ntasks = sz.workers + 1;
     sz.cpus_per_task = spec->cpu > 0 ? spec->cpu : 1;
+    sz.gpus_per_task = spec->gpu > 0 ? spec->gpu : 0;
+    /* GPUs are asked for per node (--gres), so the node count must be
+     * known: one node unless told. */
+    if (sz.gpus_per_task > 0 && sz.nodes == 0)
+        sz.nodes = 1;
+    /* Fewer workers than nodes: Slurm would shrink the job silently, so
+     * ask for one node per worker and say so (nodes_asked). */
+    sz.nodes_asked = sz.nodes;
+    if (sz.nodes > sz.workers)
+        sz.nodes = sz.workers;
+    if (sz.nodes > 0)
+        sz.tasks_per_node = (sz.workers + sz.nodes - 1) / sz.nodes;
+    sz.gpus_per_node = sz.tasks_per_node * sz.gpus_per_task;
+    sz.mem_mib = spec->memory_mib > 0 ? spec->memory_mib : 0;
+    if (sz.mem_mib > 0) {
+        if (sz.nodes > 0)
+            sz.mem_per_node_mib = sz.mem_mib * sz.tasks_per_node;
+        else
+            sz.mem_per_cpu_mib = (sz.mem_mib + sz.cpus_per_task - 1)
+                                 / sz.cpus_per_task;
+    }
     *size = sz;
     return 0;
 }
@@ -111,10 +133,22 @@ static int put_options (FILE *f, const jobs_spec_t *spec,
     }
     if (put_directive (f, "--job-name=", name, "pipeline name", err) < 0)
         goto done;
-    fprintf (f, "#SBATCH --ntasks=%d\n", sz->ntasks);
-    if (sz->nodes > 0)
+    fprintf (f, "#SBATCH --ntasks=%d\n", sz->workers);
+    if (sz->nodes > 0) {
         fprintf (f, "#SBATCH --nodes=%d\n", sz->nodes);
+        /* Slurm refuses --ntasks-per-node above a node's CPUs even with
+         * --overcommit (measured on 22.05): leave placement to it then. */
+        if (!o->overcommit)
+            fprintf (f, "#SBATCH --ntasks-per-node=%d\n",
+                     sz->tasks_per_node);
+    }
     fprintf (f, "#SBATCH --cpus-per-task=%d\n", sz->cpus_per_task);
+    if (sz->gpus_per_node > 0)
+        fprintf (f, "#SBATCH --gres=gpu:%d\n", sz->gpus_per_node);
+    if (sz->mem_per_node_mib > 0)
+        fprintf (f, "#SBATCH --mem=%lldM\n", sz->mem_per_node_mib);
+    else if (sz->mem_per_cpu_mib > 0)
+        fprintf (f, "#SBATCH --mem-per-cpu=%lldM\n", sz->mem_per_cpu_mib);
     if (o->time && put_directive (f, "--time=", o->time, "--time", err) < 0)
         goto done;
     if (o->partition
@@ -146,6 +180,8 @@ static int put_options (FILE *f, const jobs_spec_t *spec,
     }
     if (put_directive (f, "--output=", name, "log folder", err) < 0)
         goto done;
+    /* A requeued job appends to its log instead of truncating it. */
+    fputs ("#SBATCH --open-mode=append\n", f);
     if (o->overcommit)
         fprintf (f, "#SBATCH --overcommit\n");
     for (size_t i = 0; i < o->nextra; i++) {
@@ -181,7 +217,7 @@ static void put_header (FILE *f, const jobs_spec_t *spec,
     fputs (")\n# with datumrun under Slurm.  Written by `datumrun sbatch`; "
            "edit freely.\n#\n", f);
 
-    fprintf (f, "# Size: %d worker%s + rank 0 = %d tasks", sz->workers,
+    fprintf (f, "# Size: %d worker%s + rank 0 = %d ranks", sz->workers,
              sz->workers == 1 ? "" : "s", sz->ntasks);
     if (o->workers > 0)
         fprintf (f, " (-n %d)", o->workers);
@@ -191,12 +227,31 @@ static void put_header (FILE *f, const jobs_spec_t *spec,
         fprintf (f, " (parallelism coefficient %g x %d node%s)",
                  spec->par_coefficient > 0 ? spec->par_coefficient : 1.0,
                  sz->nodes, sz->nodes == 1 ? "" : "s");
-    fputs (".\n# Rank 0 hands out datums and mostly sleeps; each worker runs "
-           "the user's\n# command on one datum at a time", f);
+    if (sz->nodes > 0)
+        fprintf (f, ", at most %d worker%s per node", sz->tasks_per_node,
+                 sz->tasks_per_node == 1 ? "" : "s");
+    if (sz->nodes < sz->nodes_asked)
+        fprintf (f, ".\n# %d node%s, not the %d asked: one per worker (Slurm "
+                 "would shrink it anyway)", sz->nodes,
+                 sz->nodes == 1 ? "" : "s", sz->nodes_asked);
+    fputs (".\n# Each worker runs the user's command on one datum at a time",
+           f);
     if (sz->cpus_per_task > 1)
         fprintf (f, " on %d CPUs (resource_requests.cpu)",
                  sz->cpus_per_task);
-    fputs (".\n", f);
+    if (sz->gpus_per_task > 0)
+        fprintf (f, " with %d GPU%s of its node (resource_requests.gpu)",
+                 sz->gpus_per_task, sz->gpus_per_task == 1 ? "" : "s");
+    fputs (".\n# The allocation holds the workers' resources only: rank 0 "
+           "hands out datums,\n# mostly sleeps, and shares the first node's "
+           "CPUs (srun --overcommit).\n", f);
+    if (sz->gpus_per_node > 0)
+        fputs ("# GPUs are asked for per node (--gres) and datumrun gives "
+               "each worker its own\n# (CUDA_VISIBLE_DEVICES): "
+               "--gpus-per-task would hand rank 0 GPUs too.\n", f);
+    if (sz->mem_mib > 0)
+        fprintf (f, "# Memory: %lld MiB per worker (resource_requests."
+                 "memory).\n", sz->mem_mib);
     if (o->overcommit)
         fputs ("# --overcommit lets the ranks outnumber the CPUs (rank 0 "
                "needs almost none).\n", f);
@@ -238,7 +293,9 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
         dr_errprintf (err, "batch script: no spec path");
         return NULL;
     }
-    int grace = o->grace == 0 ? SLURM_DEFAULT_GRACE : o->grace;
+    /* --grace 0 (given) means no warning signal; unset means the default. */
+    int grace = o->grace_given ? o->grace
+                : o->grace == 0 ? SLURM_DEFAULT_GRACE : o->grace;
     if (grace > 65535) {
         errno = EINVAL;
         dr_errprintf (err, "--grace %d is too long: Slurm's --signal takes "
@@ -278,20 +335,34 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
                "told it is meant.\n"
                "export OMPI_ALLOW_RUN_AS_ROOT=1\n"
                "export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n\n", f);
-    fputs ("# srun does not pass sbatch's --cpus-per-task on to the step "
-           "(Slurm 22.05 and\n# later), so it is repeated.  exec: the job "
-           "ends with datumrun's exit status\n# (0 success, 1 a datum "
-           "failed or the job was killed, 2 nothing was run).\n", f);
-    fprintf (f, "exec srun --mpi=pmix --cpus-per-task=%d", sz.cpus_per_task);
+    fputs ("# One step of workers + 1 ranks: --overcommit lets rank 0 share "
+           "a worker's CPUs,\n# block distribution puts it on the first "
+           "node.  srun does not pass sbatch's\n# --cpus-per-task on to the "
+           "step (Slurm 22.05 and later), so it is repeated.\n", f);
+    if (sz.mem_mib > 0)
+        fputs ("# --mem=0: the step may use all of the job's memory (rank 0 "
+               "is not counted\n# as a task of its own).\n", f);
+    fputs ("# exec: the job ends with datumrun's exit status (0 success, 1 "
+           "a datum failed\n# or the job was killed, 2 nothing was run).\n",
+           f);
+    fprintf (f, "exec srun --mpi=pmix --overcommit --distribution=block "
+             "--ntasks=%d --cpus-per-task=%d", sz.ntasks, sz.cpus_per_task);
+    if (sz.mem_mib > 0)
+        fputs (" --mem=0", f);
     if (put_word (f, o->datumrun, err) < 0)
         goto error;
     fputs (" run", f);
     if (put_word (f, spec_path, err) < 0)
         goto error;
-    if (o->workers > 0)
-        fprintf (f, " -n %d", o->workers);
-    if (sz.nodes > 0)
-        fprintf (f, " --nodes %d", sz.nodes);
+    if (sz.nodes < sz.nodes_asked)
+        /* Shrunk: the worker count was computed on the nodes asked. */
+        fprintf (f, " -n %d", sz.workers);
+    else {
+        if (o->workers > 0)
+            fprintf (f, " -n %d", o->workers);
+        if (sz.nodes > 0)
+            fprintf (f, " --nodes %d", sz.nodes);
+    }
     fputc ('\n', f);
 
     if (ferror (f) || fclose (f) != 0) {

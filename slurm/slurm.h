@@ -104,24 +104,81 @@ typedef struct slurm_sbatch_opts {
                                It must exist when the job starts (Slurm fails
                                a job whose output file it cannot open). */
     int grace;              /* seconds of SIGTERM warning before the time
-                               limit; 0 = SLURM_DEFAULT_GRACE, < 0 = none */
+                               limit; 0 = SLURM_DEFAULT_GRACE unless
+                               grace_given, <= 0 given = none */
+    bool grace_given;       /* --grace was on the command line */
     bool overcommit;        /* --overcommit: more ranks than CPUs */
 } slurm_sbatch_opts_t;
 
-/* The job size slurm_sbatch_script requests for spec and o. */
+/* The job size slurm_sbatch_script requests for spec and o.  The
+ * allocation holds the workers' resources only; rank 0 runs in the same
+ * step, sharing the first node's CPUs (`srun --overcommit`), and takes no
+ * GPUs (they are requested per node and divided among the node's workers
+ * by datumrun).  See docs/cluster.md for what was measured. */
 typedef struct slurm_sbatch_size {
-    int workers;            /* worker ranks */
-    int ntasks;             /* workers + 1 (rank 0) */
+    int workers;            /* worker ranks: the allocation's --ntasks */
+    int ntasks;             /* workers + 1: the step's ranks (rank 0) */
     int nodes;              /* 0 = left to Slurm */
+    int nodes_asked;        /* --nodes as given; more than nodes when there
+                               are fewer workers than that (one node per
+                               worker is asked for instead) */
+    int tasks_per_node;     /* ceil(workers / nodes) when nodes > 0, else 0 */
     int cpus_per_task;      /* resource_requests.cpu */
+    int gpus_per_task;      /* resource_requests.gpu, 0 = none */
+    int gpus_per_node;      /* tasks_per_node * gpus_per_task (--gres) */
+    long long mem_mib;      /* resource_requests.memory per worker, 0 = unset */
+    long long mem_per_node_mib; /* --mem: tasks_per_node * mem_mib, when the
+                               node count is known; else 0 */
+    long long mem_per_cpu_mib;  /* --mem-per-cpu: ceil(mem / cpus), when it
+                               is not; else 0 */
 } slurm_sbatch_size_t;
 
 /* Sizing: o->workers if > 0; else parallelism constant N gives N workers;
  * else coefficient c (unset means 1) gives max(1, floor(c * nodes))
- * workers on nodes nodes (o->nodes, or 1).  Returns 0, or -1 with err
- * naming the bad value. */
+ * workers on nodes nodes (o->nodes, or 1).  GPUs need the node count, so
+ * with resource_requests.gpu and no --nodes the job asks for 1 node.
+ * Fewer workers than nodes asks for one node per worker (nodes_asked
+ * keeps the request).  Returns 0, or -1 with err naming the bad value. */
 int slurm_sbatch_size (const jobs_spec_t *spec, const slurm_sbatch_opts_t *o,
                        slurm_sbatch_size_t *size, dr_error_t *err);
+
+/* ----------------------------------------------------------------- fit */
+
+/* One compute node of a partition, as sinfo reports it. */
+typedef struct slurm_node_info {
+    char name[64];
+    int cpus;
+    long long mem_mib;      /* RealMemory */
+    int gpus;               /* gpu GRES count, 0 = none */
+} slurm_node_info_t;
+
+/* Whether a job of size sz can ever start on a partition made of nodes[]
+ * (its configuration, not its current load).  Returns 1 when it fits, 0
+ * when it never can, with why naming the limit hit and what would fit
+ * (more nodes, fewer workers per node, --overcommit), or -1 with errno
+ * EINVAL on bad arguments.  Pure: no Slurm needed (the unit test calls it
+ * with made-up partitions).
+ */
+int slurm_fit_check (const slurm_sbatch_size_t *sz, bool overcommit,
+                     const slurm_node_info_t *nodes, size_t nnodes,
+                     char *why, size_t len);
+
+/* The nodes of partition (NULL: the default one) from `sinfo`.  Returns a
+ * malloc'd array (caller frees) and sets *n and *name (the partition's
+ * name, into name_out), or NULL with err saying why (no sinfo, no such
+ * partition, no controller).
+ */
+slurm_node_info_t *slurm_partition_nodes (const char *partition,
+                                          size_t *n, char *name_out,
+                                          size_t name_len, dr_error_t *err);
+
+/* `sbatch --test-only` on script: Slurm's own verdict.  Returns 1 when
+ * Slurm would accept it (verdict holds its estimate, "Job 12 to start at
+ * ... using 4 processors on nodes n[1-2] in partition debug"), 0 when it
+ * refuses (verdict holds why), -1 when sbatch could not be run (err).
+ */
+int slurm_test_only (const char *script, char *verdict, size_t len,
+                     dr_error_t *err);
 
 /* A complete, commented batch script that runs spec with
  * `srun --mpi=pmix DATUMRUN run SPEC`.  Returns a malloc'd string (caller

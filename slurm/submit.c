@@ -1,5 +1,6 @@
-/* submit.c: hand a batch script to `sbatch --parsable` on its standard
- * input and read back the job id.  The script never touches the disk, so
+/* submit.c: run a Slurm command with a script on its standard input
+ * (slurm__run), and with it hand a batch script to `sbatch --parsable` and
+ * read back the job id.  The script never touches the disk, so
  * there is no temporary file to leak; sbatch's error output is kept for
  * the message, since it is the only place that says why Slurm refused.
  */
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slurm/private.h"
 #include "slurm/slurm.h"
 
 extern char **environ;
@@ -61,8 +63,9 @@ static void chomp (char *s)
         s[--n] = '\0';
 }
 
-int slurm_submit (const char *script, char *jobid_out, size_t len,
-                  dr_error_t *err)
+int slurm__run (char *const argv[], const char *script, char *out_text,
+                size_t out_len, char *err_text, size_t err_len, int *status_out,
+                dr_error_t *err)
 {
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     posix_spawn_file_actions_t fa;
@@ -72,30 +75,28 @@ int slurm_submit (const char *script, char *jobid_out, size_t len,
     pid_t pid = -1;
     capture_t cout = { .len = 0 }, cerr = { .len = 0 };
     int rc = -1;
+    const char *prog = argv[0];
 
-    if (!script || !jobid_out || len == 0) {
-        errno = EINVAL;
-        return dr_errprintf (err, "sbatch: missing script or job id buffer");
-    }
+    if (!script)
+        script = "";
     if (pipe2 (in, O_CLOEXEC) < 0 || pipe2 (out, O_CLOEXEC) < 0
         || pipe2 (errp, O_CLOEXEC) < 0) {
-        dr_errprintf (err, "sbatch: pipe: %s", strerror (errno));
+        dr_errprintf (err, "%s: pipe: %s", prog, strerror (errno));
         goto done;
     }
     if ((errno = posix_spawn_file_actions_init (&fa)) != 0) {
-        dr_errprintf (err, "sbatch: %s", strerror (errno));
+        dr_errprintf (err, "%s: %s", prog, strerror (errno));
         goto done;
     }
     fa_init = true;
     posix_spawn_file_actions_adddup2 (&fa, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2 (&fa, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2 (&fa, errp[1], STDERR_FILENO);
-    char *argv[] = { "sbatch", "--parsable", NULL };
-    int e = posix_spawnp (&pid, "sbatch", &fa, NULL, argv, environ);
+    int e = posix_spawnp (&pid, prog, &fa, NULL, argv, environ);
     if (e != 0) {
         errno = e;
         pid = -1;
-        dr_errprintf (err, "cannot run sbatch: %s%s", strerror (e),
+        dr_errprintf (err, "cannot run %s: %s%s", prog, strerror (e),
                       e == ENOENT ? " (is Slurm installed and sbatch on "
                                     "PATH?)"
                                   : "");
@@ -135,7 +136,7 @@ int slurm_submit (const char *script, char *jobid_out, size_t len,
         if (poll (p, 3, (int)wait) < 0) {
             if (errno == EINTR)
                 continue;
-            dr_errprintf (err, "sbatch: poll: %s", strerror (errno));
+            dr_errprintf (err, "%s: poll: %s", prog, strerror (errno));
             goto done;
         }
         if (in[1] >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -159,50 +160,28 @@ int slurm_submit (const char *script, char *jobid_out, size_t len,
         waitpid (pid, NULL, 0);
         pid = -1;
         errno = ETIMEDOUT;
-        dr_errprintf (err, "sbatch did not finish within %d s (is slurmctld "
-                      "running?)", SUBMIT_TIMEOUT_MS / 1000);
+        dr_errprintf (err, "%s did not finish within %d s (is slurmctld "
+                      "running?)", prog, SUBMIT_TIMEOUT_MS / 1000);
         goto done;
     }
 
     int status;
     while (waitpid (pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            dr_errprintf (err, "sbatch: waitpid: %s", strerror (errno));
+            dr_errprintf (err, "%s: waitpid: %s", prog, strerror (errno));
             pid = -1;
             goto done;
         }
     }
     pid = -1;
     chomp (cerr.text);
-    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-        errno = EIO;
-        if (WIFEXITED (status))
-            dr_errprintf (err, "sbatch failed (exit %d): %s",
-                          WEXITSTATUS (status),
-                          cerr.len ? cerr.text : "no error output");
-        else
-            dr_errprintf (err, "sbatch killed by signal %d: %s",
-                          WTERMSIG (status),
-                          cerr.len ? cerr.text : "no error output");
-        goto done;
-    }
-    /* --parsable prints "jobid" or "jobid;cluster". */
     chomp (cout.text);
-    size_t idlen = strcspn (cout.text, ";\n");
-    if (idlen == 0 || strspn (cout.text, "0123456789_") < idlen) {
-        errno = EPROTO;
-        dr_errprintf (err, "sbatch printed no job id (stdout \"%s\", stderr "
-                      "\"%s\")", cout.text, cerr.text);
-        goto done;
-    }
-    if (idlen >= len) {
-        errno = ERANGE;
-        dr_errprintf (err, "sbatch job id \"%.*s\" does not fit in %zu "
-                      "bytes", (int)idlen, cout.text, len);
-        goto done;
-    }
-    memcpy (jobid_out, cout.text, idlen);
-    jobid_out[idlen] = '\0';
+    if (out_text && out_len)
+        snprintf (out_text, out_len, "%s", cout.text);
+    if (err_text && err_len)
+        snprintf (err_text, err_len, "%s", cerr.text);
+    if (status_out)
+        *status_out = status;
     rc = 0;
 done:
     if (pid > 0) {
@@ -229,4 +208,48 @@ done:
     }
     errno = saved;
     return rc;
+}
+
+int slurm_submit (const char *script, char *jobid_out, size_t len,
+                  dr_error_t *err)
+{
+    static char *const argv[] = { "sbatch", "--parsable", NULL };
+    capture_t cout = { .len = 0 }, cerr = { .len = 0 };
+    int status = 0;
+
+    if (!script || !jobid_out || len == 0) {
+        errno = EINVAL;
+        return dr_errprintf (err, "sbatch: missing script or job id buffer");
+    }
+    if (slurm__run (argv, script, cout.text, sizeof (cout.text), cerr.text,
+                    sizeof (cerr.text), &status, err) < 0)
+        return -1;
+    cerr.len = strlen (cerr.text);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+        errno = EIO;
+        if (WIFEXITED (status))
+            dr_errprintf (err, "sbatch failed (exit %d): %s",
+                          WEXITSTATUS (status),
+                          cerr.len ? cerr.text : "no error output");
+        else
+            dr_errprintf (err, "sbatch killed by signal %d: %s",
+                          WTERMSIG (status),
+                          cerr.len ? cerr.text : "no error output");
+        return -1;
+    }
+    /* --parsable prints "jobid" or "jobid;cluster". */
+    size_t idlen = strcspn (cout.text, ";\n");
+    if (idlen == 0 || strspn (cout.text, "0123456789_") < idlen) {
+        errno = EPROTO;
+        return dr_errprintf (err, "sbatch printed no job id (stdout \"%s\", "
+                             "stderr \"%s\")", cout.text, cerr.text);
+    }
+    if (idlen >= len) {
+        errno = ERANGE;
+        return dr_errprintf (err, "sbatch job id \"%.*s\" does not fit in "
+                             "%zu bytes", (int)idlen, cout.text, len);
+    }
+    memcpy (jobid_out, cout.text, idlen);
+    jobid_out[idlen] = '\0';
+    return 0;
 }

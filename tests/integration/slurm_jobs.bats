@@ -38,8 +38,10 @@ make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; 
         '{"parallelism_spec": {"coefficient": 1.5}, "resource_requests": {"cpu": 2}}'
     run dr sbatch s.json --nodes 4 --time 10:00 --partition debug -- --qos=normal
     [ "$status" -eq 0 ]
-    [[ "$output" =~ "#SBATCH --ntasks=7" ]]          # floor(1.5 x 4) workers + rank 0
+    [[ "$output" =~ "#SBATCH --ntasks=6" ]]          # floor(1.5 x 4) workers
+    [[ "$output" =~ "--ntasks=7" ]]                  # + rank 0 in the step
     [[ "$output" =~ "#SBATCH --nodes=4" ]]
+    [[ "$output" =~ "#SBATCH --ntasks-per-node=2" ]]
     [[ "$output" =~ "#SBATCH --cpus-per-task=2" ]]
     [[ "$output" =~ "#SBATCH --time=10:00" ]]
     [[ "$output" =~ "#SBATCH --partition=debug" ]]
@@ -61,7 +63,7 @@ make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; 
         "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
     run dr sbatch s.json --overcommit --time 5 --submit
     [ "$status" -eq 0 ]
-    id=$(printf '%s\n' "$output" | tail -n 1)
+    id=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
     JOBS="$id"
     [[ "$id" =~ ^[0-9]+$ ]]
     state=$(wait_job "$id" 120)

@@ -115,10 +115,11 @@ run_script() { # FILE SPEC [RUN_ARGS...]
         '{"parallelism_spec": {"coefficient": 0.5}}'
     run dr sbatch c1.json --nodes 3 --overcommit --time 5 --submit
     [ "$status" -eq 0 ]
-    a=$(printf '%s\n' "$output" | tail -n 1 | awk '{print $1}')
+    a=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
     run dr sbatch c05.json --nodes 3 --overcommit --time 5 --submit
     [ "$status" -eq 0 ]
-    b=$(printf '%s\n' "$output" | tail -n 1 | awk '{print $1}')
+    b=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
+    [[ "$output" =~ "1 worker on --nodes 3: asking for 1 node" ]]
     JOBS="$a $b"
     [ "$(wait_job "$a" 180)" = COMPLETED ]
     [ "$(wait_job "$b" 180)" = COMPLETED ]
@@ -201,6 +202,64 @@ EOF
         grep -qx "$b" <<<"$addrs"
         [[ $rest == IPV4* ]]
     done < <(sed 's/^\[[^]]*\] //' paths)
+}
+
+@test "rank 0 takes no worker's CPUs: 3 two-CPU workers on 3 two-CPU nodes" {
+    make_repo 6
+    spec s.json whole "$WHERE" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"coefficient": 1.0}, "resource_requests": {"cpu": 2, "memory": "64Mi"}}'
+    # No --overcommit: the allocation is exactly the workers' CPUs.
+    run dr sbatch s.json --nodes 3 --time 5 --dry-run
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "#SBATCH --ntasks-per-node=1" ]]
+    [[ "$output" =~ "#SBATCH --cpus-per-task=2" ]]
+    [[ "$output" =~ "#SBATCH --mem=64M" ]]
+    [[ "$output" =~ "#SBATCH --open-mode=append" ]]
+    [[ "$output" =~ "fits partition" ]]
+    [[ "$output" =~ "#SBATCH --signal=TERM@120" ]]
+    run dr sbatch s.json --nodes 3 --grace 0
+    [[ ! "$output" =~ "--signal" ]]
+    run dr sbatch s.json --nodes 3 --time 5 --grace 0 --submit
+    [ "$status" -eq 0 ]
+    id=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
+    JOBS="$id"
+    # --submit names the log too; --grace 0 means no warning signal.
+    log=".datumrun/whole/slurm/datumrun-whole-$id.out"
+    [[ "$output" =~ "submitted job $id; log $T/$log" ]]
+    [ "$(wait_job "$id" 180)" = COMPLETED ]
+    cat "$log"
+    run dr list-job s.json --json
+    [ "$(pyget "$output" 'j[0]["workers"]')" -eq 3 ]
+    [ "$(cut -d' ' -f1 whole/*.where | sort -u | wc -l)" -eq 3 ]
+    # Each worker has its node's two cores.
+    for c in $(cut -d' ' -f3 whole/*.where | sort -u); do [ "$c" = 0-1 ] || [ "$c" = 0,1 ]; done
+}
+
+@test "sbatch refuses a job that can never start and says what would fit" {
+    make_repo 3
+    spec s.json never 'true' "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}}'
+    # 3 one-CPU workers on one 2-CPU node: Slurm would queue it for ever.
+    run dr sbatch s.json --nodes 1 --time 5 --submit
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "can never start on partition debug" ]]
+    [[ "$output" =~ "3 workers x 1 CPU need 3 CPUs on a node, the largest has 2" ]]
+    [[ "$output" =~ "would fit: --nodes 2 (at most 2 workers per node), or --overcommit" ]]
+    [ -z "$(squeue -h -n datumrun-never)" ]
+    run dr sbatch s.json --nodes 1 --time 5 --dry-run
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "can never start" ]]
+    [[ "$output" =~ "#SBATCH --ntasks=3" ]]
+    # What it suggests fits.
+    run dr sbatch s.json --nodes 2 --time 5 --dry-run
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "fits partition debug (3 nodes); Slurm: Job" ]]
+    # GPUs: 4 per node; 3 GPUs per worker on 2 workers per node cannot be.
+    spec g.json gpus 'true' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 4}, "resource_requests": {"gpu": 3}}'
+    run dr sbatch g.json --nodes 2 --overcommit --dry-run
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "2 workers x 3 GPUs need 6 GPUs on a node, the most any node has is 4" ]]
+    [[ "$output" =~ "would fit: at most 3 workers on this partition" ]]
 }
 
 # Two chained pipelines, the first spread over the nodes.

@@ -112,55 +112,80 @@ static int group_teardown (void **state)
 
 static void test_sbatch_sizing (void **state)
 {
+    /* The sizing table: the allocation holds the workers (--ntasks), the
+     * step adds rank 0 (srun --ntasks = workers + 1, --overcommit); GPUs
+     * and memory per node are the workers' of one node. */
     static const struct {
-        int constant; double coef; int cpu;   /* spec */
+        int constant; double coef; int cpu; int gpu; long long mem; /* spec */
         int nodes, workers;                   /* options */
-        int want_workers, want_ntasks, want_nodes, want_cpus;
+        int want_workers, want_nodes, want_per_node, want_cpus;
+        int want_gres;                        /* --gres=gpu:N per node */
+        long long want_mem_node, want_mem_cpu;
     } cases[] = {
         /* constant N: N workers, nodes left to Slurm unless given */
-        { 4, 0, 1, 0, 0, 4, 5, 0, 1 },
-        { 4, 0, 1, 2, 0, 4, 5, 2, 1 },
-        { 1, 0, 1, 0, 0, 1, 2, 0, 1 },
+        { 4, 0, 1, 0, 0, 0, 0, 4, 0, 0, 1, 0, 0, 0 },
+        { 4, 0, 1, 0, 0, 2, 0, 4, 2, 2, 1, 0, 0, 0 },
+        { 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0 },
+        { 3, 0, 1, 0, 0, 2, 0, 3, 2, 2, 1, 0, 0, 0 },   /* 2 + 1 */
         /* unset parallelism = coefficient 1 */
-        { 0, 0, 1, 0, 0, 1, 2, 1, 1 },
-        { 0, 0, 1, 1, 0, 1, 2, 1, 1 },
-        { 0, 0, 1, 2, 0, 2, 3, 2, 1 },
-        { 0, 0, 1, 4, 0, 4, 5, 4, 1 },
-        /* coefficient with nodes 1/2/4 */
-        { 0, 2, 1, 1, 0, 2, 3, 1, 1 },
-        { 0, 2, 1, 2, 0, 4, 5, 2, 1 },
-        { 0, 2, 1, 4, 0, 8, 9, 4, 1 },
+        { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0 },
+        { 0, 0, 1, 0, 0, 2, 0, 2, 2, 1, 1, 0, 0, 0 },
+        { 0, 0, 1, 0, 0, 4, 0, 4, 4, 1, 1, 0, 0, 0 },
+        /* coefficient with nodes 1/2/4: --nodes 4 x 2.0 = 8, 2 per node */
+        { 0, 2, 1, 0, 0, 1, 0, 2, 1, 2, 1, 0, 0, 0 },
+        { 0, 2, 1, 0, 0, 2, 0, 4, 2, 2, 1, 0, 0, 0 },
+        { 0, 2, 1, 0, 0, 4, 0, 8, 4, 2, 1, 0, 0, 0 },
         /* fractional coefficients: floor, at least 1 */
-        { 0, 0.5, 1, 1, 0, 1, 2, 1, 1 },
-        { 0, 0.5, 1, 2, 0, 1, 2, 2, 1 },
-        { 0, 0.5, 1, 4, 0, 2, 3, 4, 1 },
-        { 0, 0.75, 1, 4, 0, 3, 4, 4, 1 },
-        { 0, 1.5, 1, 3, 0, 4, 5, 3, 1 },
-        { 0, 0.1, 1, 4, 0, 1, 2, 4, 1 },
+        { 0, 0.5, 1, 0, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0 },
+        { 0, 0.5, 1, 0, 0, 4, 0, 2, 2, 1, 1, 0, 0, 0 },  /* 2 < 4 nodes */
+        { 0, 0.75, 1, 0, 0, 4, 0, 3, 3, 1, 1, 0, 0, 0 },
+        { 0, 0.5, 1, 0, 0, 3, 0, 1, 1, 1, 1, 0, 0, 0 },
+        { 0, 1.5, 1, 0, 0, 3, 0, 4, 3, 2, 1, 0, 0, 0 },
+        { 0, 1.0, 1, 0, 0, 3, 0, 3, 3, 1, 1, 0, 0, 0 },
         /* -n override wins */
-        { 4, 0, 1, 0, 7, 7, 8, 0, 1 },
-        { 0, 2, 1, 4, 3, 3, 4, 4, 1 },
+        { 4, 0, 1, 0, 0, 0, 7, 7, 0, 0, 1, 0, 0, 0 },
+        { 0, 2, 1, 0, 0, 3, 5, 5, 3, 2, 1, 0, 0, 0 },
         /* resource_requests.cpu */
-        { 2, 0, 4, 0, 0, 2, 3, 0, 4 },
-        { 0, 1, 2, 2, 0, 2, 3, 2, 2 },
-        { 3, 0, 0, 0, 0, 3, 4, 0, 1 },   /* cpu unset -> 1 */
+        { 2, 0, 4, 0, 0, 0, 0, 2, 0, 0, 4, 0, 0, 0 },
+        { 0, 1, 2, 0, 0, 2, 0, 2, 2, 1, 2, 0, 0, 0 },
+        { 3, 0, 0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 0 },   /* cpu unset -> 1 */
+        /* GPUs: per node = workers per node x gpu; no --nodes -> 1 node */
+        { 0, 2, 1, 1, 0, 4, 0, 8, 4, 2, 1, 2, 0, 0 },
+        { 0, 2, 1, 2, 0, 4, 0, 8, 4, 2, 1, 4, 0, 0 },
+        { 2, 0, 1, 2, 0, 0, 0, 2, 1, 2, 1, 4, 0, 0 },
+        { 4, 0, 2, 1, 0, 2, 0, 4, 2, 2, 2, 2, 0, 0 },
+        /* memory: per node when the node count is known, else per CPU */
+        { 0, 2, 1, 0, 1024, 4, 0, 8, 4, 2, 1, 0, 2048, 0 },
+        { 4, 0, 2, 0, 1000, 0, 0, 4, 0, 0, 2, 0, 0, 500 },
+        { 4, 0, 3, 0, 1000, 0, 0, 4, 0, 0, 3, 0, 0, 334 },
+        { 0, 2, 1, 1, 512, 4, 0, 8, 4, 2, 1, 2, 1024, 0 },
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         jobs_spec_t spec = make_spec (cases[i].constant, cases[i].coef,
                                       cases[i].cpu);
+        spec.gpu = cases[i].gpu;
+        spec.memory_mib = cases[i].mem;
         slurm_sbatch_opts_t o = base_opts ();
         slurm_sbatch_size_t sz;
         dr_error_t err = { "" };
         o.nodes = cases[i].nodes;
         o.workers = cases[i].workers;
-        if (slurm_sbatch_size (&spec, &o, &sz, &err) < 0)
+        int r = slurm_sbatch_size (&spec, &o, &sz, &err);
+        if (r < 0)
             fail_msg ("case %zu: %s", i, err.text);
         if (sz.workers != cases[i].want_workers
-            || sz.ntasks != cases[i].want_ntasks
+            || sz.ntasks != cases[i].want_workers + 1
             || sz.nodes != cases[i].want_nodes
-            || sz.cpus_per_task != cases[i].want_cpus)
-            fail_msg ("case %zu: got workers %d ntasks %d nodes %d cpus %d",
-                      i, sz.workers, sz.ntasks, sz.nodes, sz.cpus_per_task);
+            || sz.tasks_per_node != cases[i].want_per_node
+            || sz.cpus_per_task != cases[i].want_cpus
+            || sz.gpus_per_node != cases[i].want_gres
+            || sz.mem_per_node_mib != cases[i].want_mem_node
+            || sz.mem_per_cpu_mib != cases[i].want_mem_cpu)
+            fail_msg ("case %zu: got workers %d ntasks %d nodes %d per node "
+                      "%d cpus %d gres %d mem %lld/%lld", i, sz.workers,
+                      sz.ntasks, sz.nodes, sz.tasks_per_node,
+                      sz.cpus_per_task, sz.gpus_per_node,
+                      sz.mem_per_node_mib, sz.mem_per_cpu_mib);
 
         /* The script says the same. */
         char *s = slurm_sbatch_script (&spec, &o, &err);
@@ -168,7 +193,7 @@ static void test_sbatch_sizing (void **state)
             fail_msg ("case %zu: %s", i, err.text);
         char line[256];
         snprintf (line, sizeof (line), "#SBATCH --ntasks=%d",
-                  cases[i].want_ntasks);
+                  cases[i].want_workers);
         assert_has_line (s, line);
         snprintf (line, sizeof (line), "#SBATCH --cpus-per-task=%d",
                   cases[i].want_cpus);
@@ -177,23 +202,131 @@ static void test_sbatch_sizing (void **state)
             snprintf (line, sizeof (line), "#SBATCH --nodes=%d",
                       cases[i].want_nodes);
             assert_has_line (s, line);
+            snprintf (line, sizeof (line), "#SBATCH --ntasks-per-node=%d",
+                      cases[i].want_per_node);
+            assert_has_line (s, line);
+        }
+        else {
+            assert_no_line_prefix (s, "#SBATCH --nodes");
+            assert_no_line_prefix (s, "#SBATCH --ntasks-per-node");
+        }
+        if (cases[i].want_gres > 0) {
+            snprintf (line, sizeof (line), "#SBATCH --gres=gpu:%d",
+                      cases[i].want_gres);
+            assert_has_line (s, line);
         }
         else
-            assert_no_line_prefix (s, "#SBATCH --nodes");
+            assert_no_line_prefix (s, "#SBATCH --gres");
+        assert_no_line_prefix (s, "#SBATCH --gpus-per-task");
+        if (cases[i].want_mem_node > 0) {
+            snprintf (line, sizeof (line), "#SBATCH --mem=%lldM",
+                      cases[i].want_mem_node);
+            assert_has_line (s, line);
+        }
+        else
+            assert_no_line_prefix (s, "#SBATCH --mem=");
+        if (cases[i].want_mem_cpu > 0) {
+            snprintf (line, sizeof (line), "#SBATCH --mem-per-cpu=%lldM",
+                      cases[i].want_mem_cpu);
+            assert_has_line (s, line);
+        }
+        else
+            assert_no_line_prefix (s, "#SBATCH --mem-per-cpu");
+        assert_has_line (s, "#SBATCH --open-mode=append");
         char run[512];
         int n = snprintf (run, sizeof (run),
-                          "exec srun --mpi=pmix --cpus-per-task=%d "
+                          "exec srun --mpi=pmix --overcommit "
+                          "--distribution=block --ntasks=%d "
+                          "--cpus-per-task=%d%s "
                           "/opt/datumrun/bin/datumrun run /data/wc/spec.json",
-                          cases[i].want_cpus);
-        if (cases[i].workers > 0)
-            n += snprintf (run + n, sizeof (run) - (size_t)n, " -n %d",
-                           cases[i].workers);
-        if (cases[i].want_nodes > 0)
-            snprintf (run + n, sizeof (run) - (size_t)n, " --nodes %d",
-                      cases[i].want_nodes);
+                          cases[i].want_workers + 1, cases[i].want_cpus,
+                          cases[i].mem > 0 ? " --mem=0" : "");
+        if (cases[i].nodes > cases[i].want_nodes)
+            /* One node per worker: the count is passed as such. */
+            snprintf (run + n, sizeof (run) - (size_t)n, " -n %d",
+                      cases[i].want_workers);
+        else {
+            if (cases[i].workers > 0)
+                n += snprintf (run + n, sizeof (run) - (size_t)n, " -n %d",
+                               cases[i].workers);
+            if (cases[i].want_nodes > 0)
+                snprintf (run + n, sizeof (run) - (size_t)n, " --nodes %d",
+                          cases[i].want_nodes);
+        }
         assert_has_line (s, run);
         free (s);
     }
+}
+
+/* ----------------------------------------------------------------- fit */
+
+static void test_fit_check (void **state)
+{
+    static const slurm_node_info_t two_cpu[] = {
+        { "n1", 2, 8000, 0 }, { "n2", 2, 8000, 0 }, { "n3", 2, 8000, 0 },
+    };
+    static const slurm_node_info_t gpu4[] = {
+        { "g1", 8, 64000, 4 }, { "g2", 8, 64000, 4 },
+    };
+    static const struct {
+        const slurm_node_info_t *nodes;
+        size_t n;
+        int workers, nodes_req, per_node, cpus, gpus;
+        long long mem;
+        bool overcommit;
+        int want;                 /* 1 fits, 0 never */
+        const char *why;          /* part of the message when 0 */
+    } cases[] = {
+        /* 3 tasks on one 2-CPU node: never, unless overcommitted */
+        { two_cpu, 1, 3, 1, 3, 1, 0, 0, false, 0,
+          "3 workers x 1 CPU need 3 CPUs on a node, the largest has 2" },
+        { two_cpu, 1, 3, 1, 3, 1, 0, 0, true, 1, NULL },
+        { two_cpu, 3, 3, 1, 3, 1, 0, 0, false, 0, "would fit: --nodes 2" },
+        { two_cpu, 3, 6, 3, 2, 1, 0, 0, false, 1, NULL },
+        { two_cpu, 3, 6, 0, 0, 1, 0, 0, false, 1, NULL },
+        { two_cpu, 3, 7, 0, 0, 1, 0, 0, false, 0, "or --overcommit" },
+        { two_cpu, 3, 4, 4, 1, 1, 0, 0, false, 0,
+          "4 nodes asked, the partition has 3" },
+        { two_cpu, 3, 1, 1, 1, 4, 0, 0, false, 0,
+          "not one worker fits on any node" },
+        /* GPUs: 4 per node, 2 per worker: 2 workers per node */
+        { gpu4, 2, 4, 2, 2, 1, 2, 0, false, 1, NULL },
+        { gpu4, 2, 4, 1, 4, 1, 2, 0, false, 0,
+          "4 workers x 2 GPUs need 8 GPUs on a node, the most any node has "
+          "is 4; would fit: --nodes 2 (at most 2 workers per node)" },
+        { gpu4, 2, 6, 2, 3, 1, 2, 0, false, 0,
+          "would fit: at most 4 workers on this partition" },
+        { gpu4, 2, 2, 1, 2, 1, 5, 0, true, 0,
+          "not one worker fits on any node" },
+        { two_cpu, 3, 2, 1, 2, 1, 1, 0, false, 0, "GPUs" },
+        /* memory per node */
+        { gpu4, 2, 4, 2, 2, 1, 0, 32000, false, 1, NULL },
+        { gpu4, 2, 4, 2, 2, 1, 0, 40000, false, 0,
+          "2 workers x 40000 MiB need 80000 MiB on a node, the largest has "
+          "64000 MiB; would fit: at most 2 workers on this partition" },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        slurm_sbatch_size_t sz = {
+            .workers = cases[i].workers, .ntasks = cases[i].workers + 1,
+            .nodes = cases[i].nodes_req, .tasks_per_node = cases[i].per_node,
+            .cpus_per_task = cases[i].cpus, .gpus_per_task = cases[i].gpus,
+            .gpus_per_node = cases[i].per_node * cases[i].gpus,
+            .mem_mib = cases[i].mem,
+            .mem_per_node_mib = cases[i].mem * cases[i].per_node,
+        };
+        char why[512];
+        int r = slurm_fit_check (&sz, cases[i].overcommit, cases[i].nodes,
+                                 cases[i].n, why, sizeof (why));
+        if (r != cases[i].want)
+            fail_msg ("case %zu: got %d (%s)", i, r, why);
+        if (cases[i].why && !strstr (why, cases[i].why))
+            fail_msg ("case %zu: message \"%s\" lacks \"%s\"", i, why,
+                      cases[i].why);
+    }
+    char why[8];
+    slurm_sbatch_size_t bad = { 0 };
+    assert_int_equal (slurm_fit_check (&bad, false, two_cpu, 3, why,
+                                       sizeof (why)), -1);
 }
 
 static void test_sbatch_sizing_errors (void **state)
@@ -211,6 +344,18 @@ static void test_sbatch_sizing_errors (void **state)
     assert_int_equal (slurm_sbatch_size (&spec, &o, &sz, &err), -1);
     assert_non_null (strstr (err.text, "-n"));
     assert_int_equal (sz.ntasks, 0);   /* no side effect on failure */
+
+    /* --nodes 4 with constant 2: one node per worker, said so. */
+    o.workers = 0;
+    o.nodes = 4;
+    assert_int_equal (slurm_sbatch_size (&spec, &o, &sz, &err), 0);
+    assert_int_equal (sz.nodes, 2);
+    assert_int_equal (sz.nodes_asked, 4);
+    assert_int_equal (sz.tasks_per_node, 1);
+    char *s = slurm_sbatch_script (&spec, &o, &err);
+    assert_non_null (s);
+    assert_non_null (strstr (s, "# 2 nodes, not the 4 asked"));
+    free (s);
 }
 
 /* -------------------------------------------------------------- script */
@@ -328,10 +473,10 @@ static void test_sbatch_script_options (void **state)
     char dirs[32][512];
     int n = script_directives (s, dirs, 32);
     static const char *const want[] = {
-        "--job-name=datumrun-wordcount", "--ntasks=3", "--cpus-per-task=1",
+        "--job-name=datumrun-wordcount", "--ntasks=2", "--cpus-per-task=1",
         "--time=2:00:00", "--partition=debug", "--account=proj 42",
         "--signal=TERM@120", "--output=/scratch/logs 100%%/%x-%j.out",
-        "--overcommit", "--requeue", "--mem=4G",
+        "--open-mode=append", "--overcommit", "--requeue", "--mem=4G",
         "--comment=it's a #test \"x\" \\ y", "--constraint=a&b|c",
     };
     for (size_t i = 0; i < sizeof (want) / sizeof (want[0]); i++)
@@ -366,8 +511,17 @@ static void test_sbatch_script_options (void **state)
     assert_null (strstr (s, "--signal"));
     assert_null (strstr (s, "--time"));
     assert_null (strstr (s, "--partition"));
-    assert_null (strstr (s, "--overcommit"));
+    assert_null (strstr (s, "#SBATCH --overcommit"));
     free (s);
+
+    /* --grace 0 given: no warning signal (not the default's 120 s). */
+    o.grace = 0;
+    o.grace_given = true;
+    s = slurm_sbatch_script (&spec, &o, &err);
+    assert_non_null (s);
+    assert_null (strstr (s, "--signal"));
+    free (s);
+    o.grace_given = false;
 
     o.grace = 300;
     o.spec_path = "/other/spec.json";
@@ -934,6 +1088,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_sbatch_sizing),
         cmocka_unit_test (test_sbatch_sizing_errors),
+        cmocka_unit_test (test_fit_check),
         cmocka_unit_test (test_sbatch_script_options),
         cmocka_unit_test (test_sbatch_script_nasty_paths),
         cmocka_unit_test (test_sbatch_script_errors),
