@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,20 +380,6 @@ static int cmd_version (optparse_t *p)
 {
     runner_print_versions (stdout);
     return EXIT_OK;
-}
-
-int runner_usage_error (const char *cmd, const char *fmt, ...)
-{
-    const optparse_cmd_t *c = optparse_lookup (commands, cmd);
-    va_list ap;
-    fprintf (stderr, "datumrun %s: ", cmd);
-    va_start (ap, fmt);
-    vfprintf (stderr, fmt, ap);
-    va_end (ap);
-    fputc ('\n', stderr);
-    if (c)
-        optparse_print_usage (stderr, "datumrun", cmd, c);
-    return EXIT_USAGE;
 }
 
 int main (int argc, char **argv)

@@ -159,10 +159,6 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 void runner_signals_install (void);
 extern volatile int runner_stop_requested;
 
-/* Print "datumrun CMD: <fmt with arg>" and the command's usage; returns
- * EXIT_USAGE. */
-int runner_usage_error (const char *cmd, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
 
 /* This rank's index among the worker ranks on its node (collective). */
 int runner_local_worker_index (int rank);
