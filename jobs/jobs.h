@@ -76,6 +76,12 @@ typedef struct jobs_spec {
     char **err_stdin;      /* NULL-terminated (maybe empty) */
     bool datum_batching;   /* transform.datum_batching: one long-lived
                               command per worker fed datum after datum */
+    char *image;           /* transform.image, NULL when unset; a .sif or
+                            * .simg path is made absolute (spec folder) */
+    char *image_runtime;   /* transform.image_runtime, NULL when unset */
+    char *image_id;        /* the resolved image (digest or content hash),
+                            * set by the runner before planning; part of
+                            * the pipeline hash */
 
     jobs_input_t *input;   /* the input tree */
     jobs_input_t **pfs;    /* its pfs leaves, depth-first; pfs[i]->index == i */

@@ -1035,13 +1035,35 @@ static int parse_env (struct parse *p, json_t *t, jobs_spec_t *spec)
     return 0;
 }
 
+/* transform.image: a reference in the runtime's own form (docker://...,
+ * a podman image name) kept as given, or a .sif/.simg file, which is
+ * taken relative to the spec's folder like a repo. */
+static int parse_image (struct parse *p, const char *image, jobs_spec_t *spec)
+{
+    size_t n = strlen (image);
+    bool sif = !strstr (image, "://")
+               && ((n > 4 && !strcmp (image + n - 4, ".sif"))
+                   || (n > 5 && !strcmp (image + n - 5, ".simg")));
+    if (n == 0)
+        return fail (p, EINVAL, "transform.image must not be empty");
+    if (strchr (image, '\n') || image[0] == '-')
+        return fail (p, EINVAL, "transform.image '%s' is not an image "
+                     "reference", image);
+    if (sif && image[0] != '/')
+        spec->image = xprintf ("%s/%s", spec->dir, image);
+    else
+        spec->image = strdup (image);
+    return spec->image ? 0 : nomem (p);
+}
+
 static int parse_transform (struct parse *p, json_t *root, jobs_spec_t *spec)
 {
     static const char *const keys[] = {
         "cmd", "stdin", "env", "err_cmd", "err_stdin", "datum_batching",
-        NULL,
+        "image", "image_runtime", NULL,
     };
     json_t *t, *b;
+    const char *image, *runtime;
 
     if (get_object (p, root, "transform", true,
                     "{\"cmd\": [\"sh\", \"-c\", \"...\"]}", &t) < 0
@@ -1052,12 +1074,34 @@ static int parse_transform (struct parse *p, json_t *root, jobs_spec_t *spec)
         || parse_env (p, t, spec) < 0
         || get_strv (p, t, "transform", "err_cmd", STRV_NONEMPTY,
                      &spec->err_cmd) < 0
-        || get_strv (p, t, "transform", "err_stdin", 0, &spec->err_stdin) < 0)
+        || get_strv (p, t, "transform", "err_stdin", 0, &spec->err_stdin) < 0
+        || get_string (p, t, "transform", "image", false, &image) < 0
+        || get_string (p, t, "transform", "image_runtime", false,
+                       &runtime) < 0)
         return -1;
     if ((b = opt (t, "datum_batching")) && !json_is_boolean (b))
         return fail (p, EINVAL, "transform.datum_batching must be true or "
                      "false");
     spec->datum_batching = b && json_is_true (b);
+    if (image && parse_image (p, image, spec) < 0)
+        return -1;
+    if (runtime) {
+        static const char *const runtimes[] = {
+            "apptainer", "singularity", "podman", "docker", NULL,
+        };
+        int i = 0;
+        while (runtimes[i] && strcmp (runtimes[i], runtime) != 0)
+            i++;
+        if (!runtimes[i])
+            return fail (p, EINVAL, "transform.image_runtime must be one of "
+                         "apptainer, singularity, podman, docker (got '%s')",
+                         runtime);
+        if (!image)
+            return fail (p, EINVAL, "transform.image_runtime '%s' is set but "
+                         "transform.image is not", runtime);
+        if (!(spec->image_runtime = strdup (runtime)))
+            return nomem (p);
+    }
     if (spec->cmd[0][0] == '\0')
         return fail (p, EINVAL, "transform.cmd[0] (the program) must not be "
                      "empty");
@@ -1658,6 +1702,9 @@ void jobs_spec_destroy (jobs_spec_t *spec)
         strv_free (spec->stdin_lines);
         strv_free (spec->env);
         strv_free (spec->err_cmd);
+        free (spec->image);
+        free (spec->image_runtime);
+        free (spec->image_id);
         strv_free (spec->err_stdin);
         input_destroy (spec->input);
         free (spec->pfs);

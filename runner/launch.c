@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runner/container.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -54,6 +55,19 @@ int runner_launch (run_opts_t *o)
     jobs_spec_t *spec = runner_load_spec (o->spec_path, o->state_dir);
     if (!spec)
         return EXIT_USAGE;
+    /* A missing runtime or image stops the job before mpirun starts. */
+    container_t ct;
+    dr_error_t err = { { 0 } };
+    if (container_setup (&ct, spec, o->runtime, &err) < 0) {
+        fprintf (stderr, "%s\n", err.text);
+        container_free (&ct);
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
+    if (ct.kind != CONTAINER_NONE)
+        dr_log (LOG_DEBUG, "image %s (%s) runs with %s", ct.image,
+                ct.image_id, ct.runtime);
+    container_free (&ct);
     int nodes = o->nodes;
     const char *source = "--nodes";
     if (nodes <= 0 && (slurm_discover_nodes (&nodes, &source) < 0

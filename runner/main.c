@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runner/container.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -35,6 +36,10 @@ const optparse_option_t runner_run_options[] = {
     { .name = "grace", .type = OPTPARSE_NUM, .arg = "SECONDS",
       .help = "seconds running datums get to finish after a stop "
               "(default 30)" },
+    { .name = "runtime", .type = OPTPARSE_CHOICE,
+      .arg = "apptainer|singularity|podman|docker",
+      .help = "container runtime for transform.image (default: "
+              "transform.image_runtime, else the first on PATH)" },
     { .name = "oversubscribe",
       .help = "start more than 4 workers per core of the machine or "
               "allocation" },
@@ -94,6 +99,7 @@ static int parse_run_opts (optparse_t *p, run_opts_t *o)
     o->state_dir = optparse_str (p, "state-dir", NULL);
     o->bind = optparse_str (p, "bind", "core");
     o->grace = optparse_num (p, "grace", 30);
+    o->runtime = optparse_str (p, "runtime", NULL);
     o->json = optparse_has (p, "json");
     o->quiet = optparse_has (p, "quiet");
     o->verbose = optparse_has (p, "verbose");
@@ -156,7 +162,13 @@ static int run_in_world (run_opts_t *o)
                 MPI_COMM_WORLD);
 
     jobs_spec_t *spec = jobs_spec_load (o->spec_path, o->state_dir, &err);
+    container_t ct = { 0 };
     if (!spec) {
+        if (rank == 0)
+            fprintf (stderr, "%s\n", err.text);
+        rc = EXIT_USAGE;
+    }
+    else if (container_setup (&ct, spec, o->runtime, &err) < 0) {
         if (rank == 0)
             fprintf (stderr, "%s\n", err.text);
         rc = EXIT_USAGE;
@@ -187,6 +199,7 @@ static int run_in_world (run_opts_t *o)
         free (hosts);
     }
     else {
+        o->container = ct.kind != CONTAINER_NONE ? &ct : NULL;
         if (strcmp (o->bind, "none"))
             runner_bind_worker (spec, local_index);
         rc = runner_worker (o, spec, rank) < 0 ? EXIT_FAILED : EXIT_OK;
@@ -198,6 +211,8 @@ static int run_in_world (run_opts_t *o)
         inflight_dir = jobs_sd_path (spec->state_dir, JOBS_SD_INFLIGHT);
     }
     jobs_spec_destroy (spec);
+    container_free (&ct);
+    o->container = NULL;
     if (rank == 0) {
         /* Under our own launcher the exit status travels by file, so that
          * mpirun does not print its abnormal-termination banner. */

@@ -31,6 +31,8 @@ typedef struct run_opts {
     double grace;           /* seconds running datums get after SIGTERM */
     bool oversubscribe;     /* more workers than JOBS_WORKERS_PER_CORE x cores */
     uint64_t log_limit;     /* bytes per datum log stream, 0 = no limit */
+    const char *runtime;    /* --runtime: container runtime, or NULL */
+    const struct container *container; /* transform.image, set up per rank */
     int argc;               /* original arguments after "run", for mpirun */
     char **argv;
 } run_opts_t;

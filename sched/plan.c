@@ -609,7 +609,20 @@ static int expand (sched_plan_t *p, const jobs_input_t *in,
 void sched_pipeline_hash (const jobs_spec_t *spec, io_hash_t *out)
 {
     const char *c = spec->pipeline_canon ? spec->pipeline_canon : "";
-    io_hash_bytes (c, strlen (c), out);
+    if (!spec->image_id) {
+        io_hash_bytes (c, strlen (c), out);
+        return;
+    }
+    /* The image's resolved identity is part of the code: a new digest
+     * behind the same tag is a new pipeline version. */
+    io_hasher_t *h = io_hasher_create ();
+    if (!h)
+        abort ();
+    io_hasher_update (h, c, strlen (c));
+    io_hasher_update (h, "\0image\0", 7);
+    io_hasher_update (h, spec->image_id, strlen (spec->image_id));
+    io_hasher_digest (h, out);
+    io_hasher_destroy (h);
 }
 
 /* Entries of a datum in a canonical order (input, then path), so that a
