@@ -22,7 +22,8 @@ PACKAGES=(build-essential cmake pkg-config
           parallel gnuplot-nox time procps util-linux bc
           iproute2
           man-db groff-base
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev
+          podman runc catatonit busybox-static)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 

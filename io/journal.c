@@ -212,7 +212,8 @@ int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
 {
     size_t il = strnlen (job->id, sizeof (job->id) - 1);
     size_t pl = strnlen (job->pipeline, sizeof (job->pipeline) - 1);
-    size_t len = 1 + il + 1 + pl + 3 * 4 + 9 * 8 + 16;
+    size_t xl = strnlen (job->image_id, sizeof (job->image_id) - 1);
+    size_t len = 1 + il + 1 + pl + 3 * 4 + 9 * 8 + 16 + (xl ? 1 + xl : 0);
     if (rec_begin (j, begin ? REC_JOB_BEGIN : REC_JOB_END, len) < 0)
         return oom (j, err);
     w_int (j, il, 1);
@@ -232,6 +233,11 @@ int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
     w_int (j, (uint64_t)job->start_ns, 8);
     w_double (j, job->duration_s);
     w_bytes (j, job->pipeline_hash, 16);
+    /* Added in 0.2, optional: older records end after the hash. */
+    if (xl) {
+        w_int (j, xl, 1);
+        w_bytes (j, job->image_id, xl);
+    }
     return rec_commit (j, err);
 }
 
@@ -343,6 +349,12 @@ static int apply_job (io_manifest_t *m, cursor_t *c)
     job.start_ns = (int64_t)r_int (c, 8);
     job.duration_s = r_double (c);
     r_copy (c, job.pipeline_hash, 16);
+    if (!c->bad && c->left) {
+        size_t xl = (size_t)r_int (c, 1);
+        if (xl >= sizeof (job.image_id))
+            c->bad = true;
+        r_copy (c, job.image_id, xl);
+    }
     if (c->bad || c->left) {
         errno = EINVAL;
         return -1;

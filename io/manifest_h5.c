@@ -76,6 +76,14 @@ typedef struct __attribute__ ((packed)) job_row {
     char pipeline_hash[32];
 } job_row_t;
 
+/* The image each job ran with (transform.image), for jobs that had one.
+ * A table of its own, so that files without it (older ones, and pipelines
+ * without images) keep the jobs table's layout. */
+typedef struct __attribute__ ((packed)) job_image_row {
+    char id[32];
+    char image_id[80];
+} job_image_row_t;
+
 typedef struct __attribute__ ((packed)) stat_row {
     uint64_t path_offset;       /* into /statcache_paths */
     uint32_t path_length;
@@ -89,14 +97,14 @@ typedef struct __attribute__ ((packed)) stat_row {
 /* ------------------------------------------------------------- types */
 
 typedef struct types {
-    hid_t hex, host, pipeline, dstate, jstate, datum, job, stat;
+    hid_t hex, host, pipeline, image, dstate, jstate, datum, job, stat, jimg;
     hid_t datum_v1;             /* the datums row of format 1 */
 } types_t;
 
 static void types_close (types_t *t)
 {
-    hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->dstate,
-                     &t->jstate, &t->datum, &t->job, &t->stat,
+    hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->image, &t->jimg,
+                     &t->dstate, &t->jstate, &t->datum, &t->job, &t->stat,
                      &t->datum_v1 };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
@@ -142,12 +150,15 @@ static int types_create (types_t *t)
     t->hex = str_type (32);
     t->host = str_type (HOST_LEN);
     t->pipeline = str_type (sizeof (((jobs_record_t *)0)->pipeline));
+    t->image = str_type (sizeof (((job_image_row_t *)0)->image_id));
     t->dstate = enum_type (dstates, 5);
     t->jstate = enum_type (jstates, 4);
     t->datum = H5Tcreate (H5T_COMPOUND, sizeof (datum_row_t));
     t->job = H5Tcreate (H5T_COMPOUND, sizeof (job_row_t));
+    t->jimg = H5Tcreate (H5T_COMPOUND, sizeof (job_image_row_t));
     t->stat = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_t));
-    if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->dstate < 0
+    if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->image < 0
+        || t->dstate < 0
         || t->jstate < 0 || t->datum < 0 || t->job < 0 || t->stat < 0)
         goto error;
 
@@ -203,6 +214,8 @@ static int types_create (types_t *t)
     FIELD (ok, t->job, job_row_t, start_ns, H5T_NATIVE_INT64);
     FIELD (ok, t->job, job_row_t, duration_s, H5T_NATIVE_DOUBLE);
     FIELD (ok, t->job, job_row_t, pipeline_hash, t->hex);
+    FIELD (ok, t->jimg, job_image_row_t, id, t->hex);
+    FIELD (ok, t->jimg, job_image_row_t, image_id, t->image);
 
     FIELD (ok, t->stat, stat_row_t, path_offset, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, path_length, H5T_NATIVE_UINT32);
@@ -648,12 +661,45 @@ static int fill_job (void *ctx, size_t i, void *row, uint64_t off,
     return 0;
 }
 
+/* Row i of job_images is the i-th job that has an image. */
+typedef struct jimg_ctx {
+    const io_manifest_t *m;
+    size_t next;
+} jimg_ctx_t;
+
+static int fill_job_image (void *ctx, size_t i, void *row, uint64_t off,
+                           bytes_t *sb)
+{
+    jimg_ctx_t *c = ctx;
+    job_image_row_t *w = row;
+    (void)i;
+    (void)off;
+    (void)sb;
+    while (!c->m->jobs[c->next].image_id[0])
+        c->next++;
+    const jobs_record_t *j = &c->m->jobs[c->next++];
+    memcpy (w->id, j->id, strnlen (j->id, sizeof (w->id)));
+    memcpy (w->image_id, j->image_id,
+            strnlen (j->image_id, sizeof (j->image_id) - 1));
+    return 0;
+}
+
 static int write_jobs (hid_t file, const types_t *t, const io_manifest_t *m,
                        h5msg_t *msg)
 {
     table_t tb = { "jobs", NULL, t->job, sizeof (job_row_t), m->njobs, 0,
                    fill_job, (void *)m, "cannot write the jobs" };
-    return write_table (file, &tb, msg);
+    if (write_table (file, &tb, msg) < 0)
+        return -1;
+    size_t nimg = 0;
+    for (size_t i = 0; i < m->njobs; i++)
+        nimg += m->jobs[i].image_id[0] != '\0';
+    if (nimg == 0)
+        return 0;
+    jimg_ctx_t c = { m, 0 };
+    table_t ti = { "job_images", NULL, t->jimg, sizeof (job_image_row_t),
+                   nimg, 0, fill_job_image, &c, "cannot write the jobs" };
+    return write_table (file, &ti, msg);
 }
 
 /* The stat cache entries seen since open, in iteration order. */
@@ -701,7 +747,7 @@ static int write_statcache (hid_t file, const types_t *t,
 int io__manifest_h5_store (const io_manifest_t *m, const char *path,
                            const io_hash_t *pipeline_hash, dr_error_t *err)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     h5msg_t msg = { "" };
     quiet ();
@@ -978,6 +1024,39 @@ static int read_jobs (hid_t file, const types_t *t, io_manifest_t *m,
     return rc;
 }
 
+/* job_images, where the file has it (written since 0.2, and only when a
+ * job ran in an image). */
+static int read_job_images (hid_t file, const types_t *t, io_manifest_t *m,
+                            h5msg_t *msg)
+{
+    htri_t have = H5Lexists (file, "job_images", H5P_DEFAULT);
+    if (have < 0) {
+        h5_reason (msg, "job_images");
+        return -1;
+    }
+    if (have == 0)
+        return 0;
+    size_t n;
+    job_image_row_t *rows = dset_read_all (file, "job_images", t->jimg,
+                                           sizeof (*rows), &n, msg);
+    if (!rows)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < m->njobs; k++) {
+            if (memcmp (m->jobs[k].id, rows[i].id, 32) != 0)
+                continue;
+            size_t len = strnlen (rows[i].image_id, sizeof (rows[i].image_id));
+            if (len >= sizeof (m->jobs[k].image_id))
+                len = sizeof (m->jobs[k].image_id) - 1;
+            memcpy (m->jobs[k].image_id, rows[i].image_id, len);
+            m->jobs[k].image_id[len] = '\0';
+            break;
+        }
+    }
+    free (rows);
+    return 0;
+}
+
 static int read_statcache (hid_t file, const types_t *t, io_manifest_t *m,
                            h5msg_t *msg)
 {
@@ -1031,7 +1110,7 @@ done:
 
 int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     h5msg_t msg = { "" };
     int fd;
@@ -1074,6 +1153,7 @@ int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
     }
     if (read_datums (file, &t, version, m, &msg) < 0
         || read_jobs (file, &t, m, &msg) < 0
+        || read_job_images (file, &t, m, &msg) < 0
         || read_statcache (file, &t, m, &msg) < 0)
         goto error;
     if (version == 1)

@@ -174,6 +174,8 @@ typedef struct jobs_record {
     int64_t start_ns;      /* CLOCK_REALTIME */
     double duration_s;
     uint8_t pipeline_hash[16];
+    char image_id[80];     /* transform.image resolved ("sha256:...",
+                            * "xxh3:...", "ref:..."), "" without an image */
 } jobs_record_t;
 
 /* "job 54fbc366 success: 3 processed + 2 skipped / 5 total, 0 failed,

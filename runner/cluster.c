@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runner/container.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -221,6 +222,8 @@ int cmd_info (optparse_t *p)
     const char *pmix = getenv ("PMIX_NAMESPACE");
     const char *sjob = getenv ("SLURM_JOB_ID");
     bool have_srun = access ("/usr/bin/srun", X_OK) == 0;
+    char *ctpath = NULL;
+    container_kind_t ct = container_detect (&ctpath);
     if (json) {
         json_t *o = json_pack ("{s:s, s:i, s:s, s:s, s:b, s:s?, s:b}",
                                "host", host, "nodes", nodes, "nodes_source",
@@ -236,6 +239,11 @@ int cmd_info (optparse_t *p)
             json_object_set_new (o, "pus", json_integer (slurm_topo_pus (t)));
         }
         json_object_set_new (o, "versions", runner_versions_json ());
+        json_object_set_new (o, "container_runtime",
+                             ct ? json_string (container_kind_name (ct))
+                                : json_null ());
+        json_object_set_new (o, "container_runtime_path",
+                             ctpath ? json_string (ctpath) : json_null ());
         char *s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         printf ("%s\n", s);
         free (s);
@@ -255,7 +263,14 @@ int cmd_info (optparse_t *p)
         char vers[1024];
         runner_versions_line (vers, sizeof (vers));
         printf ("versions:  %s\n", vers);
+        if (ct)
+            printf ("container: %s (%s; transform.image_runtime or --runtime "
+                    "choose another)\n", container_kind_name (ct), ctpath);
+        else
+            printf ("container: none of apptainer, singularity, podman, "
+                    "docker on PATH (transform.image cannot run)\n");
     }
+    free (ctpath);
     slurm_topo_destroy (t);
     return 0;
 }

@@ -476,6 +476,15 @@ static int add_ro (container_t *c, const char *path)
     return 0;
 }
 
+container_kind_t container_detect (char **path)
+{
+    *path = NULL;
+    for (int k = CONTAINER_APPTAINER; k <= CONTAINER_DOCKER; k++)
+        if ((*path = find_in_path (kind_names[k])))
+            return (container_kind_t)k;
+    return CONTAINER_NONE;
+}
+
 int container_setup (container_t *c, jobs_spec_t *spec, const char *want,
                      dr_error_t *err)
 {
@@ -495,11 +504,7 @@ int container_setup (container_t *c, jobs_spec_t *spec, const char *want,
                                  spec->image, want);
     }
     else {
-        for (int k = CONTAINER_APPTAINER; k <= CONTAINER_DOCKER; k++)
-            if ((c->runtime = find_in_path (kind_names[k]))) {
-                c->kind = (container_kind_t)k;
-                break;
-            }
+        c->kind = container_detect (&c->runtime);
         if (!c->runtime)
             return dr_errprintf (err, "%s: transform.image '%s' needs a "
                                  "container runtime, and none of apptainer, "

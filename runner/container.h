@@ -52,6 +52,11 @@ int container_setup (container_t *c, jobs_spec_t *spec, const char *want,
                      dr_error_t *err);
 void container_free (container_t *c);
 
+/* The runtime transform.image would use without image_runtime or
+ * --runtime: the first of apptainer, singularity, podman, docker on PATH
+ * (*path malloc'd), or CONTAINER_NONE. */
+container_kind_t container_detect (char **path);
+
 /* Whether the datum's environment variable kv ("NAME=VALUE") is passed into
  * the container: what datumrun sets (DATUMRUN_*, PACH_*, the inputs'
  * names, transform.env, GPU visibility), not the host's own environment. */

@@ -738,6 +738,9 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     c.job.skipped = c.p->nskip;
     c.job.start_ns = dr_realtime_ns ();
     memcpy (c.job.pipeline_hash, c.p->pipeline_hash.b, 16);
+    if (spec->image_id)
+        snprintf (c.job.image_id, sizeof (c.job.image_id), "%s",
+                  spec->image_id);
     char *logdir = jobs_sd_job_logdir (spec->state_dir, c.job.id);
     if (!logdir || io_mkdirs (logdir, 0755) < 0) {
         dr_log (LOG_ERR, "%s: cannot create: %s", logdir ? logdir : "logs",

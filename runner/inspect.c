@@ -360,6 +360,9 @@ static json_t *job_json (const jobs_record_t *j)
     io_hash_t ph;
     memcpy (ph.b, j->pipeline_hash, 16);
     json_object_set_new (o, "pipeline_hash", json_string (hex (&ph, h)));
+    json_object_set_new (o, "image_id", j->image_id[0]
+                                            ? json_string (j->image_id)
+                                            : json_null ());
     return o;
 }
 
@@ -429,13 +432,14 @@ int cmd_inspect_job (optparse_t *args)
                 "Duration: %s\nWorkers: %d\nNodes: %d\n"
                 "Datums: %llu processed + %llu skipped / %llu total, "
                 "%llu failed, %llu recovered\nData downloaded: %s\n"
-                "Data uploaded: %s\nPipeline hash: %s\nLogs: %s/\n",
+                "Data uploaded: %s\nPipeline hash: %s\n%s%s%sLogs: %s/\n",
                 j->id, j->pipeline, jobs_state_name (j->state), t, dur,
                 j->workers, j->nodes, (unsigned long long)j->processed,
                 (unsigned long long)j->skipped,
                 (unsigned long long)j->total, (unsigned long long)j->failed,
                 (unsigned long long)j->recovered, dl, ul, hex (&ph, h),
-                logdir ? logdir : "?");
+                j->image_id[0] ? "Image: " : "", j->image_id,
+                j->image_id[0] ? "\n" : "", logdir ? logdir : "?");
         free (logdir);
     }
     io_manifest_close (m);

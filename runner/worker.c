@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runner/container.h"
 #include "runner/exec.h"
 #include "runner/runner.h"
 
@@ -144,7 +145,8 @@ static int write_file (const char *path, char **lines)
 
 /* A copy of argv whose first element is the resolved path (NULL when the
  * command is not found; the datums then fail saying so). */
-static char **resolve_argv (const exec_env_t *env, char **argv)
+static char **resolve_argv (const exec_env_t *env, char **argv,
+                            bool in_image)
 {
     size_t n = 0;
     while (argv[n])
@@ -152,7 +154,8 @@ static char **resolve_argv (const exec_env_t *env, char **argv)
     char **v = calloc (n + 2, sizeof (char *));
     if (!v)
         abort ();
-    v[0] = exec_resolve (env, argv[0]);
+    /* In an image the command is the image's: the runtime finds it. */
+    v[0] = in_image ? strdup (argv[0]) : exec_resolve (env, argv[0]);
     for (size_t i = 1; i < n; i++)
         v[i] = argv[i];
     if (!v[0])
@@ -206,9 +209,10 @@ static int setup_job (worker_t *w, const char *job_id)
     w->have_base = true;
     /* Resolve the commands once: a PATH search per datum costs failed
      * execs in every child. */
-    w->cmd_argv = resolve_argv (&w->base, w->spec->cmd);
+    bool in_image = w->o->container != NULL;
+    w->cmd_argv = resolve_argv (&w->base, w->spec->cmd, in_image);
     if (w->spec->err_cmd)
-        w->err_argv = resolve_argv (&w->base, w->spec->err_cmd);
+        w->err_argv = resolve_argv (&w->base, w->spec->err_cmd, in_image);
     return 0;
 }
 
@@ -328,8 +332,17 @@ static int spawn_phase (worker_t *w, dr_error_t *err)
         return dr_errprintf (err, "out of memory");
     }
     exec_env_datum (&env, &w->base, w->spec, w->sandbox, &w->cur);
-    int rc = exec_spawn (&w->child, argv, env.v, w->sandbox, in, out, errp,
-                         err);
+    char **cargv = NULL, **cenv = NULL;
+    int rc;
+    if (w->o->container
+        && container_wrap (w->o->container, w->spec, w->sandbox, env.v, argv,
+                           &cargv, &cenv) < 0)
+        rc = dr_errprintf (err, "out of memory");
+    else
+        rc = exec_spawn (&w->child, cargv ? cargv : argv,
+                         cenv ? cenv : env.v, w->sandbox, in, out, errp, err);
+    container_argv_free (cargv);
+    container_argv_free (cenv);
     exec_env_datum_free (&env, &w->base);
     free (out);
     free (errp);

@@ -80,6 +80,10 @@ def datums(f):
 def jobs(f):
     ds = f["jobs"]
     states = enum_names(ds, "state")
+    images = {}
+    if "job_images" in f:   # since 0.2, only when a job ran in an image
+        for r in f["job_images"][...]:
+            images[text(r["id"])] = text(r["image_id"])
     out = []
     for r in ds[...]:
         out.append({
@@ -98,6 +102,7 @@ def jobs(f):
             "start_ns": int(r["start_ns"]),
             "duration_s": float(r["duration_s"]),
             "pipeline_hash": text(r["pipeline_hash"]),
+            "image_id": images.get(text(r["id"]), ""),
         })
     return out
 
@@ -168,6 +173,9 @@ class Cursor:
     def f64(self):
         return struct.unpack("<d", self.take(8))[0]
 
+    def left(self):
+        return len(self.b) - self.p
+
     def done(self):
         if self.p != len(self.b):
             raise Bad("trailing bytes in payload")
@@ -211,6 +219,7 @@ def decode_job(c):
     j["start_ns"] = c.i64()
     j["duration_s"] = c.f64()
     j["pipeline_hash"] = c.take(16).hex()
+    j["image_id"] = c.take(c.u(1)).decode() if c.left() else ""
     c.done()
     return j
 
