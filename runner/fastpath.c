@@ -132,6 +132,8 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     job.skipped = p->nskip;
     job.start_ns = dr_realtime_ns ();
     memcpy (job.pipeline_hash, p->pipeline_hash.b, 16);
+    if (spec->image_id)
+        snprintf (job.image_id, sizeof (job.image_id), "%s", spec->image_id);
     io_hash_t mh = io_manifest_pipeline_hash (m);
     if (io_manifest_job_begin (m, &job, &err) < 0)
         goto failed;
