@@ -962,6 +962,47 @@ static const char *comp_kind (optparse_complete_t k)
     }
 }
 
+/* What each positional argument of c is, from the words of its synopsis
+ * ("SPEC JOB DATUM" -> "spec,job,datum"); a word it does not know takes
+ * c->complete. */
+static void arg_kinds (const optparse_cmd_t *c, char *buf, size_t len)
+{
+    static const struct {
+        const char *word;
+        const char *kind;
+    } known[] = {
+        { "SUBCOMMAND", "none" }, { "COMMAND", "command" },
+        { "SPEC", "spec" },       { "DATUM", "datum" },
+        { "JOB", "job" },         { "DIR", "dir" },
+        { "FILE", "file" },
+    };
+    size_t off = 0;
+    buf[0] = '\0';
+    const char *s = c->args ? c->args : "";
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        size_t wl = strcspn (s, " ");
+        if (!wl)
+            break;
+        const char *kind = comp_kind (c->complete);
+        for (size_t i = 0; i < sizeof (known) / sizeof (*known); i++)
+            if (memmem (s, wl, known[i].word, strlen (known[i].word))) {
+                kind = known[i].kind;
+                break;
+            }
+        bool more = memmem (s, wl, "...", 3) != NULL;
+        int n = snprintf (buf + off, len - off, "%s%s%s", off ? "," : "",
+                          kind, more ? "..." : "");
+        if (n < 0 || (size_t)n >= len - off)
+            break;
+        off += (size_t)n;
+        s += wl;
+    }
+    if (!off)
+        snprintf (buf, len, "none");
+}
+
 static void bash_words (FILE *f, const optparse_cmd_t *c)
 {
     bool sp = false;
@@ -1001,8 +1042,9 @@ static void bash_cases (FILE *f, const char *prefix,
             continue;
         }
         if (!optargs) {
-            fprintf (f, "    \"%s\") echo \"%s %s ", full,
-                     comp_kind (c->complete),
+            char kinds[256];
+            arg_kinds (c, kinds, sizeof (kinds));
+            fprintf (f, "    \"%s\") echo \"%s %s ", full, kinds,
                      c->flags & OPTPARSE_CMD_EXTRA ? "extra" : "-");
             bash_words (f, c);
             fprintf (f, "\" ;;\n");
@@ -1029,6 +1071,121 @@ static void bash_cases (FILE *f, const char *prefix,
     }
 }
 
+/* The part of the completion script that does not depend on the tables.
+ * _datumrun_cmd CMD prints "KINDS EXTRA OPTIONS...": KINDS the positional
+ * arguments' kinds separated by commas (a last one ending in "..."
+ * repeats), EXTRA "extra" when "--" hands the rest on. */
+static const char bash_tail[] =
+    "_datumrun_files() { # _datumrun_files KIND: folders, and *.json for specs\n"
+    "    local IFS=$'\\n'\n"
+    "    compopt -o filenames 2>/dev/null\n"
+    "    case \"$1\" in\n"
+    "    spec) COMPREPLY=($(compgen -d -- \"$cur\") $(compgen -f -X '!*.json' -- \"$cur\")) ;;\n"
+    "    dir) COMPREPLY=($(compgen -d -- \"$cur\")) ;;\n"
+    "    *) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+    "    esac\n"
+    "}\n"
+    "\n"
+    "_datumrun_ids() { # _datumrun_ids LIST-COMMAND ARGS...: the IDs it lists\n"
+    "    local ids\n"
+    "    ids=$(\"${COMP_WORDS[0]}\" \"$@\" --json 2>/dev/null \\\n"
+    "          | grep -oE '\"(job_)?id\":\"[0-9a-f]+\"' | cut -d'\"' -f4)\n"
+    "    COMPREPLY=($(compgen -W \"$ids\" -- \"$cur\"))\n"
+    "}\n"
+    "\n"
+    "_datumrun_kind() { # _datumrun_kind KIND\n"
+    "    case \"$1\" in\n"
+    "    spec|dir|file) _datumrun_files \"$1\" ;;\n"
+    "    command) COMPREPLY=($(compgen -W \"$_datumrun_commands\" -- \"$cur\")) ;;\n"
+    "    job) [ ${#pos[@]} -ge 1 ] && _datumrun_ids list-job \"${pos[0]}\" \"${sd[@]}\" ;;\n"
+    "    datum) [ ${#pos[@]} -ge 2 ] \\\n"
+    "               && _datumrun_ids list-datum \"${pos[0]}\" \"${pos[1]}\" \"${sd[@]}\" ;;\n"
+    "    *) COMPREPLY=() ;;\n"
+    "    esac\n"
+    "}\n"
+    "\n"
+    "_datumrun() {\n"
+    "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+    "    local i=2 cmd info kinds extra words w arg\n"
+    "    local -a pos=() sd=()\n"
+    "    COMPREPLY=()\n"
+    "    if [ \"$COMP_CWORD\" -le 1 ]; then\n"
+    "        COMPREPLY=($(compgen -W \"$_datumrun_commands --help --version\" -- \"$cur\"))\n"
+    "        return 0\n"
+    "    fi\n"
+    "    cmd=${COMP_WORDS[1]}\n"
+    "    info=$(_datumrun_cmd \"$cmd\") || return 0\n"
+    "    if [ \"${info%% *}\" = sub ]; then\n"
+    "        if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
+    "            COMPREPLY=($(compgen -W \"${info#sub } --help\" -- \"$cur\"))\n"
+    "            return 0\n"
+    "        fi\n"
+    "        cmd=\"$cmd ${COMP_WORDS[2]}\"\n"
+    "        info=$(_datumrun_cmd \"$cmd\") || return 0\n"
+    "        i=3\n"
+    "    fi\n"
+    "    read -r kinds extra words <<< \"$info\"\n"
+    "    # The positional arguments so far; options and their values left out.\n"
+    "    for ((; i < COMP_CWORD; i++)); do\n"
+    "        w=${COMP_WORDS[i]}\n"
+    "        if [ \"$w\" = -- ]; then\n"
+    "            # What follows is handed on as it is (sbatch's options).\n"
+    "            [ \"$extra\" = extra ] && return 0\n"
+    "            continue\n"
+    "        fi\n"
+    "        if [ \"$w\" = = ]; then                    # --opt=VALUE, split by bash\n"
+    "            [ \"${COMP_WORDS[i-1]}\" = --state-dir ] || [ \"${COMP_WORDS[i-1]}\" = --state ] \\\n"
+    "                && sd=(--state-dir \"${COMP_WORDS[i+1]}\")\n"
+    "            i=$((i + 1))\n"
+    "            continue\n"
+    "        fi\n"
+    "        if [[ \"$w\" == --*=* ]]; then         # the same, not split\n"
+    "            case \"${w%%=*}\" in\n"
+    "            --state-dir|--state) sd=(--state-dir \"${w#*=}\") ;;\n"
+    "            esac\n"
+    "            continue\n"
+    "        fi\n"
+    "        if [[ \"$w\" == -?* ]]; then\n"
+    "            if [ \"${COMP_WORDS[i+1]}\" != = ] && _datumrun_optarg \"$cmd\" \"$w\" >/dev/null; then\n"
+    "                [ \"$w\" = --state-dir ] || [ \"$w\" = --state ] && sd=(--state-dir \"${COMP_WORDS[i+1]}\")\n"
+    "                i=$((i + 1))\n"
+    "            fi\n"
+    "            continue\n"
+    "        fi\n"
+    "        pos+=(\"$w\")\n"
+    "    done\n"
+    "    if [ \"$cur\" = = ]; then\n"
+    "        cur=\n"
+    "    elif [ \"$prev\" = = ]; then\n"
+    "        prev=${COMP_WORDS[COMP_CWORD-2]}\n"
+    "    fi\n"
+    "    if [[ \"$prev\" == -?* ]] && arg=$(_datumrun_optarg \"$cmd\" \"$prev\"); then\n"
+    "        if [ \"${arg%% *}\" = words ]; then\n"
+    "            COMPREPLY=($(compgen -W \"${arg#words }\" -- \"$cur\"))\n"
+    "        else\n"
+    "            _datumrun_kind \"$arg\"\n"
+    "        fi\n"
+    "        return 0\n"
+    "    fi\n"
+    "    if [[ \"$cur\" == -* ]]; then\n"
+    "        COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+    "        return 0\n"
+    "    fi\n"
+    "    # The kind of the next positional argument; a last kind ending in\n"
+    "    # \"...\" repeats.\n"
+    "    local -a k\n"
+    "    IFS=, read -r -a k <<< \"$kinds\"\n"
+    "    local n=${#pos[@]} last=$((${#k[@]} - 1)) kind=none\n"
+    "    if [ \"$n\" -le \"$last\" ]; then\n"
+    "        kind=${k[n]}\n"
+    "    elif [ \"$last\" -ge 0 ] && [[ \"${k[last]}\" == *... ]]; then\n"
+    "        kind=${k[last]}\n"
+    "    fi\n"
+    "    _datumrun_kind \"${kind%...}\"\n"
+    "    return 0\n"
+    "}\n"
+;
+
 void optparse_print_bash (FILE *f, const char *prog,
                           const optparse_cmd_t *table)
 {
@@ -1053,84 +1210,6 @@ void optparse_print_bash (FILE *f, const char *prog,
         sp = true;
     }
     fprintf (f, "\"\n\n");
-    fputs (
-        "_datumrun_complete_kind() {\n"
-        "    case \"$1\" in\n"
-        "    command)\n"
-        "        COMPREPLY=($(compgen -W \"$_datumrun_commands\" -- \"$cur\")) "
-        ";;\n"
-        "    *) _datumrun_complete_files \"$1\" ;;\n"
-        "    esac\n"
-        "}\n\n"
-        "_datumrun_complete_files() {\n"
-        "    local IFS=$'\\n'\n"
-        "    case \"$1\" in\n"
-        "    spec)\n"
-        "        compopt -o filenames 2>/dev/null\n"
-        "        COMPREPLY=($(compgen -d -- \"$cur\") "
-        "$(compgen -f -X '!*.json' -- \"$cur\")) ;;\n"
-        "    dir)\n"
-        "        compopt -o filenames 2>/dev/null\n"
-        "        COMPREPLY=($(compgen -d -- \"$cur\")) ;;\n"
-        "    file)\n"
-        "        compopt -o filenames 2>/dev/null\n"
-        "        COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
-        "    *) COMPREPLY=() ;;\n"
-        "    esac\n"
-        "}\n\n"
-        "_datumrun() {\n"
-        "    local cur=${COMP_WORDS[COMP_CWORD]} i=2 cmd info kind words w\n"
-        "    local prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-        "    COMPREPLY=()\n"
-        "    if [ \"$COMP_CWORD\" -le 1 ]; then\n"
-        "        COMPREPLY=($(compgen -W \"$_datumrun_commands --help "
-        "--version\" -- \"$cur\"))\n"
-        "        return 0\n"
-        "    fi\n"
-        "    cmd=${COMP_WORDS[1]}\n"
-        "    info=$(_datumrun_cmd \"$cmd\") || return 0\n"
-        "    if [ \"${info%% *}\" = sub ]; then\n"
-        "        if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
-        "            COMPREPLY=($(compgen -W \"${info#sub } --help\" -- "
-        "\"$cur\"))\n"
-        "            return 0\n"
-        "        fi\n"
-        "        cmd=\"$cmd ${COMP_WORDS[2]}\"\n"
-        "        info=$(_datumrun_cmd \"$cmd\") || return 0\n"
-        "        i=3\n"
-        "    fi\n"
-        "    kind=${info%% *}; info=${info#* }\n"
-        "    local extra=${info%% *}; words=${info#* }\n"
-        "    # After \"--\" the words are handed on as they are.\n"
-        "    for ((; i < COMP_CWORD; i++)); do\n"
-        "        w=${COMP_WORDS[i]}\n"
-        "        if [ \"$w\" = -- ] && [ \"$extra\" = extra ]; then\n"
-        "            return 0\n"
-        "        fi\n"
-        "    done\n"
-        "    # --opt=VALUE: bash splits at '='.\n"
-        "    if [ \"$cur\" = = ]; then\n"
-        "        prev=${COMP_WORDS[COMP_CWORD-1]}; cur=\n"
-        "    elif [ \"$prev\" = = ]; then\n"
-        "        prev=${COMP_WORDS[COMP_CWORD-2]}\n"
-        "    fi\n"
-        "    local arg\n"
-        "    if [[ \"$prev\" == -* ]] && arg=$(_datumrun_optarg \"$cmd\" "
-        "\"$prev\"); then\n"
-        "        if [ \"${arg%% *}\" = words ]; then\n"
-        "            COMPREPLY=($(compgen -W \"${arg#words }\" -- \"$cur\"))\n"
-        "        else\n"
-        "            _datumrun_complete_kind \"$arg\"\n"
-        "        fi\n"
-        "        return 0\n"
-        "    fi\n"
-        "    if [[ \"$cur\" == -* ]]; then\n"
-        "        COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
-        "        return 0\n"
-        "    fi\n"
-        "    _datumrun_complete_kind \"$kind\"\n"
-        "    return 0\n"
-        "}\n\n",
-        f);
+    fputs (bash_tail, f);
     fprintf (f, "complete -F _datumrun %s\n", prog);
 }

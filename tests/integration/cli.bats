@@ -36,6 +36,9 @@ commands() {
         # shellcheck disable=SC2086
         opts=$(dr help --list-options $cmd)
         [ -n "$opts" ]
+        # No two rows of a table share a name, alias or short letter.
+        dup=$(printf '%s\n' $opts | sort | uniq -d)
+        [ -z "$dup" ] || { echo "$cmd: $dup twice in its table"; false; }
         for o in $opts; do
             # Named in the help as an option of its own ...
             if ! printf '%s\n' "$help" | grep -qE -- "(^|[ ,(])$o([=, )]|$)"; then
@@ -247,6 +250,24 @@ commands() {
     [ "$(complete_words datumrun plan sub/ | tr '\n' ' ')" = "sub/c.json " ]
     # After "--" the words are sbatch's.
     [ -z "$(complete_words datumrun sbatch a.json -- --)" ]
+    [ -z "$(complete_words datumrun sbatch a.json -- --mem=4G "")" ]
+    # Job and datum IDs come from the pipeline's manifest, in the state
+    # folder the line names.
+    mkdir repo && echo 1 > repo/f1 && echo 2 > repo/f2
+    spec s.json ids 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')"
+    run dr run s.json --state-dir "$T/sd" --json
+    [ "$status" -eq 0 ]
+    job=$(jget "$(last_json)" job_id)
+    PATH=$(dirname "$DATUMRUN"):$PATH
+    [ "$(complete_words datumrun inspect-job s.json --state-dir "$T/sd" "")" = "$job" ]
+    [ "$(complete_words datumrun inspect-job --state="$T/sd" s.json "${job:0:4}")" = "$job" ]
+    [ "$(complete_words datumrun inspect-job --state = "$T/sd" s.json "${job:0:4}")" = "$job" ]
+    [ -z "$(complete_words datumrun inspect-job s.json "")" ]   # no manifest there
+    run dr list-datum s.json --state-dir "$T/sd" --json
+    want=$(pyget "$output" '" ".join(sorted(d["id"] for d in j))')
+    [ "$(complete_words datumrun inspect-datum s.json "${job:0:8}" --state-dir "$T/sd" "" | sort | tr '\n' ' ')" = "$want " ]
+    # Values of options that take one are not positional arguments.
+    [ "$(complete_words datumrun list-datum --state-dir "$T/sd" s.json "" )" = "$job" ]
 }
 
 @test "cmake --install puts the binary, man page, completion, Python module and docs in the prefix; the installed binary runs the example" {
