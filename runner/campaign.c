@@ -53,14 +53,14 @@ static int collect (campaign_t *c, const char *arg)
 {
     struct stat st;
     if (stat (arg, &st) < 0) {
-        fprintf (stderr, "datumrun campaign: %s: %s\n", arg, strerror (errno));
+        fprintf (stderr, "%s: cannot read: %s\n", arg, strerror (errno));
         return -1;
     }
     if (!S_ISDIR (st.st_mode))
         return add_path (c, arg);
     DIR *d = opendir (arg);
     if (!d) {
-        fprintf (stderr, "datumrun campaign: %s: %s\n", arg, strerror (errno));
+        fprintf (stderr, "%s: cannot read: %s\n", arg, strerror (errno));
         return -1;
     }
     char **names = NULL;
@@ -84,7 +84,7 @@ static int collect (campaign_t *c, const char *arg)
     }
     free (names);
     if (n == 0) {
-        fprintf (stderr, "datumrun campaign: %s holds no *.json specs\n", arg);
+        fprintf (stderr, "%s: a folder with no *.json specs in it\n", arg);
         return -1;
     }
     return rc;
@@ -307,7 +307,7 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
         char *script = slurm_sbatch_script (n->spec, &o, &err);
         free (extra);
         if (!script) {
-            fprintf (stderr, "datumrun campaign: %s: %s\n", n->path, err.text);
+            fprintf (stderr, "%s: %s\n", n->path, err.text);
             free (logdir);
             return EXIT_USAGE;
         }

@@ -177,9 +177,19 @@ commands() {
             fi
         done
     done
-    run dr campaign run sub/g.json
+    for s in g r k j missing; do
+        for cmd in "campaign run" "campaign sbatch"; do
+            # shellcheck disable=SC2086
+            run dr $cmd sub/$s.json
+            [ "$status" -eq 2 ]
+            if [[ "${lines[0]}" != "sub/$s.json:"* ]]; then
+                echo "$cmd sub/$s.json: ${lines[0]}"; false
+            fi
+        done
+    done
+    run dr run sub/missing.json
     [ "$status" -eq 2 ]
-    [[ "${lines[0]}" == "sub/g.json:"* ]]
+    [ "${lines[0]}" = "sub/missing.json: cannot read: No such file or directory" ]
 }
 
 @test "--version and info print the versions of datumrun, Open MPI, HDF5, hwloc and PMIx" {
