@@ -224,6 +224,8 @@ int cmd_info (optparse_t *p)
     bool have_srun = access ("/usr/bin/srun", X_OK) == 0;
     char *ctpath = NULL;
     container_kind_t ct = container_detect (&ctpath);
+    slurm_gpus_t gpus = { 0 };
+    slurm_gpus_discover (&gpus);
     if (json) {
         json_t *o = json_pack ("{s:s, s:i, s:s, s:s, s:b, s:s?, s:b}",
                                "host", host, "nodes", nodes, "nodes_source",
@@ -238,6 +240,16 @@ int cmd_info (optparse_t *p)
                                  json_integer (slurm_topo_cores (t)));
             json_object_set_new (o, "pus", json_integer (slurm_topo_pus (t)));
         }
+        json_t *ga = json_array ();
+        for (int i = 0; i < gpus.n; i++)
+            json_array_append_new (ga, json_pack ("{s:s, s:s?}", "id",
+                                                  gpus.v[i].id, "cpus",
+                                                  gpus.v[i].cpus[0]
+                                                      ? gpus.v[i].cpus
+                                                      : NULL));
+        json_object_set_new (o, "gpus", ga);
+        json_object_set_new (o, "gpus_source",
+                             json_string (gpus.source ? gpus.source : "none"));
         json_object_set_new (o, "versions", runner_versions_json ());
         json_object_set_new (o, "container_runtime",
                              ct ? json_string (container_kind_name (ct))
@@ -260,6 +272,13 @@ int cmd_info (optparse_t *p)
         printf ("pmix:      %s\n", pmix ? pmix : "not in a PMIx job");
         printf ("slurm:     %s%s%s\n", have_srun ? "srun found" : "no srun",
                 sjob ? ", job " : "", sjob ? sjob : "");
+        printf ("gpus:      %d (from %s)", gpus.n,
+                gpus.source ? gpus.source : "none");
+        for (int i = 0; i < gpus.n; i++)
+            printf ("%s%s%s%s%s", i ? ", " : ": ", gpus.v[i].id,
+                    gpus.v[i].cpus[0] ? " near CPUs " : "",
+                    gpus.v[i].cpus[0] ? gpus.v[i].cpus : "", "");
+        printf ("\n");
         char vers[1024];
         runner_versions_line (vers, sizeof (vers));
         printf ("versions:  %s\n", vers);
@@ -272,5 +291,6 @@ int cmd_info (optparse_t *p)
     }
     free (ctpath);
     slurm_topo_destroy (t);
+    slurm_gpus_clear (&gpus);
     return 0;
 }

@@ -678,6 +678,18 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         abort ();
     int want = sched_workers (spec, nodes, o->workers);
     int avail = size - 1;
+    if (o->worker_ok) {
+        /* Ranks without GPUs of their own (resource_requests.gpu) idle. */
+        int idle = 0;
+        for (int r = 1; r < size; r++)
+            idle += !o->worker_ok[r];
+        if (idle)
+            dr_log (LOG_WARN, "%d worker rank%s without %d GPU%s of their "
+                    "own stay idle (workers per node are capped by GPUs / "
+                    "resource_requests.gpu)", idle, idle == 1 ? "" : "s",
+                    spec->gpu, spec->gpu == 1 ? "" : "s");
+        avail -= idle;
+    }
     c.nworkers = want < avail ? want : avail;
     if (avail > want)
         dr_log (LOG_WARN, "%d of %d worker ranks stay idle: the pipeline's "
@@ -686,11 +698,19 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         dr_log (LOG_WARN, "the pipeline's parallelism asks for %d workers "
                 "but the MPI world has %d worker ranks; using %d", want,
                 avail, avail);
-    for (int r = 1; r < size; r++) {
+    for (int r = 1, taken = 0; r < size; r++) {
         c.ws[r].rank = r;
-        c.ws[r].active = r <= c.nworkers;
+        c.ws[r].active = (!o->worker_ok || o->worker_ok[r])
+                         && taken < c.nworkers;
+        taken += c.ws[r].active;
         if (!c.ws[r].active)
             send_stop (&c, r);
+    }
+    if (c.nworkers < 1) {
+        dr_log (LOG_ERR, "no worker rank has %d GPU%s of its own "
+                "(resource_requests.gpu): nothing can run", spec->gpu,
+                spec->gpu == 1 ? "" : "s");
+        goto out;
     }
     c.chunk = spec->chunk_number > 0 ? (size_t)spec->chunk_number : 1;
 

@@ -86,6 +86,28 @@ int runner_launch (run_opts_t *o)
         jobs_spec_destroy (spec);
         return fast_rc;
     }
+    /* One machine: as many workers as it has full sets of GPUs. */
+    if (spec->gpu > 0) {
+        slurm_gpus_t g;
+        slurm_gpus_discover (&g);
+        int cap = g.n / spec->gpu;
+        if (cap < 1) {
+            fprintf (stderr, "datumrun: each worker needs %d GPU%s "
+                     "(resource_requests.gpu) and this machine has %d (from "
+                     "%s)\n", spec->gpu, spec->gpu == 1 ? "" : "s", g.n,
+                     g.source);
+            slurm_gpus_clear (&g);
+            jobs_spec_destroy (spec);
+            return EXIT_USAGE;
+        }
+        if (workers > cap) {
+            fprintf (stderr, "datumrun: %d workers, not %d: %d GPUs (from "
+                     "%s) / %d per worker\n", cap, workers, g.n, g.source,
+                     spec->gpu);
+            workers = cap;
+        }
+        slurm_gpus_clear (&g);
+    }
     jobs_spec_destroy (spec);
     const char *what = "this machine";
     long cores = runner_capacity_cores (&what);

@@ -187,6 +187,20 @@ static int run_in_world (run_opts_t *o)
                     "coordinates, the others work); got 1");
         rc = EXIT_USAGE;
     }
+    /* GPUs per worker: each takes its own; rank 0 learns who has none. */
+    char near_cpus[1024] = "";
+    int gpu_ok = 1, *oks = NULL;
+    if (rc == EXIT_OK && spec && spec->gpu > 0 && size >= 2) {
+        if (rank != 0)
+            gpu_ok = runner_gpu_setup (spec, local_index, near_cpus,
+                                       sizeof (near_cpus));
+        if (rank == 0 && !(oks = calloc ((size_t)size, sizeof (int))))
+            abort ();
+        MPI_Gather (&gpu_ok, 1, MPI_INT, oks, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        o->worker_ok = oks;
+    }
+    if (rc != EXIT_OK || !spec || size < 2)
+        ;
     else if (rank == 0) {
         char **hosts = calloc ((size_t)size, sizeof (char *));
         for (int i = 0; i < size; i++)
@@ -201,10 +215,12 @@ static int run_in_world (run_opts_t *o)
     else {
         o->container = ct.kind != CONTAINER_NONE ? &ct : NULL;
         if (strcmp (o->bind, "none"))
-            runner_bind_worker (spec, local_index);
+            runner_bind_worker (spec, local_index, near_cpus);
         rc = runner_worker (o, spec, rank) < 0 ? EXIT_FAILED : EXIT_OK;
     }
     free (all);
+    free (oks);
+    o->worker_ok = NULL;
     char *sandbox_dir = NULL, *inflight_dir = NULL;
     if (spec && rank == 0) {
         sandbox_dir = jobs_sd_path (spec->state_dir, JOBS_SD_SANDBOX);

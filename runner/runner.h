@@ -33,6 +33,8 @@ typedef struct run_opts {
     uint64_t log_limit;     /* bytes per datum log stream, 0 = no limit */
     const char *runtime;    /* --runtime: container runtime, or NULL */
     const struct container *container; /* transform.image, set up per rank */
+    const int *worker_ok;   /* rank 0: per rank, 0 when it must stay idle
+                               (no GPUs of its own); NULL = all may work */
     int argc;               /* original arguments after "run", for mpirun */
     char **argv;
 } run_opts_t;
@@ -165,7 +167,17 @@ extern volatile int runner_stop_requested;
 /* This rank's index among the worker ranks on its node (collective). */
 int runner_local_worker_index (int rank);
 /* Bind this worker rank (and so its children) to its cores (bind.c). */
-void runner_bind_worker (const jobs_spec_t *spec, int local_index);
+void runner_bind_worker (const jobs_spec_t *spec, int local_index,
+                         const char *near_cpus);
+
+/* resource_requests.gpu: give worker local_index of this node its GPUs
+ * (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER=PCI_BUS_ID, and ROCR_/
+ * HIP_VISIBLE_DEVICES for AMD, in this process's environment), and the
+ * CPUs near them into near_cpus ("" when unknown).  Returns 1 when the
+ * worker may work (also without GPUs asked), 0 when the node has no full
+ * set of GPUs left for it: it must stay idle. */
+int runner_gpu_setup (const jobs_spec_t *spec, int local_index,
+                      char *near_cpus, size_t len);
 
 /* Compile every input's glob; print the first error (naming the spec,
  * input and pattern) and return -1. */

@@ -83,6 +83,52 @@ int slurm_topo_cpuset_for (const slurm_topo_t *t, int local_index, int ncpus,
 int slurm_topo_bind_self (const slurm_topo_t *t, int local_index, int ncpus,
                           dr_error_t *err);
 
+/* ---------------------------------------------------------------- GPUs */
+
+typedef struct slurm_gpu {
+    char id[64];            /* as CUDA_VISIBLE_DEVICES takes it: "0", or a
+                               UUID when the step was given UUIDs */
+    char cpus[256];         /* CPUs near it ("0-7"), "" when unknown */
+} slurm_gpu_t;
+
+typedef struct slurm_gpus {
+    int n;
+    slurm_gpu_t *v;
+    const char *source;     /* static: "slurm (SLURM_STEP_GPUS)",
+                               "CUDA_VISIBLE_DEVICES", "hwloc", ...,
+                               "none" */
+    char backend[8];        /* "rsmi" for AMD GPUs, else "" or "cuda" */
+} slurm_gpus_t;
+
+/* The GPUs this process may use on its node, in the order CUDA numbers
+ * them (PCI bus id): SLURM_STEP_GPUS, CUDA_VISIBLE_DEVICES,
+ * ROCR_VISIBLE_DEVICES, SLURM_JOB_GPUS (the first set wins), else hwloc's
+ * GPU OS devices, else /proc/driver/nvidia/gpus.  None found is not an
+ * error (n = 0, source "none").  Returns 0, or -1 with errno (ENOMEM).
+ * Free with slurm_gpus_clear(). */
+int slurm_gpus_discover (slurm_gpus_t *g);
+
+/* g from a list such as "0,1,2,3" (Slurm's "NoDevFiles" counts none). */
+int slurm_gpus_from_list (const char *list, const char *source,
+                          slurm_gpus_t *g);
+
+/* Accepts NULL; keeps errno. */
+void slurm_gpus_clear (slurm_gpus_t *g);
+
+/* The GPUs worker local_index of a node gets when each takes per_worker:
+ * ids "2,3" (for CUDA_VISIBLE_DEVICES) and, when every one of them has its
+ * CPUs known, those CPUs into cpus (else ""; cpus may be NULL).  Returns 0,
+ * or -1 with errno ENODEV when this worker is past the node's last full
+ * set of GPUs (it must not work), EINVAL, ERANGE (a buffer too short). */
+int slurm_gpus_for_worker (const slurm_gpus_t *g, int local_index,
+                           int per_worker, char *ids, size_t ids_len,
+                           char *cpus, size_t cpus_len);
+
+/* Bind the calling process to the CPUs of list ("0-7,16") that it may
+ * use: a worker next to its GPUs.  Returns 0, or -1 with err. */
+int slurm_topo_bind_list (const slurm_topo_t *t, const char *list,
+                          dr_error_t *err);
+
 /* -------------------------------------------------------------- sbatch */
 
 #define SLURM_DEFAULT_GRACE 120  /* seconds of SIGTERM before the limit */

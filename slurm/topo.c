@@ -348,3 +348,44 @@ done:
     hwloc_bitmap_free (set);
     return rc;
 }
+
+int slurm_topo_bind_list (const slurm_topo_t *t, const char *list,
+                          dr_error_t *err)
+{
+    hwloc_bitmap_t set = NULL;
+    int rc = -1;
+
+    if (!t || !list) {
+        errno = EINVAL;
+        return dr_errprintf (err, "binding: no topology or CPU list");
+    }
+    if (!hwloc_topology_is_thissystem (t->topo)) {
+        errno = EXDEV;
+        return dr_errprintf (err, "cannot bind to CPUs %s: the topology is "
+                             "not this machine's", list);
+    }
+    if (!(set = hwloc_bitmap_alloc ())) {
+        errno = ENOMEM;
+        return dr_errprintf (err, "binding: out of memory");
+    }
+    if (hwloc_bitmap_list_sscanf (set, list) < 0 || hwloc_bitmap_iszero (set)) {
+        errno = EINVAL;
+        dr_errprintf (err, "binding: \"%s\" is not a CPU list", list);
+        goto done;
+    }
+    /* Only CPUs this process may use (its cgroup). */
+    hwloc_bitmap_and (set, set, hwloc_topology_get_allowed_cpuset (t->topo));
+    if (hwloc_bitmap_iszero (set)) {
+        errno = EINVAL;
+        dr_errprintf (err, "binding: none of CPUs %s is allowed here", list);
+        goto done;
+    }
+    if (hwloc_set_cpubind (t->topo, set, HWLOC_CPUBIND_PROCESS) < 0) {
+        dr_errprintf (err, "binding to CPUs %s: %s", list, strerror (errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    hwloc_bitmap_free (set);
+    return rc;
+}

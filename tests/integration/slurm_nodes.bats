@@ -262,6 +262,58 @@ EOF
     [[ "$output" =~ "would fit: at most 3 workers on this partition" ]]
 }
 
+# What a datum's command sees of its GPUs: "host rank CUDA_VISIBLE_DEVICES order".
+GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-none} ${CUDA_DEVICE_ORDER:-none}" > "$DATUMRUN_OUT/$(basename "$in").gpu"'
+
+@test "GPUs per datum: two workers on a 4-GPU node with gpu: 2 see disjoint pairs" {
+    make_repo 8
+    spec s.json gpus "$GPUS" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}, "resource_requests": {"gpu": {"type": "nvidia", "number": 2}}}'
+    run dr sbatch s.json --nodes 1 --time 5 --submit
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "fits partition" ]]
+    id=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
+    JOBS="$id"
+    [ "$(wait_job "$id" 180)" = COMPLETED ]
+    cat .datumrun/gpus/slurm/*-"$id".out
+    cat gpus/*.gpu
+    [ "$(ls gpus/*.gpu | wc -l)" -eq 8 ]
+    [ "$(cut -d' ' -f1 gpus/*.gpu | sort -u | wc -l)" -eq 1 ]     # one node
+    [ "$(cut -d' ' -f4 gpus/*.gpu | sort -u)" = PCI_BUS_ID ]
+    # Each worker always has the same pair; the two pairs are disjoint.
+    pairs=$(cut -d' ' -f2,3 gpus/*.gpu | sort -u)
+    echo "# rank and GPUs: $(echo $pairs)" >&3
+    [ "$(echo "$pairs" | wc -l)" -eq 2 ]
+    [ "$(echo "$pairs" | cut -d' ' -f1 | sort -u | wc -l)" -eq 2 ]
+    all=$(echo "$pairs" | cut -d' ' -f2 | tr ',' '\n' | sort)
+    [ "$(echo "$all" | wc -l)" -eq 4 ]
+    [ "$(echo "$all" | sort -u | wc -l)" -eq 4 ]
+    for gpu in $all; do [[ $gpu =~ ^[0-3]$ ]]; done
+    for p in $(echo "$pairs" | cut -d' ' -f2); do [[ $p =~ ^[0-3],[0-3]$ ]]; done
+}
+
+@test "GPUs cap the workers per node, and info lists them with their source" {
+    make_repo 6
+    spec s.json cap "$GPUS" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 3}, "resource_requests": {"gpu": 2}}'
+    # 4 ranks on one node with 4 GPUs: the third worker has no pair.  (Slurm
+    # 22.05 refuses -n 4 --overcommit --gres=gpu:4 on a 2-CPU node but takes
+    # -n 3; the step overcommits once more.)
+    {
+        printf '#!/bin/bash\nsrun --mpi=pmix -n 1 %q info\n' "$DATUMRUN"
+        printf 'srun --mpi=pmix -n 4 --overcommit %q run s.json --json\n' "$DATUMRUN"
+    } > job.sh
+    id=$(submit -N 1 -n 3 --overcommit --gres=gpu:4 -o job.out job.sh)
+    [ "$(wait_job "$id" 180)" = COMPLETED ]
+    cat job.out
+    grep -Eq '^gpus: +4 \(from slurm \(SLURM_STEP_GPUS\)\): 0, 1, 2, 3$' job.out
+    grep -q "1 worker rank without 2 GPUs of their own stay idle" job.out
+    j=$(grep '^{' job.out | tail -n 1)
+    [ "$(jget "$j" workers)" -eq 2 ]
+    [ "$(jget "$j" processed)" -eq 6 ]
+    [ "$(cut -d' ' -f2,3 cap/*.gpu | sort -u | wc -l)" -eq 2 ]
+}
+
 # Two chained pipelines, the first spread over the nodes.
 write_campaign() {
     make_repo 6

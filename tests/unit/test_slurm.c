@@ -258,6 +258,67 @@ static void test_sbatch_sizing (void **state)
     }
 }
 
+/* ---------------------------------------------------------------- GPUs */
+
+static void test_gpus_per_worker (void **state)
+{
+    slurm_gpus_t g;
+    char ids[64], cpus[64];
+
+    assert_int_equal (slurm_gpus_from_list ("0,1,2,3", "test", &g), 0);
+    assert_int_equal (g.n, 4);
+    /* gpu: 2 -> workers 0 and 1 get disjoint pairs, worker 2 none. */
+    assert_int_equal (slurm_gpus_for_worker (&g, 0, 2, ids, sizeof (ids),
+                                             cpus, sizeof (cpus)), 0);
+    assert_string_equal (ids, "0,1");
+    assert_string_equal (cpus, "");
+    assert_int_equal (slurm_gpus_for_worker (&g, 1, 2, ids, sizeof (ids),
+                                             NULL, 0), 0);
+    assert_string_equal (ids, "2,3");
+    assert_int_equal (slurm_gpus_for_worker (&g, 2, 2, ids, sizeof (ids),
+                                             NULL, 0), -1);
+    assert_int_equal (errno, ENODEV);
+    assert_int_equal (slurm_gpus_for_worker (&g, 3, 1, ids, sizeof (ids),
+                                             NULL, 0), 0);
+    assert_string_equal (ids, "3");
+    assert_int_equal (slurm_gpus_for_worker (&g, 0, 4, ids, 4, NULL, 0), -1);
+    assert_int_equal (errno, ERANGE);   /* "0,1,2,3" does not fit in 4 */
+    /* The CPUs near the GPUs, when every one is known. */
+    snprintf (g.v[2].cpus, sizeof (g.v[2].cpus), "8-15");
+    snprintf (g.v[3].cpus, sizeof (g.v[3].cpus), "8-15");
+    assert_int_equal (slurm_gpus_for_worker (&g, 1, 2, ids, sizeof (ids),
+                                             cpus, sizeof (cpus)), 0);
+    assert_string_equal (cpus, "8-15,8-15");
+    snprintf (g.v[3].cpus, sizeof (g.v[3].cpus), "%s", "");
+    assert_int_equal (slurm_gpus_for_worker (&g, 1, 2, ids, sizeof (ids),
+                                             cpus, sizeof (cpus)), 0);
+    assert_string_equal (cpus, "");
+    slurm_gpus_clear (&g);
+
+    /* UUIDs as a step may be given them, blanks, Slurm's "none". */
+    assert_int_equal (slurm_gpus_from_list ("GPU-aa, GPU-bb", "t", &g), 0);
+    assert_int_equal (g.n, 2);
+    assert_string_equal (g.v[1].id, "GPU-bb");
+    slurm_gpus_clear (&g);
+    assert_int_equal (slurm_gpus_from_list ("NoDevFiles", "t", &g), 0);
+    assert_int_equal (g.n, 0);
+    slurm_gpus_clear (&g);
+
+    /* Discovery: the step's GPUs first. */
+    char *saved = getenv ("SLURM_STEP_GPUS") ? strdup (getenv ("SLURM_STEP_GPUS")) : NULL;
+    setenv ("SLURM_STEP_GPUS", "4,5", 1);
+    assert_int_equal (slurm_gpus_discover (&g), 0);
+    assert_int_equal (g.n, 2);
+    assert_string_equal (g.v[0].id, "4");
+    assert_string_equal (g.source, "slurm (SLURM_STEP_GPUS)");
+    slurm_gpus_clear (&g);
+    if (saved)
+        setenv ("SLURM_STEP_GPUS", saved, 1);
+    else
+        unsetenv ("SLURM_STEP_GPUS");
+    free (saved);
+}
+
 /* ----------------------------------------------------------------- fit */
 
 static void test_fit_check (void **state)
@@ -1089,6 +1150,7 @@ int main (void)
         cmocka_unit_test (test_sbatch_sizing),
         cmocka_unit_test (test_sbatch_sizing_errors),
         cmocka_unit_test (test_fit_check),
+        cmocka_unit_test (test_gpus_per_worker),
         cmocka_unit_test (test_sbatch_script_options),
         cmocka_unit_test (test_sbatch_script_nasty_paths),
         cmocka_unit_test (test_sbatch_script_errors),
