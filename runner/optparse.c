@@ -554,14 +554,21 @@ static int unknown_long (const optparse_t *p, const char *word, size_t len)
     return rc;
 }
 
-static int unknown_short (const optparse_t *p, int key)
+static int unknown_short (const optparse_t *p, const char *word, int key)
 {
+    /* "-state-dir" for "--state-dir": a long option with one dash. */
+    if (strlen (word) > 2) {
+        const char *name = word + 1;
+        size_t len = strcspn (name, "=");
+        if (find_long (p, name, len) >= 0)
+            return optparse_error (p, "unknown option '%s'; did you mean "
+                                   "'-%s'?", word, word);
+    }
     if ((p->cmd->flags & OPTPARSE_CMD_SBATCH_HINT) && key
         && strchr (sbatch_short, key))
         return optparse_error (p, "unknown option '-%c': sbatch's own options "
                                "go after '--', as in `%s %s SPEC -- -%c ...`",
                                key, p->prog, p->fullname, key);
-    /* Perhaps the long option was meant: "-state-dir". */
     return optparse_error (p, "unknown option '-%c'", key);
 }
 
@@ -673,7 +680,7 @@ static int parse_words (optparse_t *p, int argc, char **argv)
             for (const char *s = w + 1; *s; s++) {
                 int k = find_short (p, (unsigned char)*s);
                 if (k < 0)
-                    return unknown_short (p, (unsigned char)*s), -1;
+                    return unknown_short (p, w, (unsigned char)*s), -1;
                 const optparse_option_t *o = &p->cmd->options[k];
                 char spelled[4] = { '-', *s, '\0', '\0' };
                 if (o->type == OPTPARSE_FLAG) {

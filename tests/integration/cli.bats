@@ -82,6 +82,9 @@ commands() {
     [ "$status" -eq 2 ]
     [[ "$output" =~ "unknown option '--reproces'; did you mean '--reprocess'?" ]]
     [[ "$output" =~ "usage: datumrun run SPEC" ]]
+    run dr run x.json -state-dir d
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "unknown option '-state-dir'; did you mean '--state-dir'?" ]]
     run dr plan x.json --jsno
     [[ "$output" =~ "did you mean '--json'?" ]]
     run dr run x.json --bind cores
