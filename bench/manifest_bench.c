@@ -66,8 +66,9 @@ static void make (int i, int variant, io_datum_rec_t *r, char *inputs,
     r->duration_s = 1.5;
     r->bytes_in = 4096;
     r->bytes_out = 128;
-    snprintf (inputs, 96, "words:/scratch/proj/words/d%03d/f%07d.txt",
-              i % 1000, i);
+    int ni = snprintf (inputs, 95, "words:/scratch/proj/words/d%03d/f%07d.txt",
+                       i % 1000, i);
+    inputs[ni + 1] = '\0';   /* an inputs list: one more NUL */
     snprintf (output, 64, "wordcount/f%07d.txt", i);
     r->inputs = inputs;
     outputs[0] = output;

@@ -98,7 +98,9 @@ typedef struct io_datum_rec {
     uint64_t bytes_out;      /* size of its outputs */
     int32_t exit_status;     /* of the last attempt; -1 if signalled */
     int32_t term_signal;     /* signal that ended it, or 0 */
-    char *inputs;            /* "name:path" lines, '\n'-separated */
+    char *inputs;            /* "name:path" entries, each NUL-terminated,
+                                then one more NUL ("" is no entry): a path
+                                may hold any byte but NUL (io_inputs_len) */
     char **outputs;          /* output paths relative to the output folder */
     size_t noutputs;
 } io_datum_rec_t;
@@ -155,6 +157,10 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
 
 /* Path of the HDF5 file, for messages. */
 const char *io_manifest_path (const io_manifest_t *m);
+
+/* Bytes of a datum's inputs list (its entries with their NULs, without
+ * the final NUL).  Iterate with `for (e = s; *e; e += strlen (e) + 1)`. */
+size_t io_inputs_len (const char *inputs);
 
 /* ---------------------------------------------------------------- staging */
 

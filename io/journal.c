@@ -31,6 +31,9 @@ enum {
     REC_JOB_END = 5,
 };
 
+/* How a put record holds the datum's inputs. */
+enum { INPUTS_LINES = 0, INPUTS_LIST = 1 };
+
 #define HEADER 12
 #define TRAILER 8
 #define MAX_PAYLOAD (1u << 30)
@@ -155,10 +158,10 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
                      dr_error_t *err)
 {
     size_t hlen = strnlen (rec->host, sizeof (rec->host) - 1);
-    size_t ilen = strlen (rec->inputs);
+    size_t ilen = io_inputs_len (rec->inputs);
     size_t olen = io__datum_outputs_len (rec);
     size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
-                 + 4 + 4 + olen + 16;
+                 + 4 + 4 + olen + 16 + 1;
     if (rec_begin (j, REC_PUT, len) < 0)
         return oom (j, err);
     w_bytes (j, rec->id.b, 16);
@@ -183,6 +186,7 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     for (size_t k = 0; k < rec->noutputs; k++)
         w_bytes (j, rec->outputs[k], strlen (rec->outputs[k]) + 1);
     w_bytes (j, rec->pipeline.b, 16);
+    w_int (j, INPUTS_LIST, 1);
     return rec_commit (j, err);
 }
 
@@ -310,15 +314,26 @@ static int apply_put (io_manifest_t *m, cursor_t *c)
     size_t nout = (size_t)r_int (c, 4);
     size_t olen = (size_t)r_int (c, 4);
     const uint8_t *outbuf = r_bytes (c, olen);
-    /* The pipeline came last, in format 2; older journals lack it. */
-    if (c->left == 16)
+    /* The pipeline came last, in format 2; older journals lack it.  Then
+     * the inputs' form: a list (INPUTS_LIST), or lines when absent. */
+    if (c->left >= 16)
         r_copy (c, rec.pipeline.b, 16);
-    if (c->bad || c->left) {
+    int form = c->left == 1 ? (int)r_int (c, 1) : INPUTS_LINES;
+    if (c->bad || c->left || (form != INPUTS_LIST && form != INPUTS_LINES)) {
         errno = EINVAL;
         return -1;
     }
-    if (io__datum_set_strings (&rec, (const char *)inputs, ilen,
-                               (const char *)outbuf, olen, nout) < 0)
+    char *list = NULL;
+    if (form == INPUTS_LINES) {
+        if (io__inputs_from_lines ((const char *)inputs, ilen, &list, &ilen)
+            < 0)
+            return -1;
+        inputs = (const uint8_t *)list;
+    }
+    int rc = io__datum_set_strings (&rec, (const char *)inputs, ilen,
+                                    (const char *)outbuf, olen, nout);
+    free (list);
+    if (rc < 0)
         return -1;
     io__manifest_fill_pipeline (m, &rec);
     return io__manifest_apply_put (m, &rec);

@@ -49,11 +49,62 @@ static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
     return 0;
 }
 
+size_t io_inputs_len (const char *inputs)
+{
+    const char *e = inputs;
+    if (!e)
+        return 0;
+    while (*e)
+        e += strlen (e) + 1;
+    return (size_t)(e - inputs);
+}
+
+/* An inputs list of ilen bytes is well-formed: non-empty entries, each
+ * NUL-terminated. */
+static bool inputs_ok (const char *inputs, size_t ilen)
+{
+    if (ilen == 0)
+        return true;
+    if (inputs[0] == '\0' || inputs[ilen - 1] != '\0')
+        return false;
+    for (size_t i = 1; i < ilen; i++)
+        if (inputs[i] == '\0' && inputs[i - 1] == '\0')
+            return false;
+    return true;
+}
+
+int io__inputs_from_lines (const char *text, size_t len, char **out,
+                           size_t *outlen)
+{
+    char *s = malloc (len + 2), *q = s;
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+        if (n) {
+            if (memchr (text + i, '\0', n)) {
+                free (s);
+                errno = EINVAL;
+                return -1;
+            }
+            memcpy (q, text + i, n);
+            q += n;
+            *q++ = '\0';
+        }
+        i += n + 1;
+    }
+    *q = '\0';
+    *out = s;
+    *outlen = (size_t)(q - s);
+    return 0;
+}
+
 int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
                            size_t ilen, const char *outbuf, size_t outlen,
                            size_t nout)
 {
-    if (memchr (inputs, '\0', ilen)
+    if (!inputs_ok (inputs, ilen)
         || (outlen > 0 && outbuf[outlen - 1] != '\0')) {
         errno = EINVAL;
         return -1;
@@ -82,7 +133,7 @@ int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
 static int copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
 {
     const char *inputs = src->inputs ? src->inputs : "";
-    size_t ilen = strlen (inputs), outlen = 0;
+    size_t ilen = io_inputs_len (inputs), outlen = 0;
     if (src->noutputs && !src->outputs) {
         errno = EINVAL;
         return -1;
@@ -97,7 +148,8 @@ static int copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
     char *p;
     if (alloc_strings (dst, ilen, outlen, src->noutputs, &p) < 0)
         return -1;
-    memcpy (dst->inputs, inputs, ilen + 1);
+    memcpy (dst->inputs, inputs, ilen);
+    dst->inputs[ilen] = '\0';
     for (size_t k = 0; k < src->noutputs; k++) {
         size_t l = strlen (src->outputs[k]) + 1;
         memcpy (p, src->outputs[k], l);

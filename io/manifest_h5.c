@@ -577,7 +577,7 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
     const datums_ctx_t *c = ctx;
     const io_datum_rec_t *r = &c->m->recs[i];
     datum_row_t *w = row;
-    size_t ilen = strlen (r->inputs);
+    size_t ilen = io_inputs_len (r->inputs);
     size_t olen = io__datum_outputs_len (r);
     uint32_t hi;
     hosts_intern (c->hosts, r->host, &hi);  /* present: no failure */
@@ -621,7 +621,7 @@ static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
             set_reason (msg, "out of memory");
             goto done;
         }
-        tb.nbytes += strlen (m->recs[i].inputs)
+        tb.nbytes += io_inputs_len (m->recs[i].inputs)
                      + io__datum_outputs_len (&m->recs[i]);
     }
     if (write_hosts (file, t, &hosts) < 0) {
@@ -945,10 +945,23 @@ static int read_datums (hid_t file, const types_t *t, int version,
             r.bytes_out = w->bytes_out;
             r.exit_status = w->exit_status;
             r.term_signal = w->term_signal;
-            if (io__datum_set_strings (&r, strs + off, w->inputs_length,
-                                       strs + off + w->inputs_length,
-                                       w->outputs_length, w->noutputs)
-                < 0) {
+            /* Format 1 has the inputs as '\n'-separated lines. */
+            const char *ins = strs + off;
+            size_t ilen = w->inputs_length;
+            char *list = NULL;
+            if (version == 1
+                && io__inputs_from_lines (ins, ilen, &list, &ilen) < 0) {
+                if (errno == ENOMEM)
+                    goto nomem;
+                set_reason (msg, "datums row %zu has malformed strings",
+                            first + k);
+                goto error;
+            }
+            int src = io__datum_set_strings (&r, list ? list : ins, ilen,
+                                             strs + off + w->inputs_length,
+                                             w->outputs_length, w->noutputs);
+            free (list);
+            if (src < 0) {
                 if (errno == ENOMEM)
                     goto nomem;
                 set_reason (msg, "datums row %zu has malformed strings",

@@ -41,6 +41,12 @@ struct io_manifest {
  * bytes).  Everything lives in one allocation that rec->inputs points to.
  * Returns 0, or -1 with errno EINVAL (malformed) or ENOMEM.
  */
+/* Format 1's inputs text ("name:path" lines, '\n'-separated) as an inputs
+ * list (io_datum_rec_t.inputs); *out is malloc'd, *outlen excludes the
+ * final NUL.  0 or -1 with errno. */
+int io__inputs_from_lines (const char *text, size_t len, char **out,
+                           size_t *outlen);
+
 int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
                            size_t ilen, const char *outbuf, size_t outlen,
                            size_t nout);

@@ -32,6 +32,24 @@ size_t dr_shorten (const char *s, char *buf, size_t len);
 /* Sane bounds on spec values: JOBS_MAX_*. */
 #include "jobs/limits.h"
 
+/* ----------------------------------------------------------------- names */
+
+/* File names are bytes (names.c).  In JSON, a byte that is not part of
+ * valid UTF-8 is written as the escape \udcXX (Python's surrogateescape:
+ * `s.encode("utf-8", "surrogateescape")` gives the bytes back); build such
+ * strings with jobs_json_bytes() and write the document with
+ * jobs_json_dumps() or jobs_json_dumpf(), which turn jansson's marks into
+ * those escapes.  In tables, jobs_name_escape() writes control characters
+ * and stray bytes as \n, \t, \xHH (and a backslash as \\).
+ */
+typedef struct json_t json_t;
+#include <stdio.h>
+bool jobs_name_is_utf8 (const char *s);
+json_t *jobs_json_bytes (const char *s);
+char *jobs_json_dumps (const json_t *j, size_t flags);   /* caller frees */
+int jobs_json_dumpf (const json_t *j, FILE *f, size_t flags);
+char *jobs_name_escape (const char *s);                  /* caller frees */
+
 /* ------------------------------------------------------------------ spec */
 
 typedef enum jobs_input_kind {

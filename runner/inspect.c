@@ -71,8 +71,10 @@ static void print_json (json_t *j)
 {
     /* Nine digits: durations without binary noise (0.041, not
      * 0.041000000000000002). */
-    char *s = json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER
-                                 | JSON_REAL_PRECISION (9));
+    char *s = jobs_json_dumps (j, JSON_COMPACT | JSON_PRESERVE_ORDER
+                                      | JSON_REAL_PRECISION (9));
+    if (!s)
+        abort ();
     printf ("%s\n", s);
     free (s);
     json_decref (j);
@@ -220,12 +222,52 @@ static void fmt_version (const versions_t *v, const io_hash_t *ph,
 
 /* ----------------------------------------------------------------- plan */
 
-/* A string for JSON output: a path that is not UTF-8 is written as its
- * bytes rather than dropped. */
+/* A string for JSON output: a path that is not UTF-8 keeps its bytes as
+ * \udcXX escapes (jobs/names.c), never dropped or written raw. */
 static json_t *json_path (const char *s)
 {
-    json_t *j = json_string (s);
-    return j ? j : json_string_nocheck (s);
+    json_t *j = jobs_json_bytes (s);
+    if (!j)
+        abort ();
+    return j;
+}
+
+/* Print a name in a table: control characters and stray bytes escaped. */
+static void put_name (const char *s)
+{
+    char *e = jobs_name_escape (s);
+    if (!e)
+        abort ();
+    fputs (e, stdout);
+    free (e);
+}
+
+/* A datum's inputs list for JSON: "inputs", its entries joined by '\n' (as
+ * before the list), and "entries", [{"input", "path"}] (exact). */
+static void inputs_json (json_t *o, const char *inputs)
+{
+    json_t *ents = json_array ();
+    size_t len = io_inputs_len (inputs);
+    char *joined = malloc (len + 1), *q = joined;
+    if (!ents || !joined)
+        abort ();
+    for (const char *e = inputs ? inputs : ""; *e; e += strlen (e) + 1) {
+        size_t n = strlen (e);
+        const char *colon = strchr (e, ':');
+        char *name = strndup (e, colon ? (size_t)(colon - e) : n);
+        json_array_append_new (ents,
+                               json_pack ("{s:s, s:o}", "input", name, "path",
+                                          json_path (colon ? colon + 1 : "")));
+        free (name);
+        if (q != joined)
+            *q++ = '\n';
+        memcpy (q, e, n);
+        q += n;
+    }
+    *q = '\0';
+    json_object_set_new (o, "inputs", json_path (joined));
+    json_object_set_new (o, "entries", ents);
+    free (joined);
 }
 
 /* The plan as one JSON document, written datum by datum: a million datums
@@ -269,7 +311,7 @@ static void plan_json (const sched_plan_t *p, const jobs_spec_t *spec,
             json_object_set_new (dj, "earlier_version", json_true ());
         if (i)
             putchar (',');
-        json_dumpf (dj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        jobs_json_dumpf (dj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref (dj);
     }
     fputs ("]}\n", stdout);
@@ -288,11 +330,14 @@ static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
                 : d->earlier ? "skip*" : "skip");
         for (uint32_t k = 0; k < d->nentries; k++) {
             const sched_entry_t *en = &p->entries[e[k]];
-            printf ("%s%s:/%s", k ? ", " : "", spec->pfs[en->input]->name,
-                    sched_str (p, en->path));
+            printf ("%s%s:/", k ? ", " : "", spec->pfs[en->input]->name);
+            put_name (sched_str (p, en->path));
         }
-        if (d->key != UINT64_MAX)
-            printf ("  [key %s]", sched_str (p, d->key));
+        if (d->key != UINT64_MAX) {
+            printf ("  [key ");
+            put_name (sched_str (p, d->key));
+            putchar (']');
+        }
         putchar ('\n');
     }
     printf ("%zu datums: %zu to process, %zu to skip; %zu gone from the "
@@ -449,12 +494,26 @@ int cmd_inspect_job (optparse_t *args)
 
 /* --------------------------------------------------------------- datums */
 
-static void one_line (const char *s, char *buf, size_t len)
+/* A datum's inputs on one table line: entries separated by ", ", each
+ * escaped (a newline in a name shows as \n).  Caller frees. */
+static char *one_line (const char *inputs)
 {
-    snprintf (buf, len, "%s", s ? s : "");
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    size_t cap = io_inputs_len (inputs) * 6 + 1, n = 0;
+    char *out = malloc (cap);
+    if (!out)
+        abort ();
+    out[0] = '\0';
+    for (const char *e = inputs ? inputs : ""; *e; e += strlen (e) + 1) {
+        char *x = jobs_name_escape (e);
+        if (!x)
+            abort ();
+        size_t xl = strlen (x);
+        if (n + xl + 3 > cap && !(out = realloc (out, cap = (n + xl + 3) * 2)))
+            abort ();
+        n += (size_t)sprintf (out + n, "%s%s", n ? ", " : "", x);
+        free (x);
+    }
+    return out;
 }
 
 int cmd_list_datum (optparse_t *args)
@@ -490,7 +549,7 @@ int cmd_list_datum (optparse_t *args)
                 "VERSION", "INPUTS");
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
         const io_datum_rec_t *r = io_manifest_datum (m, i);
-        char h[33], dur[32], in[1024], ver[16], ph[33];
+        char h[33], dur[32], ver[16], ph[33];
         const char *st = datum_state_in (r, &v);
         if (!st) {
             hidden++;
@@ -498,20 +557,23 @@ int cmd_list_datum (optparse_t *args)
         }
         hex (&r->id, h);
         if (o.json) {
-            json_array_append_new (
-                arr, json_pack ("{s:s, s:s, s:f, s:i, s:s, s:s}", "id", h,
-                                "state", st, "duration_s", r->duration_s,
-                                "pipeline_version",
-                                version_of (&vers, &r->pipeline),
-                                "pipeline_hash", hex (&r->pipeline, ph),
-                                "inputs", r->inputs ? r->inputs : ""));
+            json_t *dj = json_pack ("{s:s, s:s, s:f, s:i, s:s}", "id", h,
+                                    "state", st, "duration_s", r->duration_s,
+                                    "pipeline_version",
+                                    version_of (&vers, &r->pipeline),
+                                    "pipeline_hash", hex (&r->pipeline, ph));
+            if (!dj)
+                abort ();
+            inputs_json (dj, r->inputs);
+            json_array_append_new (arr, dj);
             continue;
         }
         jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
-        one_line (r->inputs, in, sizeof (in));
+        char *in = one_line (r->inputs);
         fmt_version (&vers, &r->pipeline, ver, sizeof (ver));
         printf ("%-32s  %-9s  %-8s  %-7s  %s\n", h, st,
                 strcmp (st, "skipped") ? dur : "-", ver, in);
+        free (in);
     }
     if (o.json)
         print_json (arr);
@@ -598,18 +660,22 @@ int cmd_inspect_datum (optparse_t *args)
     if (o.json) {
         json_t *outs = json_array ();
         for (size_t i = 0; i < r->noutputs; i++)
-            json_array_append_new (outs, json_string (r->outputs[i]));
-        print_json (json_pack (
+            json_array_append_new (outs, json_path (r->outputs[i]));
+        json_t *dj = json_pack (
             "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:I, s:f, "
-            "s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:o}",
+            "s:I, s:I, s:i, s:i, s:o, s:o, s:o}",
             "id", id, "job", j->id, "state", st, "hash", hh, "processed_by_job",
             pj, "pipeline_version", vnum, "pipeline_hash", ph,
             "attempts", r->attempts, "rank", r->rank, "host", r->host,
             "start_ns", (json_int_t)r->start_ns, "duration_s", r->duration_s,
             "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
             (json_int_t)r->bytes_out, "exit_status", r->exit_status,
-            "signal", r->term_signal, "inputs", r->inputs ? r->inputs : "",
-            "stdout_log", out_log, "stderr_log", err_log, "outputs", outs));
+            "signal", r->term_signal, "stdout_log", json_path (out_log),
+            "stderr_log", json_path (err_log), "outputs", outs);
+        if (!dj)
+            abort ();
+        inputs_json (dj, r->inputs);
+        print_json (dj);
     }
     else {
         printf ("ID: %s\nJob: %s\nState: %s\nProcessed by job: %s\n"
@@ -623,15 +689,24 @@ int cmd_inspect_datum (optparse_t *args)
         else
             printf ("Exit status: %d\n", r->exit_status);
         printf ("Inputs:\n");
-        char *in = strdup (r->inputs ? r->inputs : "");
-        char *save = NULL;
-        for (char *l = strtok_r (in, "\n", &save); l;
-             l = strtok_r (NULL, "\n", &save))
-            printf ("  %s\n", l);
-        free (in);
-        printf ("Logs:\n  %s\n  %s\nOutputs:\n", out_log, err_log);
-        for (size_t i = 0; i < r->noutputs; i++)
-            printf ("  %s/%s\n", spec->output, r->outputs[i]);
+        for (const char *e = r->inputs ? r->inputs : ""; *e;
+             e += strlen (e) + 1) {
+            printf ("  ");
+            put_name (e);
+            putchar ('\n');
+        }
+        printf ("Logs:\n  ");
+        put_name (out_log);
+        printf ("\n  ");
+        put_name (err_log);
+        printf ("\nOutputs:\n");
+        for (size_t i = 0; i < r->noutputs; i++) {
+            printf ("  ");
+            put_name (spec->output);
+            putchar ('/');
+            put_name (r->outputs[i]);
+            putchar ('\n');
+        }
     }
     free (out_log);
     free (err_log);

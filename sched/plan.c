@@ -843,11 +843,13 @@ char *sched_datum_inputs (const sched_plan_t *p, const sched_datum_t *d)
     char *s = malloc (len), *q = s;
     if (!s)
         return NULL;
-    *q = '\0';
+    /* Each entry NUL-terminated, then one more NUL: a path may hold a
+     * newline (io_datum_rec_t.inputs). */
     for (uint32_t j = 0; j < d->nentries; j++) {
         const sched_entry_t *en = &p->entries[e[j]];
-        q += sprintf (q, "%s%s:/%s", j ? "\n" : "",
-                      p->spec->pfs[en->input]->name, sched_str (p, en->path));
+        q += sprintf (q, "%s:/%s", p->spec->pfs[en->input]->name,
+                      sched_str (p, en->path)) + 1;
     }
+    *q = '\0';
     return s;
 }

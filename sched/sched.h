@@ -146,7 +146,8 @@ static inline const char *sched_str (const sched_plan_t *p, uint64_t off)
     return p->pool + off;
 }
 
-/* The datum's "name:path" lines as io_datum_rec_t.inputs.  Caller frees. */
+/* The datum's "name:path" entries as io_datum_rec_t.inputs (each
+ * NUL-terminated, then one more NUL).  Caller frees. */
 char *sched_datum_inputs (const sched_plan_t *p, const sched_datum_t *d);
 
 /* Pipeline hash: XXH3-128 of spec->pipeline_canon. */

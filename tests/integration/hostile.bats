@@ -123,3 +123,59 @@ no_state() {
     [ "$status" -eq 1 ]
     [[ "$output" =~ "the journal was replaced during the job" ]]
 }
+
+@test "a non-UTF-8 name goes through plan, list-datum and inspect-datum JSON, exactly" {
+    mkdir -p repo
+    printf 'x' > "repo/$(printf 'caf\xe9')"
+    echo y > repo/plain
+    spec s.json nu "$copy_cmd" "$(pfs in repo '/*')"
+    run dr plan s.json --json
+    [ "$status" -eq 0 ]
+    # Valid JSON, and the bytes come back with surrogateescape.
+    [ "$(pyget "$output" 'sorted(e["path"].encode("utf-8", "surrogateescape").hex() for d in j["datums"] for e in d["inputs"])')" = \
+      "['636166e9', '706c61696e']" ]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" processed)" -eq 2 ]
+    run dr list-datum s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'len(j)')" -eq 2 ]
+    [ "$(pyget "$output" 'sorted(x["entries"][0]["path"].encode("utf-8", "surrogateescape").hex() for x in j)')" = \
+      "['2f636166e9', '2f706c61696e']" ]
+    id=$(pyget "$output" '[x["id"] for x in j if x["entries"][0]["path"] != "/plain"][0]')
+    job=$(dr list-job s.json --json | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["job_id"])')
+    run dr inspect-datum s.json "$job" "$id" --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'j["entries"][0]["path"].encode("utf-8", "surrogateescape")')" = "b'/caf\\xe9'" ]
+    [ "$(pyget "$output" 'j["outputs"][0].encode("utf-8", "surrogateescape")')" = "b'caf\\xe9'" ]
+    # The output file has the same bytes as the input's name.
+    [ -e "nu/$(printf 'caf\xe9')" ]
+    # Tables escape it.
+    run dr list-datum s.json
+    [[ "$output" =~ 'in:/caf\xe9' ]]
+}
+
+@test "a name with a newline is one entry in the manifest (h5py) and in tables" {
+    mkdir -p repo
+    printf 'x' > "repo/$(printf 'two\nlines')"
+    printf '\033[2J' > "repo/$(printf 'esc\033[2J')"
+    spec s.json nl "$copy_cmd" "$(pfs in repo '/*')"
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" processed)" -eq 2 ]
+    run h5 .datumrun/nl --datums
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'sorted(d["inputs"] for d in j)')" = \
+      "[['in:/esc\\x1b[2J'], ['in:/two\\nlines']]" ]
+    [ "$(h5 .datumrun/nl --summary | $PY -c 'import json,sys; print(json.load(sys.stdin)["version"])')" -ge 2 ]
+    run dr list-datum s.json
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ 'in:/two\nlines' ]]
+    [[ "$output" =~ 'in:/esc\x1b[2J' ]]
+    # No raw control character reaches the terminal.
+    ! printf '%s' "$output" | grep -q "$(printf '\033')"
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 3 ]
+    run dr list-datum s.json --json
+    [ "$(pyget "$output" 'sorted(x["entries"][0]["path"] for x in j)')" = \
+      "['/esc\\x1b[2J', '/two\\nlines']" ]
+}

@@ -46,11 +46,17 @@ def datums(f):
     blob = f["datum_strings"][...].tobytes()
     hosts = [text(h) for h in f["hosts"][...]]
     states = enum_names(ds, "state")
+    version = int(f.attrs["datumrun_manifest_version"])
     out = []
     for r in rows:
         off = int(r["strings_offset"])
         il, ol = int(r["inputs_length"]), int(r["outputs_length"])
-        inputs = blob[off:off + il].decode("utf-8", "replace")
+        # Format 2: a list, each "name:path" NUL-terminated; format 1: lines.
+        # Names are bytes: surrogateescape keeps any of them exactly.
+        raw = blob[off:off + il]
+        entries = (raw.split(b"\0")[:-1] if version >= 2
+                   else [l for l in raw.split(b"\n") if l])
+        inputs = [e.decode("utf-8", "surrogateescape") for e in entries]
         outputs = blob[off + il:off + il + ol].split(b"\0")[:-1]
         assert len(outputs) == int(r["noutputs"])
         out.append({
@@ -68,8 +74,8 @@ def datums(f):
             "bytes_out": int(r["bytes_out"]),
             "exit_status": int(r["exit_status"]),
             "term_signal": int(r["term_signal"]),
-            "inputs": [l for l in inputs.split("\n") if l],
-            "outputs": [o.decode("utf-8", "replace") for o in outputs],
+            "inputs": inputs,
+            "outputs": [o.decode("utf-8", "surrogateescape") for o in outputs],
             # format 2; format 1 left it to the job that processed it
             "pipeline": (text(r["pipeline"]) if "pipeline" in rows.dtype.names
                          else None),
@@ -195,15 +201,19 @@ def decode_put(c):
     d["bytes_out"] = c.u(8)
     d["exit_status"] = c.i32()
     d["term_signal"] = c.i32()
-    inputs = c.take(c.u(4)).decode("utf-8", "replace")
+    inputs = c.take(c.u(4))
     nout = c.u(4)
     outs = c.take(c.u(4)).split(b"\0")[:-1]
     if len(outs) != nout:
         raise Bad("output count")
-    d["pipeline"] = c.take(16).hex() if len(c.b) - c.p == 16 else None
+    d["pipeline"] = c.take(16).hex() if len(c.b) - c.p >= 16 else None
+    # Then the inputs' form: 1 = a NUL-terminated list; absent = lines.
+    form = c.u(1) if len(c.b) - c.p == 1 else 0
     c.done()
-    d["inputs"] = [l for l in inputs.split("\n") if l]
-    d["outputs"] = [o.decode("utf-8", "replace") for o in outs]
+    entries = (inputs.split(b"\0")[:-1] if form == 1
+               else [l for l in inputs.split(b"\n") if l])
+    d["inputs"] = [e.decode("utf-8", "surrogateescape") for e in entries]
+    d["outputs"] = [o.decode("utf-8", "surrogateescape") for o in outs]
     return d
 
 

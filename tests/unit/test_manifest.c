@@ -77,9 +77,12 @@ static void trec_make (trec_t *t, int i, int variant)
     t->r.bytes_out = 2000u + (uint64_t)i;
     t->r.exit_status = i % 3 == 2 ? -1 : 0;
     t->r.term_signal = i % 3 == 2 ? 9 : 0;
-    snprintf (t->inputs, sizeof (t->inputs),
-              "words:/data/words/file-%06d.txt\nimages:/data/img/%d.png", i,
-              i);
+    /* An inputs list (entries NUL-terminated, then a NUL); the struct is
+     * zeroed, so the final NUL is there. */
+    int n = snprintf (t->inputs, sizeof (t->inputs),
+                      "words:/data/words/file-%06d.txt", i);
+    snprintf (t->inputs + n + 1, sizeof (t->inputs) - (size_t)n - 1,
+              "images:/data/img/%d.png", i);
     t->r.inputs = t->inputs;
     t->r.noutputs = (size_t)(i % 3);
     for (size_t k = 0; k < t->r.noutputs; k++) {
@@ -109,7 +112,9 @@ static void check_rec (const io_datum_rec_t *got, int i, int variant)
     assert_int_equal (got->bytes_out, t.r.bytes_out);
     assert_int_equal (got->exit_status, t.r.exit_status);
     assert_int_equal (got->term_signal, t.r.term_signal);
-    assert_string_equal (got->inputs, t.r.inputs);
+    size_t il = io_inputs_len (t.r.inputs);
+    assert_int_equal (io_inputs_len (got->inputs), il);
+    assert_memory_equal (got->inputs, t.r.inputs, il + 1);
     assert_int_equal (got->noutputs, t.r.noutputs);
     for (size_t k = 0; k < t.r.noutputs; k++)
         assert_string_equal (got->outputs[k], t.r.outputs[k]);
@@ -625,7 +630,8 @@ static void test_forget_invalidate (void **state)
         assert_non_null (r);
         assert_int_equal (r->state, JOBS_DATUM_PENDING);
         assert_true (io_hash_is_zero (&r->hash));
-        assert_string_equal (r->inputs, t.r.inputs);
+        assert_memory_equal (r->inputs, t.r.inputs,
+                             io_inputs_len (t.r.inputs) + 1);
         assert_int_equal (r->noutputs, t.r.noutputs);
         for (size_t o = 0; o < t.r.noutputs; o++)
             assert_string_equal (r->outputs[o], t.r.outputs[o]);
