@@ -647,6 +647,118 @@ static void test_entries (void **state)
     jobs_spec_destroy (spec);
 }
 
+/* ------------------------------------------------ changed code keeps */
+
+/* A spec over repo A with this command and glob.  Caller destroys. */
+static jobs_spec_t *version_spec (const char *cmd, const char *glob)
+{
+    char text[512];
+    dr_error_t err = {{0}};
+    snprintf (text, sizeof (text),
+              "{\"pipeline\":{\"name\":\"v\"},\"transform\":{\"cmd\":"
+              "[\"sh\",\"-c\",\"%s\"]},\"input\":{\"pfs\":{\"name\":"
+              "\"a\",\"repo\":\"A\",\"glob\":\"%s\"}}}", cmd, glob);
+    jobs_spec_t *spec = jobs_spec_parse (text, spec_path, NULL, &err);
+    if (!spec)
+        fail_msg ("%s: %s", text, err.text);
+    return spec;
+}
+
+/* The seed's rule: a datum whose inputs are unchanged is skipped whichever
+ * version of the pipeline made it; those of an earlier version are
+ * counted.  Each case records a first plan's datums as successes, then
+ * plans a second spec against that manifest. */
+static void test_changed_code_keeps (void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *cmd1, *glob1, *cmd2, *glob2;
+        bool rewrite;           /* A/a1 changes between the two */
+        bool reprocess;
+        bool unversioned;       /* records without their version */
+        bool failed;            /* records of failures */
+        size_t process, skip, earlier;
+    } cases[] = {
+        {"nothing changed", "x", "/*", "x", "/*", 0, 0, 0, 0, 0, 3, 0},
+        {"the command changed", "x", "/*", "y", "/*", 0, 0, 0, 0, 0, 3, 3},
+        {"the glob changed, same files", "x", "/*", "x", "/a*", 0, 0, 0, 0,
+         0, 3, 3},
+        {"the glob now leaves a file out", "x", "/*", "x", "/a[12]", 0, 0, 0,
+         0, 0, 2, 2},
+        {"the glob takes a new shape: other datums", "x", "/*", "x", "/", 0,
+         0, 0, 0, 1, 0, 0},
+        {"code and one input changed", "x", "/*", "y", "/*", 1, 0, 0, 0, 1,
+         2, 2},
+        {"one input changed", "x", "/*", "x", "/*", 1, 0, 0, 0, 1, 2, 0},
+        {"--reprocess redoes them", "x", "/*", "y", "/*", 0, 1, 0, 0, 3, 0,
+         0},
+        {"unknown version, same code", "x", "/*", "x", "/*", 0, 0, 1, 0, 0,
+         3, 0},
+        {"unknown version, changed code: processed", "x", "/*", "y", "/*", 0,
+         0, 1, 0, 3, 0, 0},
+        {"failures are processed", "x", "/*", "y", "/*", 0, 0, 0, 1, 3, 0,
+         0},
+    };
+    char a1[PATH_MAX + 8];
+    snprintf (a1, sizeof (a1), "%s/A/a1", tmp);
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char dir[PATH_MAX + 32];
+        dr_error_t err = {{0}};
+        snprintf (dir, sizeof (dir), "%s/state-%zu", tmp, i);
+        io_manifest_t *m = io_manifest_open (dir, &err);
+        if (!m)
+            fail_msg ("%s", err.text);
+        jobs_spec_t *s1 = version_spec (cases[i].cmd1, cases[i].glob1);
+        sched_plan_t *p1 = must_plan (s1);
+        for (size_t d = 0; d < p1->ndatums; d++) {
+            io_datum_rec_t rec = {0};
+            rec.id = p1->datums[d].id;
+            rec.state = cases[i].failed ? JOBS_DATUM_FAILED
+                                        : JOBS_DATUM_SUCCESS;
+            rec.hash = cases[i].failed ? (io_hash_t){{0}} : p1->datums[d].hash;
+            if (!cases[i].unversioned)
+                rec.pipeline = p1->pipeline_hash;
+            rec.inputs = sched_datum_inputs (p1, &p1->datums[d]);
+            assert_int_equal (io_manifest_put (m, &rec, &err), 0);
+            free (rec.inputs);
+        }
+        if (cases[i].rewrite)
+            assert_int_equal (put ("A/a1", "changed\n"), 0);
+        jobs_spec_t *s2 = version_spec (cases[i].cmd2, cases[i].glob2);
+        sched_plan_opts_t o = {.reprocess = cases[i].reprocess};
+        sched_plan_t *p2 = sched_plan_build (s2, NULL, m, &o, &err);
+        assert_non_null (p2);
+        if (p2->nprocess != cases[i].process || p2->nskip != cases[i].skip
+            || p2->nearlier != cases[i].earlier)
+            fail_msg ("%s: %zu process, %zu skip, %zu earlier; want %zu, "
+                      "%zu, %zu", cases[i].name, p2->nprocess, p2->nskip,
+                      p2->nearlier, cases[i].process, cases[i].skip,
+                      cases[i].earlier);
+        size_t marked = 0;
+        for (size_t d = 0; d < p2->ndatums; d++) {
+            marked += p2->datums[d].earlier;
+            if (p2->datums[d].earlier)
+                assert_int_equal (p2->datums[d].action, SCHED_SKIP);
+        }
+        assert_int_equal (marked, p2->nearlier);
+        /* The hash a new record gets is the current version's. */
+        for (size_t d = 0; d < p2->ndatums && cases[i].earlier; d++)
+            if (p2->datums[d].earlier) {
+                const io_datum_rec_t *r = io_manifest_find (m,
+                                                            &p2->datums[d].id);
+                assert_false (io_hash_eq (&r->hash, &p2->datums[d].hash));
+            }
+        if (cases[i].rewrite)
+            assert_int_equal (put ("A/a1", "1\n"), 0);
+        sched_plan_destroy (p1);
+        sched_plan_destroy (p2);
+        jobs_spec_destroy (s1);
+        jobs_spec_destroy (s2);
+        io_manifest_close (m);
+    }
+}
+
 /* reprocess and a NULL manifest both mean "process everything"; the
  * pipeline hash is the canonical spec's. */
 static void test_opts_and_pipeline_hash (void **state)
@@ -781,6 +893,7 @@ int main (void)
         cmocka_unit_test (test_cross_grows),
         cmocka_unit_test (test_entries),
         cmocka_unit_test (test_opts_and_pipeline_hash),
+        cmocka_unit_test (test_changed_code_keeps),
         cmocka_unit_test (test_workers),
         cmocka_unit_test (test_queue),
     };
