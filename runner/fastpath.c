@@ -109,6 +109,13 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     free (mpath);
     if (!have)
         return 0;
+    /* A journal left by a job killed after its last checkpoint: fold it
+     * into the file, as rank 0 does after a crash, so that the fast path
+     * never leaves more than its own job record in the journal. */
+    char *jpath = jobs_sd_path (spec->state_dir, JOBS_SD_JOURNAL);
+    struct stat jst;
+    bool leftover = jpath && stat (jpath, &jst) == 0 && jst.st_size > 0;
+    free (jpath);
     /* Any trouble here is rank 0's to report, with its usual messages. */
     if (!(m = io_manifest_open (spec->state_dir, &err)))
         return 0;
@@ -145,7 +152,7 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
      * something the file stores changed (hashes, the pipeline version):
      * rewriting every record is the one cost here that grows with the
      * manifest, and the next real run folds the journal in anyway. */
-    if ((io_statcache_puts (io_manifest_statcache (m)) > 0
+    if ((leftover || io_statcache_puts (io_manifest_statcache (m)) > 0
          || !io_hash_eq (&mh, &p->pipeline_hash))
         && io_manifest_checkpoint (m, &p->pipeline_hash, &err) < 0)
         dr_log (LOG_WARN, "%s (the journal keeps the job; the next run "
