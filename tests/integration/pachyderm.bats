@@ -175,3 +175,49 @@ EOF
     run dr run n.json -n 1 --json
     [ "$(counts "$(last_json)")" = "2 + 0 / 2" ]
 }
+
+@test "Pachyderm's combinators end to end: a three-way join with one outer input, a group over a join" {
+    mkdir -p A B C
+    for k in k1 k2; do echo "a$k" > A/$k; echo "b$k" > B/$k; done
+    echo ck1 > C/k1
+    # what the command saw: input:file for each input it has
+    cat > rec.sh <<'EOF'
+for v in a b c; do
+    eval "p=\${$v-}"
+    if [ -n "$p" ]; then printf '%s:%s ' "$v" "$(basename "$p")"; fi
+done > "$DATUMRUN_OUT/$DATUMRUN_DATUM_ID"
+EOF
+    cat > j.json <<EOF
+{"pipeline": {"name": "j3"},
+ "transform": {"cmd": ["sh", "$T/rec.sh"]},
+ "input": {"join": [
+   {"pfs": {"name": "a", "repo": "A", "glob": "/(*)", "join_on": "\$1", "outer_join": true}},
+   {"pfs": {"name": "b", "repo": "B", "glob": "/(*)", "join_on": "\$1"}},
+   {"pfs": {"name": "c", "repo": "C", "glob": "/(*)", "join_on": "\$1"}}]}}
+EOF
+    run dr run j.json -n 2 --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "2 + 0 / 2" ]
+    [ "$(for f in j3/*; do cat "$f"; echo; done | sed 's/ $//' | LC_ALL=C sort | tr '\n' '|')" = "a:k1 b:k1 c:k1|a:k2|" ]
+    # A group over a join: each file goes to its own input's group_by key.
+    mkdir -p L R
+    echo 1 > L/2.a; echo 1 > L/3.a; echo 1 > R/2.b; echo 1 > R/3.b; echo 1 > R/3.c
+    cat > ls.sh <<'EOF'
+find pfs -mindepth 2 -type l -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ' > "$DATUMRUN_OUT/$DATUMRUN_GROUP_BY"
+EOF
+    cat > g.json <<EOF
+{"pipeline": {"name": "gj"},
+ "transform": {"cmd": ["sh", "$T/ls.sh"]},
+ "input": {"group": [{"join": [
+   {"pfs": {"name": "r", "repo": "R", "glob": "/(*).(*)", "join_on": "\$1", "group_by": "\$2"}},
+   {"pfs": {"name": "l", "repo": "L", "glob": "/(*).a", "join_on": "\$1", "group_by": "\$1"}}]}]}}
+EOF
+    run dr run g.json -n 2 --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "4 + 0 / 4" ]
+    [ "$(ls gj | tr '\n' ' ')" = "2 3 b c " ]
+    [ "$(cat gj/2)" = "l/2.a " ]
+    [ "$(cat gj/3)" = "l/3.a " ]
+    [ "$(cat gj/b)" = "r/2.b r/3.b " ]
+    [ "$(cat gj/c)" = "r/3.c " ]
+}
