@@ -1,8 +1,10 @@
 /* hash.c: XXH3-128 hashes of bytes, streams and files; content hashes of
  * files and directory trees through the stat cache. */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -123,15 +125,34 @@ void io_hasher_destroy (io_hasher_t *h)
     errno = saved;
 }
 
-/* Stream a file through XXH3 in fixed-size blocks. */
-static int hash_file_contents (const char *path, io_hash_t *out,
+/* A growable path: the stat cache's key and the name in messages.  The
+ * tree itself is walked with directory descriptors (openat, fstatat), so
+ * that no depth or length of path is too much for it. */
+typedef struct hpath {
+    char *s;
+    size_t len, cap;
+} hpath_t;
+
+static int hp_reserve (hpath_t *p, size_t extra)
+{
+    if (p->len + extra + 1 <= p->cap)
+        return 0;
+    size_t ncap = p->cap ? p->cap : 256;
+    while (ncap < p->len + extra + 1)
+        ncap *= 2;
+    char *n = realloc (p->s, ncap);
+    if (!n)
+        return -1;
+    p->s = n;
+    p->cap = ncap;
+    return 0;
+}
+
+/* Stream the open file fd through XXH3 in fixed-size blocks; closes fd. */
+static int hash_file_contents (int fd, const char *path, io_hash_t *out,
                                dr_error_t *err)
 {
     static __thread char buf[1 << 17];
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return dr_errprintf (err, "%s: cannot read: %s", path,
-                             strerror (errno));
     XXH3_state_t *st = XXH3_createState ();
     if (!st) {
         close (fd);
@@ -167,19 +188,24 @@ static int cmp_names (const void *a, const void *b)
     return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-static int hash_path (io_statcache_t *sc, char *path, size_t plen,
-                      size_t pcap, bool rehash, io_hash_t *out,
+static int hash_path (io_statcache_t *sc, int dfd, const char *name,
+                      hpath_t *path, bool rehash, io_hash_t *out,
                       uint64_t *bytes, dr_error_t *err);
 
 /* A directory hashes its sorted children's names, kinds and hashes. */
-static int hash_dir (io_statcache_t *sc, char *path, size_t plen,
-                     size_t pcap, bool rehash, io_hash_t *out,
+static int hash_dir (io_statcache_t *sc, int dfd, const char *name,
+                     hpath_t *path, bool rehash, io_hash_t *out,
                      uint64_t *bytes, dr_error_t *err)
 {
-    DIR *d = opendir (path);
-    if (!d)
-        return dr_errprintf (err, "%s: cannot read directory: %s", path,
-                             strerror (errno));
+    int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir (fd);
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close (fd);
+        return dr_errprintf (err, "%s: cannot read directory: %s", path->s,
+                             strerror (e));
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
@@ -204,19 +230,20 @@ static int hash_dir (io_statcache_t *sc, char *path, size_t plen,
     if (!(h = io_hasher_create ()))
         goto done;
     io_hasher_update (h, "dir", 4);
+    size_t plen = path->len;
     for (size_t i = 0; i < n; i++) {
         size_t nl = strlen (names[i]);
-        if (plen + 1 + nl + 1 > pcap) {
-            dr_errprintf (err, "%s/%s: path too long", path, names[i]);
+        if (hp_reserve (path, nl + 1) < 0)
             goto done;
-        }
-        path[plen] = '/';
-        memcpy (path + plen + 1, names[i], nl + 1);
+        path->s[plen] = '/';
+        memcpy (path->s + plen + 1, names[i], nl + 1);
+        path->len = plen + 1 + nl;
         io_hash_t child;
         uint64_t cb = 0;
-        int r = hash_path (sc, path, plen + 1 + nl, pcap, rehash, &child,
-                           &cb, err);
-        path[plen] = '\0';
+        int r = hash_path (sc, dirfd (d), names[i], path, rehash, &child, &cb,
+                           err);
+        path->len = plen;
+        path->s[plen] = '\0';
         if (r < 0)
             goto done;
         *bytes += cb;
@@ -227,7 +254,7 @@ static int hash_dir (io_statcache_t *sc, char *path, size_t plen,
     rc = 0;
 done:
     if (rc < 0 && err && !err->text[0])
-        dr_errprintf (err, "%s: out of memory", path);
+        dr_errprintf (err, "%s: out of memory", path->s);
     for (size_t i = 0; i < n; i++)
         free (names[i]);
     free (names);
@@ -239,38 +266,60 @@ done:
 /* A symlink that cannot be followed (dangling, a loop) or that points at a
  * directory inside a directory datum hashes as its target string: the walk
  * never follows links into directories, so neither does hashing. */
-static int hash_link (const char *path, io_hash_t *out, dr_error_t *err)
+static int hash_link (int dfd, const char *name, const char *path,
+                      io_hash_t *out, dr_error_t *err)
 {
-    char target[4096];
-    ssize_t n = readlink (path, target, sizeof (target) - 1);
-    if (n < 0)
-        return dr_errprintf (err, "%s: %s", path, strerror (errno));
+    size_t cap = 256;
+    char *target = NULL;
+    ssize_t n;
+    for (;;) {
+        char *t = realloc (target, cap);
+        if (!t) {
+            free (target);
+            return dr_errprintf (err, "%s: out of memory", path);
+        }
+        target = t;
+        n = readlinkat (dfd, name, target, cap);
+        if (n < 0) {
+            int e = errno;
+            free (target);
+            return dr_errprintf (err, "%s: %s", path, strerror (e));
+        }
+        if ((size_t)n < cap)
+            break;
+        cap *= 2;
+    }
     io_hasher_t *h = io_hasher_create ();
-    if (!h)
+    if (!h) {
+        free (target);
         return dr_errprintf (err, "%s: out of memory", path);
+    }
     io_hasher_update (h, "link", 5);
     io_hasher_update (h, target, (size_t)n);
     io_hasher_digest (h, out);
     io_hasher_destroy (h);
+    free (target);
     return 0;
 }
 
-static int hash_path (io_statcache_t *sc, char *path, size_t plen,
-                      size_t pcap, bool rehash, io_hash_t *out,
+static int hash_path (io_statcache_t *sc, int dfd, const char *name,
+                      hpath_t *hp, bool rehash, io_hash_t *out,
                       uint64_t *bytes, dr_error_t *err)
 {
+    const char *path = hp->s;
     struct stat st;
-    if (lstat (path, &st) < 0)
+    if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return dr_errprintf (err, "%s: %s", path, strerror (errno));
     if (S_ISLNK (st.st_mode)) {
         /* A datum's own entry (the first call) may be a link to a folder;
          * below it, links to folders are not followed. */
-        if (stat (path, &st) < 0 || (S_ISDIR (st.st_mode) && sc_depth > 0))
-            return hash_link (path, out, err);
+        if (fstatat (dfd, name, &st, 0) < 0
+            || (S_ISDIR (st.st_mode) && sc_depth > 0))
+            return hash_link (dfd, name, path, out, err);
     }
     if (S_ISDIR (st.st_mode)) {
         sc_depth++;
-        int rc = hash_dir (sc, path, plen, pcap, rehash, out, bytes, err);
+        int rc = hash_dir (sc, dfd, name, hp, rehash, out, bytes, err);
         sc_depth--;
         return rc;
     }
@@ -295,8 +344,14 @@ static int hash_path (io_statcache_t *sc, char *path, size_t plen,
          * could block or never end. */
         io_hash_bytes ("special", 8, &e.hash);
     }
-    else if (hash_file_contents (path, &e.hash, err) < 0)
-        return -1;
+    else {
+        int fd = openat (dfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return dr_errprintf (err, "%s: cannot read: %s", path,
+                                 strerror (errno));
+        if (hash_file_contents (fd, path, &e.hash, err) < 0)
+            return -1;
+    }
     /* A file modified within the last moments could change again within
      * the same timestamp tick at the same size, unseen by the stat check:
      * like git's racy entries, it is not cached and will be read again. */
@@ -310,14 +365,70 @@ static int hash_path (io_statcache_t *sc, char *path, size_t plen,
     return 0;
 }
 
+int io_open_parent (const char *path, const char **name)
+{
+    const char *slash = strrchr (path, '/');
+    *name = slash ? slash + 1 : path;
+    if (strlen (path) < PATH_MAX || !slash) {
+        *name = path;
+        return AT_FDCWD;
+    }
+    /* Longer than the kernel takes in one call: open the folders a few
+     * components at a time, each step shorter than PATH_MAX. */
+    int fd = open (path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY
+                                                   | O_CLOEXEC);
+    const char *p = path;
+    while (fd >= 0 && p < slash) {
+        while (*p == '/' && p < slash)
+            p++;
+        if (p >= slash)
+            break;
+        /* Whole components, up to about PATH_MAX / 2 bytes. */
+        const char *cut = p;
+        for (;;) {
+            const char *nx = memchr (cut, '/', (size_t)(slash - cut));
+            nx = nx ? nx : slash;
+            if (cut > p && (size_t)(nx - p) >= PATH_MAX / 2)
+                break;
+            cut = nx;
+            if (cut >= slash)
+                break;
+            cut++;
+        }
+        char *chunk = strndup (p, (size_t)(cut - p));
+        int nfd = chunk ? openat (fd, chunk, O_PATH | O_DIRECTORY
+                                                 | O_CLOEXEC)
+                        : -1;
+        int e = errno;
+        free (chunk);
+        close (fd);
+        errno = e;
+        fd = nfd;
+        p = cut;
+    }
+    return fd < 0 ? -1 : fd;
+}
+
 int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
                      io_hash_t *out, uint64_t *bytes, dr_error_t *err)
 {
-    char buf[4096];
+    hpath_t hp = { 0 };
     size_t len = strlen (path);
-    if (len >= sizeof (buf))
-        return dr_errprintf (err, "%s: path too long", path);
-    memcpy (buf, path, len + 1);
+    if (hp_reserve (&hp, len) < 0)
+        return dr_errprintf (err, "%s: out of memory", path);
+    memcpy (hp.s, path, len + 1);
+    hp.len = len;
+    const char *name;
+    int dfd = io_open_parent (path, &name);
+    if (dfd == -1) {
+        int e = errno;
+        free (hp.s);
+        return dr_errprintf (err, "%s: %s", path, strerror (e));
+    }
     *bytes = 0;
-    return hash_path (sc, buf, len, sizeof (buf), rehash, out, bytes, err);
+    int rc = hash_path (sc, dfd, name, &hp, rehash, out, bytes, err);
+    if (dfd >= 0)
+        close (dfd);
+    free (hp.s);
+    return rc;
 }

@@ -158,6 +158,13 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
 /* Path of the HDF5 file, for messages. */
 const char *io_manifest_path (const io_manifest_t *m);
 
+/* A descriptor of path's folder and *name, its last component, such that
+ * openat (fd, *name) reaches path even when it is longer than PATH_MAX
+ * (the folders are opened a few components at a time).  Returns AT_FDCWD
+ * (with *name = path) when path is short enough, a descriptor the caller
+ * closes, or -1 with errno. */
+int io_open_parent (const char *path, const char **name);
+
 /* Bytes of a datum's inputs list (its entries with their NULs, without
  * the final NUL).  Iterate with `for (e = s; *e; e += strlen (e) + 1)`. */
 size_t io_inputs_len (const char *inputs);

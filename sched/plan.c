@@ -145,7 +145,6 @@ typedef struct walk_ctx {
     bool rehash;
     dlist_t *out;
     dr_error_t *err;
-    char path[4096];
 } walk_ctx_t;
 
 /* *off = the template expanded against a match, or NOKEY without one. */
@@ -195,15 +194,15 @@ static int add_entry (const char *relpath, bool is_dir,
     e->join = k.join;
     e->group = k.group;
     k.shown = k.join != NOKEY ? k.join : k.group;
-    int n = relpath[0]
-                ? snprintf (w->path, sizeof (w->path), "%s/%s", w->in->repo,
-                            relpath)
-                : snprintf (w->path, sizeof (w->path), "%s", w->in->repo);
-    if (n >= (int)sizeof (w->path))
-        return dr_errprintf (w->err, "%s/%s: path too long", w->in->repo,
-                             relpath);
-    if (io_content_hash (w->sc, w->path, w->rehash, &e->hash, &e->bytes,
-                         w->err) < 0)
+    /* Any length: hashing opens deep paths a few folders at a time. */
+    char *path = relpath[0] ? jobs_pathf ("%s/%s", w->in->repo, relpath)
+                            : strdup (w->in->repo);
+    if (!path)
+        return dr_errprintf (w->err, "out of memory planning datums");
+    int hrc = io_content_hash (w->sc, path, w->rehash, &e->hash, &e->bytes,
+                               w->err);
+    free (path);
+    if (hrc < 0)
         return -1;
     uint32_t idx = (uint32_t)p->nentries++;
     if (dlist_begin (w->out, &k) < 0 || dlist_add_ent (w->out, idx) < 0)
