@@ -110,7 +110,11 @@ typedef struct jobs_spec {
 
     int par_constant;      /* parallelism_spec.constant, 0 when unset */
     double par_coefficient;/* parallelism_spec.coefficient, 0 when unset */
-    int datum_tries;       /* default 3 */
+    int datum_tries;       /* default 3, at most JOBS_MAX_TRIES */
+    int datum_crash_limit; /* losses of a worker running it before a datum
+                            * fails, default 5 */
+    double worker_heartbeat; /* seconds between a worker's messages */
+    double worker_timeout; /* silence before a worker is lost; 0 = never */
     double datum_timeout;  /* seconds, 0 = none */
     double job_timeout;    /* seconds, 0 = none */
     int chunk_number;      /* chunk_spec.number, default 1 */
@@ -131,6 +135,10 @@ typedef struct jobs_spec {
      */
     char *pipeline_canon;
 } jobs_spec_t;
+
+#define JOBS_CRASH_LIMIT_MAX 255
+#define JOBS_WORKER_HEARTBEAT_DEFAULT 5.0
+#define JOBS_WORKER_TIMEOUT_DEFAULT 60.0
 
 /* Load and validate the spec at path.  state_dir overrides the default
  * state folder when non-NULL.  Checks that every repo is a readable

@@ -46,7 +46,8 @@ static const char *const top_keys[] = {
     "pipeline", "transform", "input", "output", "parallelism_spec",
     "datum_tries", "datum_timeout", "job_timeout", "chunk_spec",
     "reprocess_spec", "resource_requests", "description", "datum_set_spec",
-    "scratch", NULL,
+    "scratch", "worker_heartbeat", "worker_timeout", "datum_crash_limit",
+    NULL,
 };
 static const char *const input_keys[] = {
     "pfs", "atom", "cross", "union", "join", "group", NULL,
@@ -1412,12 +1413,34 @@ static int parse_runtime (struct parse *p, json_t *root, jobs_spec_t *spec)
     if (parse_parallelism (p, root, spec) < 0
         || get_int (p, root, "", "datum_tries", 1, JOBS_MAX_TRIES, 3,
                     &spec->datum_tries) < 0
+        || get_int (p, root, "", "datum_crash_limit", 1, JOBS_CRASH_LIMIT_MAX,
+                    5, &spec->datum_crash_limit) < 0
         || get_duration (p, root, "datum_timeout", &spec->datum_timeout) < 0
+        || get_duration (p, root, "worker_heartbeat", &spec->worker_heartbeat)
+               < 0
+        || get_duration (p, root, "worker_timeout", &spec->worker_timeout) < 0
         || get_duration (p, root, "job_timeout", &spec->job_timeout) < 0
         || get_object (p, root, "chunk_spec", false, "{\"number\": 1}",
                        &chunk) < 0
         || (chunk && check_keys (p, chunk, "'chunk_spec'", chunk_keys) < 0))
         return -1;
+    if (!opt (root, "worker_timeout"))
+        spec->worker_timeout = JOBS_WORKER_TIMEOUT_DEFAULT;
+    /* A short worker_timeout alone brings the heartbeat down with it. */
+    if (!opt (root, "worker_heartbeat")) {
+        spec->worker_heartbeat = JOBS_WORKER_HEARTBEAT_DEFAULT;
+        if (spec->worker_timeout > 0
+            && spec->worker_timeout / 4 < spec->worker_heartbeat)
+            spec->worker_heartbeat = spec->worker_timeout / 4;
+    }
+    if (spec->worker_heartbeat <= 0)
+        return fail (p, EINVAL, "worker_heartbeat must be more than 0");
+    if (spec->worker_timeout > 0
+        && spec->worker_timeout < 2 * spec->worker_heartbeat)
+        return fail (p, EINVAL, "worker_timeout (%gs) must be at least twice "
+                     "worker_heartbeat (%gs), or 0 to never declare a silent "
+                     "worker lost", spec->worker_timeout,
+                     spec->worker_heartbeat);
     spec->chunk_number = 1;
     if (chunk && get_int (p, chunk, "chunk_spec", "number", 1,
                           JOBS_MAX_CHUNK, 1,

@@ -5,35 +5,12 @@
  * NUMA nodes) and its resource_requests.gpu GPUs (slurm_gpus_for_worker);
  * when the CPUs near those GPUs are known the worker binds there instead. */
 #include <errno.h>
-#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "runner/runner.h"
 #include "slurm/slurm.h"
-
-int runner_local_worker_index (int rank)
-{
-    /* Ranks sharing this node, in rank order; rank 0 is no worker. */
-    MPI_Comm local;
-    int lrank = 0, lsize = 1;
-    MPI_Comm_split_type (MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank,
-                         MPI_INFO_NULL, &local);
-    MPI_Comm_rank (local, &lrank);
-    MPI_Comm_size (local, &lsize);
-    int *ranks = calloc ((size_t)lsize, sizeof (int));
-    if (!ranks)
-        abort ();
-    MPI_Allgather (&rank, 1, MPI_INT, ranks, 1, MPI_INT, local);
-    int idx = 0;
-    for (int i = 0; i < lrank; i++)
-        if (ranks[i] != 0)
-            idx++;
-    free (ranks);
-    MPI_Comm_free (&local);
-    return idx;
-}
 
 void runner_bind_worker (const jobs_spec_t *spec, int local_index,
                          const char *near_cpus)

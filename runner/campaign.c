@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runner/exec.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -228,11 +229,11 @@ static int run_one (const char *spec, int argc, char **argv)
     av[a++] = (char *)spec;
     for (int i = 0; i < argc; i++)
         av[a++] = argv[i];
-    pid_t pid = fork ();
-    if (pid == 0) {
-        execv (exe, av);
-        _exit (127);
-    }
+    pid_t pid = -1;
+    dr_error_t err = { { 0 } };
+    exec_spawn_t so = { .argv = av, .fd = { -1, -1 } };
+    if (exec_spawn_process (&so, &pid, &err) < 0)
+        fprintf (stderr, "datumrun campaign: %s\n", err.text);
     free (av);
     int status = 0;
     while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)

@@ -3,7 +3,6 @@
  * (nodes, topology, MPI/PMIx/Slurm found). */
 #define _GNU_SOURCE
 #include <jansson.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,9 +212,8 @@ int cmd_info (optparse_t *p)
     slurm_topo_t *t = slurm_topo_load (&err);
     char host[256] = "";
     gethostname (host, sizeof (host) - 1);
-    char mpiver[MPI_MAX_LIBRARY_VERSION_STRING] = "";
-    int len = 0;
-    MPI_Get_library_version (mpiver, &len);
+    char mpiver[512] = "";
+    proto_library_version (mpiver, sizeof (mpiver));
     char *nl = strchr (mpiver, ',');
     if (nl)
         *nl = '\0';

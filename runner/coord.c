@@ -1,36 +1,26 @@
-/* coord.c: rank 0.  Plans the job against the manifest, cleans up after
- * earlier runs (outputs of changed or vanished datums, half-moved outputs
- * of a crash), then hands datums out dynamically: each worker holds the
- * datum it runs and one in reserve, and gets the next one as soon as it
- * reports.  Every result goes to the manifest's journal at once, so a
- * kill -9 loses at most the datums in flight.  Rank 0 never blocks in MPI:
- * it polls with MPI_Improbe and sleeps with a growing timeout when idle.
+/* coord.c: rank 0.  Plans the job against the manifest, prepares the
+ * output folder (prepare.c), then runs the loop that feeds the dispatcher
+ * (sched/dispatch.c: queue, holdings, reserves, retries, lost workers)
+ * with what arrives through the wire protocol (proto.c), sends what it
+ * decides, and records every result in the manifest's journal at once, so
+ * that a kill -9 loses at most the datums in flight.  A worker that falls
+ * silent or whose communication fails is lost: its datums go to the
+ * others.  Rank 0 never blocks in MPI: it polls and sleeps with a growing
+ * timeout when idle.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
-#include <mpi.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runner/coord.h"
+#include "runner/proto.h"
 #include "runner/runner.h"
-
-typedef struct wslot {
-    int rank;
-    char host[64];
-    bool active;            /* takes part in this job */
-    bool stop_sent;
-    uint32_t *held;         /* datums assigned and not yet reported */
-    size_t nheld, cap;
-} wslot_t;
+#include "sched/dispatch.h"
 
 typedef struct collision {
     char *path;
@@ -40,96 +30,29 @@ typedef struct collision {
 typedef struct coord {
     run_opts_t *o;
     jobs_spec_t *spec;
+    proto_t *proto;
     int size;
     io_manifest_t *m;
     sched_plan_t *p;
-    sched_queue_t *q;
-    uint8_t *attempts;      /* per datum: attempts made */
-    wslot_t *ws;            /* index = rank */
+    sched_dispatch_t *d;
+    bool *stop_sent;        /* per rank */
+    bool *active;           /* per rank: a worker of this job */
+    uint32_t *chunk;        /* scratch: one assignment */
+    size_t chunk_max;
     int nworkers;
-    size_t chunk;
-    double avg_duration;    /* moving average of attempts' durations */
     jobs_record_t job;
-    size_t remaining;       /* datums to process not yet finished */
     bool stopping;
     const char *stop_reason;
     collision_t *coll;
     size_t ncoll;
-    char **hosts;           /* per rank, from the gather */
-    int exit_code;
+    char **hosts;           /* per rank, from the hello */
+    runner_lost_t *lost;    /* workers lost, in order */
+    size_t nlost;
 } coord_t;
 
 static void send_stop (coord_t *c, int r);
-
-/* ------------------------------------------------------------ dispatch */
-
-static void pack_datum (coord_t *c, buf_t *b, uint32_t didx)
-{
-    const sched_plan_t *p = c->p;
-    const sched_datum_t *d = &p->datums[didx];
-    buf_put_u32 (b, didx);
-    buf_put_u32 (b, (uint32_t)c->attempts[didx] + 1);
-    buf_put (b, d->id.b, 16);
-    buf_put_u32 (b, d->nentries);
-    for (uint32_t j = 0; j < d->nentries; j++) {
-        const sched_entry_t *e = &p->entries[p->ents[d->first + j]];
-        buf_put_u32 (b, e->input);
-        buf_put_str (b, sched_str (p, e->path));
-    }
-    buf_put_str (b, d->join_key != UINT64_MAX ? sched_str (p, d->join_key)
-                                              : "");
-    buf_put_str (b, d->group_key != UINT64_MAX ? sched_str (p, d->group_key)
-                                               : "");
-}
-
-/* How many datums a worker holds: the one it runs and one in reserve; for
- * datums so short that rank 0's reply could arrive after the reserve is
- * done, two in reserve.  Long datums keep one, so that a worker stuck on a
- * slow datum holds back as little as possible. */
-static size_t per_worker (const coord_t *c)
-{
-    bool short_datums = c->avg_duration > 0 && c->avg_duration < 0.05;
-    return (short_datums ? 3 : 2) * c->chunk;
-}
-
-/* Top the worker up to per_worker datums, `chunk` at a time. */
-static void fill (coord_t *c, wslot_t *w)
-{
-    while (!c->stopping && w->active && w->nheld + c->chunk <= per_worker (c)
-           && sched_queue_len (c->q) > 0) {
-        buf_t b = { 0 };
-        uint32_t n = 0, didx;
-        buf_put_str (&b, c->job.id);
-        size_t countpos = b.len;
-        buf_put_u32 (&b, 0);
-        while (n < c->chunk && sched_queue_pop (c->q, &didx) == 0) {
-            pack_datum (c, &b, didx);
-            if (w->nheld == w->cap) {
-                w->cap = w->cap ? 2 * w->cap : 8;
-                w->held = realloc (w->held, w->cap * sizeof (*w->held));
-                if (!w->held)
-                    abort ();
-            }
-            w->held[w->nheld++] = didx;
-            n++;
-        }
-        memcpy (b.data + countpos, &n, sizeof (n));
-        /* Small and eager: a blocking send returns at once. */
-        MPI_Send (b.data, (int)b.len, MPI_BYTE, w->rank, TAG_ASSIGN,
-                  MPI_COMM_WORLD);
-        buf_free (&b);
-    }
-}
-
-static void unhold (wslot_t *w, uint32_t didx)
-{
-    for (size_t i = 0; i < w->nheld; i++) {
-        if (w->held[i] == didx) {
-            w->held[i] = w->held[--w->nheld];
-            return;
-        }
-    }
-}
+static void lose_worker (coord_t *c, int w, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void datum_label (coord_t *c, uint32_t didx, char *buf, size_t len)
 {
@@ -181,22 +104,118 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     return rc;
 }
 
+
+/* Send w what the dispatcher gives it, one message per chunk. */
+static void fill (coord_t *c, int w)
+{
+    size_t n;
+    dr_error_t err = { { 0 } };
+    while ((n = sched_dispatch_assign (c->d, w, c->chunk, c->chunk_max))) {
+        buf_t b = { 0 };
+        proto_assign_begin (&b, c->job.id);
+        for (size_t i = 0; i < n; i++)
+            proto_assign_add (&b, c->p, c->chunk[i],
+                              sched_dispatch_attempts (c->d, c->chunk[i]));
+        if (proto_send (c->proto, w, PROTO_ASSIGN, &b, &err) < 0) {
+            lose_worker (c, w, "%s", err.text);
+            return;
+        }
+    }
+}
+
+static void fill_all (coord_t *c)
+{
+    for (int w = 1; w < c->size; w++)
+        fill (c, w);
+}
+
+/* Record a datum given up after its workers were lost. */
+static void record_crashed (coord_t *c, uint32_t didx, int rank)
+{
+    char label[512];
+    wresult_t r = { .didx = didx, .attempt = sched_dispatch_attempts (c->d,
+                                                                   didx),
+                    .outcome = OUT_FAILED, .exit_status = -1 };
+    datum_label (c, didx, label, sizeof (label));
+    record (c, didx, &r, JOBS_DATUM_FAILED, rank);
+    c->job.failed++;
+    dr_log (LOG_ERR, "datum %s failed: the worker running it was lost %u "
+            "times (datum_crash_limit %d); it is taken to kill its workers",
+            label, sched_dispatch_losses (c->d, didx),
+            c->spec->datum_crash_limit);
+}
+
+/* w is lost: nothing more goes to it, its datums go back to the front of
+ * the queue for the others. */
+static void lose_worker (coord_t *c, int w, const char *fmt, ...)
+{
+    if (sched_dispatch_state (c->d, w) != SCHED_W_ACTIVE)
+        return;
+    runner_lost_t *l;
+    c->lost = realloc (c->lost, (c->nlost + 1) * sizeof (*c->lost));
+    if (!c->lost)
+        abort ();
+    l = &c->lost[c->nlost++];
+    memset (l, 0, sizeof (*l));
+    l->rank = w;
+    snprintf (l->host, sizeof (l->host), "%s", c->hosts[w]);
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (l->reason, sizeof (l->reason), fmt, ap);
+    va_end (ap);
+    size_t nheld = sched_dispatch_held (c->d, w), ngave = 0;
+    uint32_t *gave = calloc (nheld ? nheld : 1, sizeof (*gave));
+    if (!gave)
+        abort ();
+    int back = sched_dispatch_worker_lost (c->d, w, gave, &ngave);
+    proto_forget (c->proto, w);
+    c->stop_sent[w] = true;     /* it would never read it */
+    dr_log (LOG_WARN, "worker rank %d on %s lost (%s); %d datum%s back in "
+            "the queue, %d workers left", w, l->host, l->reason, back,
+            back == 1 ? "" : "s", sched_dispatch_active (c->d));
+    for (size_t i = 0; i < ngave; i++)
+        record_crashed (c, gave[i], w);
+    free (gave);
+    fill_all (c);
+}
+
+static sched_result_t result_kind (outcome_t oc)
+{
+    switch (oc) {
+    case OUT_SUCCESS:
+    case OUT_RECOVERED:
+    case OUT_COLLISION:
+        return SCHED_RES_DONE;
+    case OUT_RETURNED:
+    case OUT_INTERRUPTED:
+        return SCHED_RES_RETURNED;
+    case OUT_FAILED:
+    case OUT_ERROR:
+    default:
+        return SCHED_RES_FAILED;
+    }
+}
+
 static void handle_result (coord_t *c, int rank, buf_t *b)
 {
     wresult_t r;
-    wslot_t *w = &c->ws[rank];
     char label[512];
-    if (wresult_unpack (b, &r) < 0 || r.didx >= c->p->ndatums) {
+    if (proto_result_unpack (b, &r) < 0 || r.didx >= c->p->ndatums) {
         dr_log (LOG_ERR, "malformed result from rank %d", rank);
         wresult_free (&r);
         return;
     }
-    unhold (w, r.didx);
-    c->attempts[r.didx] = (uint8_t)(r.attempt > 255 ? 255 : r.attempt);
-    if (r.outcome != OUT_RETURNED)
-        c->avg_duration = c->avg_duration > 0
-                              ? 0.9 * c->avg_duration + 0.1 * r.duration_s
-                              : r.duration_s;
+    sched_verdict_t v = sched_dispatch_result (
+        c->d, rank, r.didx, result_kind (r.outcome),
+        r.outcome == OUT_RETURNED ? -1 : r.duration_s, dr_now ());
+    if (v == SCHED_V_STALE) {
+        /* A worker declared lost that spoke again: its datum went to
+         * another worker already. */
+        dr_log (LOG_DEBUG, "ignoring a result from rank %d for a datum it "
+                "no longer holds", rank);
+        wresult_free (&r);
+        return;
+    }
     switch (r.outcome) {
     case OUT_SUCCESS:
         /* Counted only once recorded: what the summary calls processed, a
@@ -206,25 +225,20 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
             c->job.bytes_downloaded += c->p->datums[r.didx].bytes;
             c->job.bytes_uploaded += r.bytes_out;
         }
-        c->remaining--;
         break;
     case OUT_RECOVERED:
         record (c, r.didx, &r, JOBS_DATUM_RECOVERED, rank);
         c->job.recovered++;
-        c->remaining--;
         datum_label (c, r.didx, label, sizeof (label));
         dr_log (LOG_WARN, "datum %s failed and was recovered by err_cmd",
                 label);
         break;
     case OUT_RETURNED:
-        c->attempts[r.didx] = (uint8_t)(r.attempt - 1);
-        if (!c->stopping)
-            sched_queue_push (c->q, r.didx);
-        break;
+    case OUT_INTERRUPTED:
+        break;      /* queued again; the next run does it if we stop */
     case OUT_COLLISION:
         record (c, r.didx, &r, JOBS_DATUM_FAILED, rank);
         c->job.failed++;
-        c->remaining--;
         c->coll = realloc (c->coll, (c->ncoll + 1) * sizeof (*c->coll));
         if (!c->coll)
             abort ();
@@ -235,18 +249,16 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     case OUT_FAILED:
     case OUT_ERROR:
         datum_label (c, r.didx, label, sizeof (label));
-        if (r.attempt < (uint32_t)c->spec->datum_tries && !c->stopping) {
+        if (v == SCHED_V_RETRY) {
             dr_log (LOG_WARN, "datum %s attempt %u/%d failed (%s); retrying",
                     label, r.attempt, c->spec->datum_tries,
                     r.message ? r.message
                     : r.term_signal ? strsignal (r.term_signal)
                                     : "non-zero exit");
-            sched_queue_push (c->q, r.didx);
             break;
         }
         record (c, r.didx, &r, JOBS_DATUM_FAILED, rank);
         c->job.failed++;
-        c->remaining--;
         char idhex[33];
         io_hash_hex (&c->p->datums[r.didx].id, idhex);
         char *log = jobs_sd_datum_log (c->spec->state_dir, c->job.id, idhex,
@@ -265,40 +277,53 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         break;
     }
     wresult_free (&r);
-    fill (c, w);
+    fill (c, rank);
 }
 
+/* Take in what arrived; *got tells whether anything did. */
 static void progress (coord_t *c, bool *got)
 {
+    dr_error_t err = { { 0 } };
+    int failed = -1;
     *got = false;
     for (;;) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        MPI_Improbe (MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &msg,
-                     &st);
-        if (!flag)
-            return;
+        proto_msg_t msg;
+        int rc = proto_recv (c->proto, -1, &msg, &err);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            if (msg.source > 0 && msg.source < c->size)
+                lose_worker (c, msg.source, "%s", err.text);
+            else if (!c->stop_reason) {
+                dr_log (LOG_ERR, "%s", err.text);
+                c->stop_reason = "MPI communication failed";
+                runner_stop_requested = 1;
+            }
+            break;
+        }
         *got = true;
-        int count = 0;
-        MPI_Get_count (&st, MPI_BYTE, &count);
-        buf_t b = { 0 };
-        b.len = b.cap = (size_t)count;
-        if (!(b.data = malloc (count ? (size_t)count : 1)))
-            abort ();
-        MPI_Mrecv (b.data, count, MPI_BYTE, &msg, &st);
-        if (st.MPI_SOURCE > 0 && st.MPI_SOURCE < c->size)
-            handle_result (c, st.MPI_SOURCE, &b);
-        buf_free (&b);
+        if (msg.source > 0 && msg.source < c->size) {
+            sched_dispatch_heard (c->d, msg.source, dr_now ());
+            if (msg.tag == PROTO_RESULT)
+                handle_result (c, msg.source, &msg.body);
+        }
+        buf_free (&msg.body);
     }
+    while (proto_progress (c->proto, &failed, &err) < 0)
+        lose_worker (c, failed, "%s", err.text);
 }
 
-static size_t held_total (const coord_t *c)
+/* Declare lost the workers silent for worker_timeout. */
+static void check_silence (coord_t *c, double now)
 {
-    size_t n = 0;
-    for (int r = 1; r < c->size; r++)
-        n += c->ws[r].nheld;
-    return n;
+    int *lost = calloc ((size_t)c->size, sizeof (int));
+    if (!lost)
+        abort ();
+    size_t n = sched_dispatch_tick (c->d, now, lost);
+    for (size_t i = 0; i < n; i++)
+        lose_worker (c, lost[i], "no heartbeat for %.0fs",
+                     now - sched_dispatch_last_heard (c->d, lost[i]));
+    free (lost);
 }
 
 /* Fold the journal into the HDF5 file now and then, so that a long job's
@@ -319,36 +344,57 @@ static void maybe_checkpoint (coord_t *c, double *last)
     *last = dr_now ();
 }
 
+static void begin_stop (coord_t *c, double *stop_deadline)
+{
+    c->stopping = true;
+    sched_dispatch_stop (c->d);
+    *stop_deadline = dr_now () + c->o->grace + 15.0;
+    dr_log (LOG_WARN, "%s: no new datums; running ones get %.0fs to finish "
+            "(%zu held by workers)", c->stop_reason, c->o->grace,
+            sched_dispatch_held_total (c->d));
+    /* Workers learn it from the same signal under mpirun and srun; a job
+     * timeout is ours alone, so tell them. */
+    for (int r = 1; r < c->size; r++)
+        send_stop (c, r);
+}
+
 static void dispatch (coord_t *c)
 {
     double start = dr_now (), stop_deadline = 0, backoff = 50e-6;
-    double last_ckpt = start;
-    for (int r = 1; r < c->size; r++)
-        fill (c, &c->ws[r]);
-    while (c->remaining > 0) {
+    double last_ckpt = start, last_tick = start;
+    for (int w = 1; w < c->size; w++)
+        if (c->active[w])
+            sched_dispatch_worker_joined (c->d, w, start);
+    fill_all (c);
+    while (sched_dispatch_remaining (c->d) > 0) {
         bool got;
         progress (c, &got);
+        double now = dr_now ();
+        if (now - last_tick >= 0.25) {
+            check_silence (c, now);
+            last_tick = now;
+        }
+        if (sched_dispatch_active (c->d) == 0) {
+            if (!c->stop_reason)
+                c->stop_reason = "every worker was lost";
+            dr_log (LOG_ERR, "every worker was lost; %zu datums were not "
+                    "processed (the next run does them)",
+                    sched_dispatch_remaining (c->d));
+            c->stopping = true;
+            break;
+        }
         if (!c->stopping) {
             if (runner_stop_requested && !c->stop_reason)
                 c->stop_reason = "stop requested (signal)";
             else if (c->spec->job_timeout > 0
-                     && dr_now () - start > c->spec->job_timeout)
+                     && now - start > c->spec->job_timeout)
                 c->stop_reason = "job_timeout reached";
-            if (c->stop_reason) {
-                c->stopping = true;
-                stop_deadline = dr_now () + c->o->grace + 15.0;
-                dr_log (LOG_WARN, "%s: no new datums; running ones get "
-                        "%.0fs to finish (%zu held by workers)",
-                        c->stop_reason, c->o->grace, held_total (c));
-                /* Workers learn it from the same signal under mpirun and
-                 * srun; a job timeout is ours alone, so tell them. */
-                for (int r = 1; r < c->size; r++)
-                    send_stop (c, r);
-            }
+            if (c->stop_reason)
+                begin_stop (c, &stop_deadline);
         }
-        if (c->stopping && held_total (c) == 0)
+        if (c->stopping && sched_dispatch_held_total (c->d) == 0)
             break;
-        if (c->stopping && dr_now () > stop_deadline) {
+        if (c->stopping && now > stop_deadline) {
             dr_log (LOG_WARN, "workers did not report within the grace "
                     "period; their datums will run again next time");
             break;
@@ -366,232 +412,6 @@ static void dispatch (coord_t *c)
     }
 }
 
-/* --------------------------------------------------------- preparation */
-
-/* Outputs that a crashed run moved into place but never recorded: remove
- * them unless a recorded datum owns them. */
-static int clean_inflight (coord_t *c)
-{
-    char *dir = jobs_sd_path (c->spec->state_dir, JOBS_SD_INFLIGHT);
-    DIR *top = dir ? opendir (dir) : NULL;
-    if (!top) {
-        free (dir);
-        return 0;
-    }
-    coord_owners_t *own = NULL;
-    struct dirent *de;
-    size_t removed = 0;
-    while ((de = readdir (top))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *sub = jobs_pathf ("%s/%s", dir, de->d_name);
-        DIR *d = sub ? opendir (sub) : NULL;
-        if (!d) {
-            free (sub);
-            continue;
-        }
-        struct dirent *fe;
-        while ((fe = readdir (d))) {
-            io_hash_t id;
-            if (io_hash_from_hex (fe->d_name, &id) < 0)
-                continue;
-            const io_datum_rec_t *rec = io_manifest_find (c->m, &id);
-            if (rec && rec->state == JOBS_DATUM_SUCCESS)
-                continue;   /* it was recorded: its outputs are owned */
-            char *file = jobs_pathf ("%s/%s", sub, fe->d_name);
-            FILE *f = file ? fopen (file, "r") : NULL;
-            free (file);
-            if (!f)
-                continue;
-            if (!own && !(own = coord_owners_build (c->m)))
-                abort ();
-            char *line = NULL;
-            size_t cap = 0;
-            ssize_t n;
-            while ((n = getdelim (&line, &cap, '\0', f)) > 0) {
-                if (!coord_owners_get (own, line)) {
-                    io_remove_output (c->spec->output, line);
-                    removed++;
-                }
-            }
-            free (line);
-            fclose (f);
-        }
-        closedir (d);
-        free (sub);
-    }
-    closedir (top);
-    coord_owners_destroy (own);
-    if (removed)
-        dr_log (LOG_INFO, "removed %zu unrecorded outputs of datums "
-                "interrupted in an earlier run", removed);
-    int rc = io_remove_tree (dir);
-    free (dir);
-    return rc;
-}
-
-static void remove_outputs (coord_t *c, const io_datum_rec_t *rec)
-{
-    for (size_t i = 0; i < rec->noutputs; i++)
-        if (io_remove_output (c->spec->output, rec->outputs[i]) < 0)
-            dr_log (LOG_WARN, "cannot remove %s/%s: %s", c->spec->output,
-                    rec->outputs[i], strerror (errno));
-}
-
-/* Changed datums lose their old outputs; datums that left the input lose
- * theirs and their record.  Both are invalidated in the journal (and
- * synced) before any file goes, so that a crash in between cannot leave a
- * "success" whose files are gone; a vanished datum is forgotten only after
- * its files are, so that none is left that no record names. */
-static int prepare_outputs (coord_t *c, dr_error_t *err)
-{
-    size_t nchanged = 0, ngone = 0;
-    /* Collect the vanished first: forgetting changes the manifest. */
-    size_t n = io_manifest_ndatums (c->m);
-    io_hash_t *gone = malloc ((n ? n : 1) * sizeof (*gone));
-    if (!gone)
-        return dr_errprintf (err, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const io_datum_rec_t *rec = io_manifest_datum (c->m, i);
-        if (sched_plan_find (c->p, &rec->id) < 0)
-            gone[ngone++] = rec->id;
-    }
-    for (size_t i = 0; i < c->p->ndatums; i++) {
-        sched_datum_t *d = &c->p->datums[i];
-        if (d->action == SCHED_PROCESS && d->changed) {
-            if (io_manifest_invalidate (c->m, &d->id, err) < 0)
-                goto error;
-            nchanged++;
-        }
-    }
-    for (size_t i = 0; i < ngone; i++) {
-        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
-        if (rec && rec->state == JOBS_DATUM_SUCCESS && rec->noutputs
-            && io_manifest_invalidate (c->m, &gone[i], err) < 0)
-            goto error;
-    }
-    if ((nchanged || ngone) && io_manifest_sync (c->m, err) < 0)
-        goto error;
-    for (size_t i = 0; i < c->p->ndatums; i++) {
-        sched_datum_t *d = &c->p->datums[i];
-        if (d->action == SCHED_PROCESS && d->changed) {
-            const io_datum_rec_t *rec = io_manifest_find (c->m, &d->id);
-            if (rec)
-                remove_outputs (c, rec);
-        }
-    }
-    for (size_t i = 0; i < ngone; i++) {
-        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
-        if (!rec)
-            continue;
-        remove_outputs (c, rec);
-        if (io_manifest_forget (c->m, &gone[i], err) < 0)
-            goto error;
-    }
-    free (gone);
-    if (nchanged || ngone)
-        dr_log (LOG_INFO, "%zu changed datums' outputs removed, %zu datums "
-                "gone from the input", nchanged, ngone);
-    return 0;
-error:
-    free (gone);
-    return -1;
-}
-
-/* A job still "running" in a manifest whose lock we hold was killed (kill
- * -9, a lost node) before it could say so: record it as killed, with the
- * counts its datums' records show, so that list-job does not show it
- * running forever. */
-static int close_dead_jobs (coord_t *c, dr_error_t *err)
-{
-    for (size_t i = 0; i < io_manifest_njobs (c->m); i++) {
-        jobs_record_t dead = *io_manifest_job (c->m, i);
-        if (dead.state != JOBS_STATE_RUNNING)
-            continue;
-        io_hash_t jid;
-        io_hash_from_hex (dead.id, &jid);
-        int64_t end = dead.start_ns;
-        dead.processed = dead.failed = dead.recovered = 0;
-        dead.bytes_downloaded = dead.bytes_uploaded = 0;
-        for (size_t k = 0; k < io_manifest_ndatums (c->m); k++) {
-            const io_datum_rec_t *r = io_manifest_datum (c->m, k);
-            if (!io_hash_eq (&r->proc_job, &jid))
-                continue;
-            if (r->state == JOBS_DATUM_SUCCESS) {
-                dead.processed++;
-                dead.bytes_downloaded += r->bytes_in;
-                dead.bytes_uploaded += r->bytes_out;
-            }
-            else if (r->state == JOBS_DATUM_FAILED)
-                dead.failed++;
-            else if (r->state == JOBS_DATUM_RECOVERED)
-                dead.recovered++;
-            int64_t e = r->start_ns + (int64_t)(r->duration_s * 1e9);
-            if (e > end)
-                end = e;
-        }
-        dead.state = JOBS_STATE_KILLED;
-        dead.duration_s = (double)(end - dead.start_ns) * 1e-9;
-        if (io_manifest_job_end (c->m, &dead, err) < 0)
-            return -1;
-        dr_log (LOG_INFO, "job %.8s was killed before it ended; %llu of its "
-                "datums had finished", dead.id,
-                (unsigned long long)(dead.processed + dead.failed
-                                     + dead.recovered));
-    }
-    return 0;
-}
-
-/* A manifest that has never recorded a job (a first run, or a damaged
- * manifest moved aside as its error message advises) owns nothing in the
- * output folder.  Files already there would collide with the datums'
- * outputs, and the result would not equal a from-scratch run: move the
- * folder aside (never delete it) so that the outputs are rebuilt. */
-static int fresh_output (coord_t *c, dr_error_t *err)
-{
-    const char *out = c->spec->output;
-    if (io_manifest_njobs (c->m) || io_manifest_ndatums (c->m))
-        return 0;
-    DIR *d = opendir (out);
-    if (!d)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir (d)))
-        empty = !strcmp (de->d_name, ".") || !strcmp (de->d_name, "..");
-    closedir (d);
-    if (empty)
-        return 0;
-    char aside[4200];
-    snprintf (aside, sizeof (aside), "%s.old-%lld", out,
-              (long long)(dr_realtime_ns () / 1000000000));
-    if (renameat2 (AT_FDCWD, out, AT_FDCWD, aside, RENAME_NOREPLACE) < 0)
-        return dr_errprintf (err, "output folder %s holds files that the "
-                             "manifest in %s does not record (a first run "
-                             "into a used folder, or a manifest moved "
-                             "aside), and it cannot be moved aside to %s: "
-                             "%s; move or empty it and rerun", out,
-                             c->spec->state_dir, aside, strerror (errno));
-    dr_log (LOG_WARN, "output folder %s held files that the manifest does "
-            "not record (a first run into a used folder, or a manifest "
-            "moved aside); moved it to %s so that every output is rebuilt",
-            out, aside);
-    return 0;
-}
-
-static void new_job_id (char out[33])
-{
-    io_hash_t h;
-    if (getrandom (h.b, sizeof (h.b), 0) != (ssize_t)sizeof (h.b)) {
-        int64_t t = dr_realtime_ns ();
-        pid_t pid = getpid ();
-        memcpy (h.b, &t, 8);
-        memcpy (h.b + 8, &pid, sizeof (pid));
-    }
-    io_hash_hex (&h, out);
-}
-
-/* ----------------------------------------------------------- the end */
 
 static void report_collisions (coord_t *c)
 {
@@ -652,29 +472,63 @@ static double cpu_seconds (void)
 
 static void send_stop (coord_t *c, int r)
 {
-    if (c->ws[r].stop_sent)
+    dr_error_t err = { { 0 } };
+    if (c->stop_sent[r])
         return;
-    c->ws[r].stop_sent = true;
-    MPI_Send (NULL, 0, MPI_BYTE, r, TAG_STOP, MPI_COMM_WORLD);
+    c->stop_sent[r] = true;
+    buf_t b = { 0 };
+    proto_stop_pack (&b, proto_peer_lost (c->proto) ? PROTO_STOP_ABANDON
+                                                     : 0);
+    if (proto_send (c->proto, r, PROTO_STOP, &b, &err) < 0)
+        dr_log (LOG_DEBUG, "%s", err.text);
 }
 
+/* The job is over: tell every worker, and wait (a little) until the
+ * messages are out, since a worker only leaves on its STOP. */
 static void stop_all (coord_t *c)
 {
+    dr_error_t err = { { 0 } };
+    int failed;
     for (int r = 1; r < c->size; r++)
         send_stop (c, r);
+    double until = dr_now () + 10.0;
+    while (proto_pending (c->proto) && dr_now () < until) {
+        if (proto_progress (c->proto, &failed, &err) < 0)
+            proto_forget (c->proto, failed);
+        else
+            runner_idle_wait (-1, 1e-3);
+    }
 }
 
-int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
-                        char **hosts, int nodes)
+static void summary_lost (coord_t *c, char *line, size_t len)
 {
-    coord_t c = { .o = o, .spec = spec, .size = size, .hosts = hosts };
+    size_t n = strlen (line);
+    if (!c->nlost)
+        return;
+    snprintf (line + n, len - n, ", %zu worker%s lost (", c->nlost,
+              c->nlost == 1 ? "" : "s");
+    for (size_t i = 0; i < c->nlost; i++) {
+        n = strlen (line);
+        snprintf (line + n, len - n, "%srank %d on %s: %s", i ? "; " : "",
+                  c->lost[i].rank, c->lost[i].host, c->lost[i].reason);
+    }
+    n = strlen (line);
+    snprintf (line + n, len - n, ")");
+}
+
+int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
+                        int size, char **hosts, int nodes)
+{
+    coord_t c = { .o = o, .spec = spec, .proto = proto, .size = size,
+                  .hosts = hosts };
+    coord_ctx_t x = { .spec = spec };
     dr_error_t err = { { 0 } };
     double t0 = dr_now ();
     double cpu0 = cpu_seconds ();
     int rc = EXIT_USAGE;
 
-    c.ws = calloc ((size_t)size, sizeof (*c.ws));
-    if (!c.ws)
+    c.stop_sent = calloc ((size_t)size, sizeof (*c.stop_sent));
+    if (!c.stop_sent)
         abort ();
     int want = sched_workers (spec, nodes, o->workers);
     int avail = size - 1;
@@ -698,12 +552,16 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         dr_log (LOG_WARN, "the pipeline's parallelism asks for %d workers "
                 "but the MPI world has %d worker ranks; using %d", want,
                 avail, avail);
+    /* Worker slots are ranks; those without a part in this job get their
+     * STOP now. */
+    c.active = calloc ((size_t)size, sizeof (*c.active));
+    if (!c.active)
+        abort ();
     for (int r = 1, taken = 0; r < size; r++) {
-        c.ws[r].rank = r;
-        c.ws[r].active = (!o->worker_ok || o->worker_ok[r])
-                         && taken < c.nworkers;
-        taken += c.ws[r].active;
-        if (!c.ws[r].active)
+        c.active[r] = (!o->worker_ok || o->worker_ok[r])
+                      && taken < c.nworkers;
+        taken += c.active[r];
+        if (!c.active[r])
             send_stop (&c, r);
     }
     if (c.nworkers < 1) {
@@ -712,10 +570,9 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
                 spec->gpu == 1 ? "" : "s");
         goto out;
     }
-    c.chunk = spec->chunk_number > 0 ? (size_t)spec->chunk_number : 1;
 
-    if (!(c.m = io_manifest_open (spec->state_dir, &err))
-        || close_dead_jobs (&c, &err) < 0) {
+    if (!(c.m = x.m = io_manifest_open (spec->state_dir, &err))
+        || coord_close_dead_jobs (&x, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text);
         goto out;
     }
@@ -724,8 +581,8 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         .reprocess = o->reprocess || spec->reprocess_every_job,
     };
     double tplan = dr_now ();
-    if (!(c.p = sched_plan_build (spec, io_manifest_statcache (c.m), c.m,
-                                  &popts, &err))) {
+    if (!(c.p = x.p = sched_plan_build (spec, io_manifest_statcache (c.m),
+                                        c.m, &popts, &err))) {
         /* About the spec's input: named by the spec path as given. */
         fprintf (stderr, "%s: %s\n", spec->given, err.text);
         goto out;
@@ -735,7 +592,8 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
             dr_now () - tplan);
     runner_warn_empty_inputs (spec, c.p);
     runner_warn_earlier (c.p);
-    if (fresh_output (&c, &err) < 0 || io_mkdirs (spec->output, 0755) < 0) {
+    if (coord_fresh_output (&x, &err) < 0
+        || io_mkdirs (spec->output, 0755) < 0) {
         if (err.text[0])
             dr_log (LOG_ERR, "%s", err.text);
         else
@@ -744,12 +602,13 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         goto out;
     }
     rc = EXIT_FAILED;
-    if (clean_inflight (&c) < 0 || prepare_outputs (&c, &err) < 0) {
+    if (coord_clean_inflight (&x) < 0
+        || coord_prepare_outputs (&x, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text[0] ? err.text : strerror (errno));
         goto out;
     }
 
-    new_job_id (c.job.id);
+    coord_new_job_id (c.job.id);
     snprintf (c.job.pipeline, sizeof (c.job.pipeline), "%s", spec->name);
     c.job.state = JOBS_STATE_RUNNING;
     c.job.workers = c.nworkers;
@@ -773,14 +632,24 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
         dr_log (LOG_ERR, "%s", err.text);
         goto out;
     }
-    c.q = sched_queue_create (c.p->nprocess);
-    c.attempts = calloc (c.p->ndatums ? c.p->ndatums : 1, 1);
-    if (!c.q || !c.attempts)
+    sched_dispatch_opts_t dopts = {
+        .ndatums = c.p->ndatums,
+        .nworkers = size - 1,   /* slots are ranks */
+        .chunk = spec->chunk_number > 0 ? (uint32_t)spec->chunk_number : 1,
+        .guided = false,
+        .datum_tries = (uint32_t)spec->datum_tries,
+        .crash_limit = (uint32_t)spec->datum_crash_limit,
+        .worker_timeout = spec->worker_timeout,
+    };
+    if (!(c.d = sched_dispatch_create (&dopts)))
+        abort ();
+    c.chunk_max = dopts.chunk;
+    if (!(c.chunk = calloc (c.chunk_max, sizeof (*c.chunk))))
         abort ();
     for (size_t i = 0; i < c.p->ndatums; i++)
-        if (c.p->datums[i].action == SCHED_PROCESS)
-            sched_queue_push (c.q, (uint32_t)i);
-    c.remaining = c.p->nprocess;
+        if (c.p->datums[i].action == SCHED_PROCESS
+            && sched_dispatch_push (c.d, (uint32_t)i) < 0)
+            abort ();
 
     dispatch (&c);
 
@@ -807,8 +676,9 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     }
     else {
         /* -q hides progress and information, never the summary. */
-        char line[512];
+        char line[2048];
         jobs_summary_line (&c.job, line, sizeof (line));
+        summary_lost (&c, line, sizeof (line));
         printf ("%s\n", line);
         printf ("outputs: %s\n", spec->output);
     }
@@ -816,12 +686,12 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
     rc = c.job.state == JOBS_STATE_SUCCESS ? EXIT_OK : EXIT_FAILED;
 out:
     stop_all (&c);
-    sched_queue_destroy (c.q);
+    sched_dispatch_destroy (c.d);
     sched_plan_destroy (c.p);
     io_manifest_close (c.m);
-    for (int r = 0; r < size; r++)
-        free (c.ws[r].held);
-    free (c.ws);
-    free (c.attempts);
+    free (c.stop_sent);
+    free (c.active);
+    free (c.chunk);
+    free (c.lost);
     return rc;
 }

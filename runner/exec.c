@@ -1,8 +1,9 @@
 /* exec.c: running the user's command for one datum.  Builds the datum's
  * sandbox (Pachyderm's /pfs layout, made of symlinks to the repos, plus
- * pfs/out), its environment, and starts the command with posix_spawn in a
- * process group of its own, so that a timeout or a job stop can kill
- * everything it started and nothing it does can take the rank down.
+ * pfs/out), its environment, and starts the command in a process group of
+ * its own, so that a timeout or a job stop can kill everything it started
+ * and nothing it does can take the rank down.  exec_spawn_process is the
+ * runner's one way to start a process (commands, mpirun, campaign runs).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -10,7 +11,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,13 +367,102 @@ void exec_env_datum_free (exec_env_t *e, const exec_env_t *base)
     memset (e, 0, sizeof (*e));
 }
 
+/* ------------------------------------------------------------- spawn */
+
+/* The one way the runner starts a process (the user's commands, mpirun,
+ * the pipelines of a campaign).  vfork, so that a big worker does not pay
+ * for copying its page tables per datum, as posix_spawn does; but unlike
+ * posix_spawn the child can also set its parent-death signal, checked
+ * against the parent's pid so that a parent that died before the prctl is
+ * noticed.  Signals are blocked around the vfork: the child, which shares
+ * our memory until it execs, must never run one of our handlers. */
+int exec_spawn_process (const exec_spawn_t *o, pid_t *pidp, dr_error_t *err)
+{
+    sigset_t all, old, none;
+    volatile int child_errno = 0;
+    volatile const char *child_step = "exec";
+    pid_t parent = getpid ();
+    char *const *envp = o->envp ? o->envp : environ;
+    volatile int stdin_fd = -1;
+
+    if (o->stdin_path
+        && (stdin_fd = open (o->stdin_path, O_RDONLY | O_CLOEXEC)) < 0)
+        return dr_errprintf (err, "%s: %s", o->stdin_path, strerror (errno));
+    sigfillset (&all);
+    sigemptyset (&none);
+    pthread_sigmask (SIG_BLOCK, &all, &old);
+    pid_t pid = vfork ();
+    if (pid == 0) {
+        /* Only system calls from here to exec: we run on the parent's
+         * stack and memory. */
+        /* Handlers do not survive exec, but one could run in the moment
+         * between unblocking and exec: reset those of the asynchronous
+         * signals, and the ignored SIGPIPE, which exec would keep. */
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP,
+                                    SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+                                    SIGCHLD, SIGURG, SIGWINCH };
+        for (size_t i = 0; i < sizeof (sigs) / sizeof (sigs[0]); i++)
+            sigaction (sigs[i], &dfl, NULL);
+        if (o->new_pgroup && setpgid (0, 0) < 0) {
+            child_step = "setpgid";
+            goto fail;
+        }
+        if (o->pdeathsig) {
+            if (prctl (PR_SET_PDEATHSIG, o->pdeathsig) < 0) {
+                child_step = "prctl";
+                goto fail;
+            }
+            if (getppid () != parent)
+                _exit (127);    /* the parent is gone already */
+        }
+        if (stdin_fd >= 0 && dup2 (stdin_fd, 0) < 0) {
+            child_step = "dup2";
+            goto fail;
+        }
+        for (int i = 1; i < 3; i++)
+            if (o->fd[i - 1] >= 0 && dup2 (o->fd[i - 1], i) < 0) {
+                child_step = "dup2";
+                goto fail;
+            }
+        if (o->cwd && chdir (o->cwd) < 0) {
+            child_step = "chdir";
+            goto fail;
+        }
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        if (o->search_path)
+            execvpe (o->argv[0], o->argv, envp);
+        else
+            execve (o->argv[0], o->argv, envp);
+fail:
+        child_errno = errno;
+        _exit (127);
+    }
+    int fork_errno = errno;
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    if (stdin_fd >= 0)
+        close (stdin_fd);
+    if (pid < 0)
+        return dr_errprintf (err, "vfork: %s", strerror (fork_errno));
+    if (child_errno) {
+        int e = child_errno;
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        errno = e;
+        if (!strcmp ((const char *)child_step, "exec"))
+            return dr_errprintf (err, "cannot run '%s': %s", o->argv[0],
+                                 strerror (e));
+        return dr_errprintf (err, "cannot run '%s': %s: %s", o->argv[0],
+                             (const char *)child_step, strerror (e));
+    }
+    *pidp = pid;
+    return 0;
+}
+
 int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
                 const char *cwd, const char *stdin_path,
                 const char *out_path, const char *err_path, dr_error_t *err)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, defs;
     int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int rc;
 
@@ -389,32 +480,18 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     }
     c->log_path[0] = strdup (out_path);
     c->log_path[1] = strdup (err_path);
-    posix_spawn_file_actions_init (&fa);
-    posix_spawnattr_init (&attr);
-    posix_spawn_file_actions_addopen (&fa, 0, stdin_path ? stdin_path
-                                                         : "/dev/null",
-                                      O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2 (&fa, errp[1], 2);
-    posix_spawn_file_actions_addchdir_np (&fa, cwd);
-    sigemptyset (&none);
-    sigemptyset (&defs);
-    sigaddset (&defs, SIGTERM);
-    sigaddset (&defs, SIGINT);
-    sigaddset (&defs, SIGUSR2);
-    sigaddset (&defs, SIGPIPE);
-    sigaddset (&defs, SIGCHLD);
-    posix_spawnattr_setsigmask (&attr, &none);
-    posix_spawnattr_setsigdefault (&attr, &defs);
-    posix_spawnattr_setpgroup (&attr, 0);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP
-                                         | POSIX_SPAWN_SETSIGMASK
-                                         | POSIX_SPAWN_SETSIGDEF);
+    exec_spawn_t so = {
+        .argv = argv,
+        .envp = envp,
+        .cwd = cwd,
+        .stdin_path = stdin_path ? stdin_path : "/dev/null",
+        .fd = { out[1], errp[1] },
+        .new_pgroup = true,
+        .pdeathsig = SIGKILL,
+    };
     c->start = dr_now ();
     c->start_ns = dr_realtime_ns ();
-    rc = posix_spawn (&c->pid, argv[0], &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy (&fa);
-    posix_spawnattr_destroy (&attr);
+    rc = exec_spawn_process (&so, &c->pid, err);
     close (out[1]);
     close (errp[1]);
     c->pipe[0] = out[0];
@@ -422,18 +499,17 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     fcntl (c->pipe[0], F_SETFL, O_NONBLOCK);
     fcntl (c->pipe[1], F_SETFL, O_NONBLOCK);
     if (rc != 0) {
+        int e = errno;
         /* Leave the reason where the user looks for the command's errors. */
         FILE *f = fopen (err_path, "a");
         if (f) {
-            fprintf (f, "datumrun: cannot run '%s': %s\n", argv[0],
-                     strerror (rc));
+            fprintf (f, "datumrun: %s\n", err->text);
             fclose (f);
         }
         c->pid = -1;
         exec_drain (c);
-        errno = rc;
-        return dr_errprintf (err, "cannot run '%s': %s", argv[0],
-                             strerror (rc));
+        errno = e;
+        return -1;
     }
     c->pidfd = pidfd_open (c->pid, 0);  /* -1: fall back to timed polls */
     return 0;

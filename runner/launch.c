@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "runner/container.h"
+#include "runner/exec.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -192,22 +193,15 @@ int runner_launch (run_opts_t *o)
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
 
-    pid_t pid = fork ();
-    if (pid < 0) {
-        fprintf (stderr, "datumrun: fork: %s\n", strerror (errno));
+    pid_t pid;
+    dr_error_t serr = { { 0 } };
+    exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .new_pgroup = true };
+    if (exec_spawn_process (&so, &pid, &serr) < 0) {
+        fprintf (stderr, "datumrun: %s\n", serr.text);
         unlink (status_file);
         free (argv);
         free (mpirun);
         return EXIT_USAGE;
-    }
-    if (pid == 0) {
-        setpgid (0, 0);
-        signal (SIGINT, SIG_DFL);
-        signal (SIGTERM, SIG_DFL);
-        execv (mpirun, argv);
-        fprintf (stderr, "datumrun: cannot run %s: %s\n", mpirun,
-                 strerror (errno));
-        _exit (127);
     }
     mpirun_pid = pid;
     int status = 0;

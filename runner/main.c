@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <mpi.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,19 +147,26 @@ static int run_in_world (run_opts_t *o)
         unsetenv ("DATUMRUN_STATUS_FILE");
     }
     runner_signals_install ();
-    MPI_Init (NULL, NULL);
-    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
-    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    proto_t *proto = proto_init (&rank, &size, &err);
+    if (!proto) {
+        fprintf (stderr, "datumrun: %s\n", err.text);
+        return EXIT_USAGE;
+    }
     dr_log_rank = rank;
     if (rank != 0 && dr_log_level > LOG_WARN && !o->verbose)
         dr_log_level = LOG_WARN;
 
-    char host[64] = "";
+    char host[PROTO_HOST_MAX] = "";
     gethostname (host, sizeof (host) - 1);
-    int local_index = runner_local_worker_index (rank);
-    char *all = rank == 0 ? calloc ((size_t)size, sizeof (host)) : NULL;
-    MPI_Gather (host, sizeof (host), MPI_CHAR, all, sizeof (host), MPI_CHAR, 0,
-                MPI_COMM_WORLD);
+    int local_index = proto_local_worker_index (proto, rank);
+    char *all = rank == 0 ? calloc ((size_t)size, PROTO_HOST_MAX) : NULL;
+    if (proto_hello (proto, host, all, &err) < 0) {
+        if (rank == 0 || !strstr (err.text, "protocol version"))
+            dr_log (LOG_ERR, "%s", err.text);
+        free (all);
+        proto_finalize (proto, false);
+        return EXIT_USAGE;
+    }
 
     jobs_spec_t *spec = jobs_spec_load (o->spec_path, o->state_dir, &err);
     container_t ct = { 0 };
@@ -196,7 +203,10 @@ static int run_in_world (run_opts_t *o)
                                        sizeof (near_cpus));
         if (rank == 0 && !(oks = calloc ((size_t)size, sizeof (int))))
             abort ();
-        MPI_Gather (&gpu_ok, 1, MPI_INT, oks, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (proto_gather_int (proto, gpu_ok, oks, &err) < 0) {
+            dr_log (LOG_ERR, "%s", err.text);
+            rc = EXIT_FAILED;
+        }
         o->worker_ok = oks;
     }
     if (rc != EXIT_OK || !spec || size < 2)
@@ -204,19 +214,20 @@ static int run_in_world (run_opts_t *o)
     else if (rank == 0) {
         char **hosts = calloc ((size_t)size, sizeof (char *));
         for (int i = 0; i < size; i++)
-            hosts[i] = all + (size_t)i * sizeof (host);
+            hosts[i] = all + (size_t)i * PROTO_HOST_MAX;
         const char *source = "";
         int nodes = count_nodes (o, hosts, size, &source);
         dr_log (LOG_DEBUG, "%d ranks on %d nodes (from %s)", size, nodes,
                 source);
-        rc = runner_coordinator (o, spec, size, hosts, nodes);
+        rc = runner_coordinator (o, spec, proto, size, hosts, nodes);
         free (hosts);
     }
     else {
         o->container = ct.kind != CONTAINER_NONE ? &ct : NULL;
         if (strcmp (o->bind, "none"))
             runner_bind_worker (spec, local_index, near_cpus);
-        rc = runner_worker (o, spec, rank) < 0 ? EXIT_FAILED : EXIT_OK;
+        rc = runner_worker (o, spec, proto, rank) < 0 ? EXIT_FAILED
+                                                       : EXIT_OK;
     }
     free (all);
     free (oks);
@@ -240,7 +251,10 @@ static int run_in_world (run_opts_t *o)
             }
         }
     }
-    MPI_Finalize ();
+    /* After a loss, MPI_Finalize would wait for the dead rank: every
+     * result is on disk, so leave without it (docs/cluster.md). */
+    bool abandon = proto_peer_lost (proto);
+    proto_finalize (proto, abandon);
     /* Every worker removed its own folders before finalizing: the empty
      * parents go too (rmdir leaves them if a worker could not). */
     if (sandbox_dir)

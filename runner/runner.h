@@ -1,6 +1,6 @@
-/* runner.h: what the runner's files share: command-line options, the
- * message protocol between rank 0 and the workers, logging, and the entry
- * points of each role.  Private to runner/.
+/* runner.h: what the runner's files share: command-line options,
+ * logging, and the entry points of each role (the wire protocol is
+ * proto.h's).  Private to runner/.
  */
 #ifndef DATUMRUN_RUNNER_H
 #define DATUMRUN_RUNNER_H
@@ -14,6 +14,7 @@
 #include "io/io.h"
 #include "runner/optparse.h"
 #include "jobs/jobs.h"
+#include "runner/proto.h"
 #include "sched/sched.h"
 
 /* Options of `datumrun run` (and, in part, of the other commands). */
@@ -65,74 +66,12 @@ int dr_pathf (char *buf, size_t len, const char *fmt, ...)
 double dr_now (void);          /* CLOCK_MONOTONIC seconds */
 int64_t dr_realtime_ns (void); /* CLOCK_REALTIME nanoseconds */
 
-/* ------------------------------------------------------------ protocol */
-
-enum {
-    TAG_ASSIGN = 1,  /* 0 -> worker: one or more datums */
-    TAG_RESULT,      /* worker -> 0: outcome of one datum attempt */
-    TAG_STOP,        /* 0 -> worker: no more work, exit */
-};
-
-typedef enum outcome {
-    OUT_SUCCESS = 0,
-    OUT_FAILED,      /* the command failed (exit, signal, timeout) */
-    OUT_RECOVERED,   /* failed for the last time, err_cmd succeeded */
-    OUT_COLLISION,   /* outputs collide with another datum's */
-    OUT_RETURNED,    /* never started (the job is stopping) */
-    OUT_ERROR,       /* sandbox or output handling failed */
-} outcome_t;
-
-/* A growable byte buffer for packing messages. */
-typedef struct buf {
-    uint8_t *data;
-    size_t len, cap, pos;   /* pos: read cursor */
-    bool bad;               /* a read ran past the end */
-} buf_t;
-
-void buf_free (buf_t *b);
-void buf_put (buf_t *b, const void *p, size_t n);
-void buf_put_u32 (buf_t *b, uint32_t v);
-void buf_put_u64 (buf_t *b, uint64_t v);
-void buf_put_f64 (buf_t *b, double v);
-void buf_put_str (buf_t *b, const char *s);
-void buf_get (buf_t *b, void *p, size_t n);
-uint32_t buf_get_u32 (buf_t *b);
-uint64_t buf_get_u64 (buf_t *b);
-double buf_get_f64 (buf_t *b);
-/* Returns a malloc'd copy. */
-char *buf_get_str (buf_t *b);
-
-/* One datum as a worker receives it. */
-typedef struct wdatum {
-    uint32_t didx;
-    uint32_t attempt;       /* 1-based */
-    io_hash_t id;
-    uint32_t nentries;
-    uint32_t *input;        /* pfs leaf index per entry */
-    char **path;            /* repo-relative path per entry */
-    char *join_key;         /* $DATUMRUN_JOIN_ON or "" */
-    char *group_key;        /* $DATUMRUN_GROUP_BY or "" */
-} wdatum_t;
-
-void wdatum_free (wdatum_t *d);
-
-/* One attempt's result. */
-typedef struct wresult {
-    uint32_t didx;
-    uint32_t attempt;
-    outcome_t outcome;
-    int32_t exit_status;
-    int32_t term_signal;
-    int64_t start_ns;
-    double duration_s;
-    uint64_t bytes_out;
-    io_outlist_t outs;      /* moved outputs on success */
-    char *message;          /* collision path, or why it failed */
-} wresult_t;
-
-void wresult_pack (const wresult_t *r, buf_t *b);
-int wresult_unpack (buf_t *b, wresult_t *r);
-void wresult_free (wresult_t *r);
+/* A worker rank lost during the job, and why. */
+typedef struct runner_lost {
+    int rank;
+    char host[64];
+    char reason[160];
+} runner_lost_t;
 
 /* ------------------------------------------------------------- roles */
 
@@ -145,9 +84,10 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
                       int nodes, int *rc);
 /* Inside MPI: rank 0 coordinates, the others work. */
 /* hosts: each rank's host name; nodes: the node count in use. */
-int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, int size,
-                        char **hosts, int nodes);
-int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank);
+int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
+                        int size, char **hosts, int nodes);
+int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
+                   int rank);
 
 /* True when started by mpirun or srun (an MPI world exists). */
 bool runner_in_mpi_world (void);
@@ -164,8 +104,6 @@ void runner_signals_install (void);
 extern volatile int runner_stop_requested;
 
 
-/* This rank's index among the worker ranks on its node (collective). */
-int runner_local_worker_index (int rank);
 /* Bind this worker rank (and so its children) to its cores (bind.c). */
 void runner_bind_worker (const jobs_spec_t *spec, int local_index,
                          const char *near_cpus);

@@ -7,7 +7,6 @@
 #include <hdf5.h>
 #include <hwloc.h>
 #include <jansson.h>
-#include <mpi.h>
 #include <pmix.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,7 @@
 #include "runner/runner.h"
 
 typedef struct versions {
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+    char mpi[512];
     char hdf5[32];
     char hwloc[32];
     char pmix[128];
@@ -24,10 +23,10 @@ typedef struct versions {
 
 static void versions_get (versions_t *v)
 {
-    int len = 0;
     memset (v, 0, sizeof (*v));
     /* Allowed before MPI_Init: "Open MPI v4.1.4, package: ..." */
-    if (MPI_Get_library_version (v->mpi, &len) != MPI_SUCCESS)
+    proto_library_version (v->mpi, sizeof (v->mpi));
+    if (!v->mpi[0])
         snprintf (v->mpi, sizeof (v->mpi), "unknown");
     v->mpi[strcspn (v->mpi, ",\n")] = '\0';
     unsigned maj = 0, min = 0, rel = 0;

@@ -1,14 +1,15 @@
 /* worker.c: a worker rank.  It holds a small local queue of datums (the one
  * running and one in reserve, so it never waits on rank 0 between datums),
- * runs each in a fresh sandbox, moves the outputs of a success into the
- * output folder and reports every attempt to rank 0.  It never blocks in
- * MPI (Open MPI's blocking receive spins): it sleeps in ppoll on the
- * child's pidfd, or with a short growing timeout when it has nothing to do.
+ * runs each in a fresh sandbox through an executor (executor.h: one
+ * process per datum, or a batched command), moves the outputs of a success
+ * into the output folder and reports every attempt to rank 0, with a
+ * heartbeat when it has nothing else to say.  It never blocks in MPI (Open
+ * MPI's blocking receive spins): it sleeps in the executor's wait, or with
+ * a short growing timeout when it has nothing to do.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +20,14 @@
 
 #include "runner/container.h"
 #include "runner/exec.h"
+#include "runner/executor.h"
+#include "runner/proto.h"
 #include "runner/runner.h"
-
-typedef struct pending_send {
-    MPI_Request req;
-    buf_t buf;
-} pending_send_t;
 
 typedef struct worker {
     run_opts_t *o;
     jobs_spec_t *spec;
+    proto_t *proto;
     int rank;
     char job_id[33];
     exec_env_t base;
@@ -46,11 +45,17 @@ typedef struct worker {
     size_t qhead, qlen, qcap;
     bool stop_received;
 
+    executor_t *x;          /* runs transform.cmd */
+    executor_t *xerr;       /* runs err_cmd (one process per datum) */
+
     /* the datum in progress */
     bool running;
-    int phase;              /* 0: transform.cmd, 1: err_cmd */
+    executor_t *run;        /* x or xerr, running for cur */
     wdatum_t cur;
-    exec_child_t child;
+    exec_env_t env;         /* cur's environment, while it runs */
+    exec_task_t task;
+    char *outp, *errp;      /* cur's log files, while it runs */
+    char **cargv, **cenv;   /* its container command line, or NULL */
     char *sandbox;
     char idhex[33];
     double deadline;        /* datum timeout, 0 = none */
@@ -62,47 +67,46 @@ typedef struct worker {
     int64_t start_ns;
     double start;
 
-    pending_send_t *sends;
-    size_t nsends, sends_cap;
+    double last_sent;       /* dr_now() of our last message */
+    bool rank0_lost;
 } worker_t;
 
 /* ------------------------------------------------------------ messages */
 
-static void send_buf (worker_t *w, int tag, buf_t *b)
+static void send_msg (worker_t *w, proto_tag_t tag, buf_t *b)
 {
-    if (w->nsends == w->sends_cap) {
-        w->sends_cap = w->sends_cap ? 2 * w->sends_cap : 8;
-        w->sends = realloc (w->sends, w->sends_cap * sizeof (*w->sends));
-        if (!w->sends)
-            abort ();
+    dr_error_t err = { { 0 } };
+    if (w->rank0_lost) {
+        buf_free (b);
+        return;
     }
-    pending_send_t *s = &w->sends[w->nsends++];
-    s->buf = *b;
-    memset (b, 0, sizeof (*b));
-    MPI_Isend (s->buf.data, (int)s->buf.len, MPI_BYTE, 0, tag,
-               MPI_COMM_WORLD, &s->req);
-}
-
-/* Free the buffers of completed sends. */
-static void progress_sends (worker_t *w)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < w->nsends; i++) {
-        int done = 0;
-        MPI_Test (&w->sends[i].req, &done, MPI_STATUS_IGNORE);
-        if (done)
-            buf_free (&w->sends[i].buf);
-        else
-            w->sends[j++] = w->sends[i];
+    if (proto_send (w->proto, 0, tag, b, &err) < 0) {
+        dr_log (LOG_ERR, "%s; rank 0 is lost, leaving", err.text);
+        w->rank0_lost = true;
     }
-    w->nsends = j;
+    w->last_sent = dr_now ();
 }
 
 static void send_result (worker_t *w, const wresult_t *r)
 {
     buf_t b = { 0 };
-    wresult_pack (r, &b);
-    send_buf (w, TAG_RESULT, &b);
+    proto_result_pack (r, &b);
+    send_msg (w, PROTO_RESULT, &b);
+}
+
+/* Complete our sends; say we are alive when we said nothing for a
+ * heartbeat period (rank 0 declares a silent worker lost). */
+static void progress_sends (worker_t *w)
+{
+    dr_error_t err = { { 0 } };
+    int failed;
+    if (!w->rank0_lost && proto_progress (w->proto, &failed, &err) < 0) {
+        dr_log (LOG_ERR, "%s; rank 0 is lost, leaving", err.text);
+        w->rank0_lost = true;
+    }
+    if (!w->rank0_lost && !w->stop_received
+        && dr_now () - w->last_sent >= w->spec->worker_heartbeat)
+        send_msg (w, PROTO_HEARTBEAT, NULL);
 }
 
 static void queue_push (worker_t *w, wdatum_t *d)
@@ -218,71 +222,54 @@ static int setup_job (worker_t *w, const char *job_id)
 
 static int handle_assign (worker_t *w, buf_t *b)
 {
-    char *job_id = buf_get_str (b);
-    if (!w->have_base && setup_job (w, job_id) < 0) {
-        free (job_id);
-        return -1;
-    }
-    free (job_id);
-    uint32_t n = buf_get_u32 (b);
-    for (uint32_t i = 0; i < n && !b->bad; i++) {
-        wdatum_t d = { 0 };
-        d.didx = buf_get_u32 (b);
-        d.attempt = buf_get_u32 (b);
-        buf_get (b, d.id.b, 16);
-        d.nentries = buf_get_u32 (b);
-        if (b->bad || d.nentries > b->len)
-            break;
-        d.input = calloc (d.nentries + 1, sizeof (*d.input));
-        d.path = calloc (d.nentries + 1, sizeof (*d.path));
-        if (!d.input || !d.path)
-            abort ();
-        for (uint32_t j = 0; j < d.nentries; j++) {
-            d.input[j] = buf_get_u32 (b);
-            d.path[j] = buf_get_str (b);
-        }
-        d.join_key = buf_get_str (b);
-        d.group_key = buf_get_str (b);
-        queue_push (w, &d);
-    }
-    if (b->bad) {
+    char job_id[33];
+    wdatum_t *v;
+    size_t n;
+    if (proto_assign_unpack (b, job_id, &v, &n) < 0) {
         dr_log (LOG_ERR, "malformed assignment from rank 0");
         return -1;
     }
+    if (!w->have_base && setup_job (w, job_id) < 0) {
+        for (size_t i = 0; i < n; i++)
+            wdatum_free (&v[i]);
+        free (v);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        queue_push (w, &v[i]);
+    free (v);
     return 0;
 }
 
 static int progress_recv (worker_t *w)
 {
-    for (;;) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        MPI_Improbe (0, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &msg, &st);
-        if (!flag)
-            return 0;
-        int count = 0;
-        MPI_Get_count (&st, MPI_BYTE, &count);
-        buf_t b = { 0 };
-        b.cap = b.len = (size_t)count;
-        b.data = malloc (count ? (size_t)count : 1);
-        if (!b.data)
-            abort ();
-        MPI_Mrecv (b.data, count, MPI_BYTE, &msg, &st);
-        int rc = 0;
-        if (st.MPI_TAG == TAG_ASSIGN)
-            rc = handle_assign (w, &b);
-        else if (st.MPI_TAG == TAG_STOP) {
+    dr_error_t err = { { 0 } };
+    while (!w->rank0_lost) {
+        proto_msg_t m;
+        int rc = proto_recv (w->proto, 0, &m, &err);
+        if (rc < 0) {
+            dr_log (LOG_ERR, "%s; rank 0 is lost, leaving", err.text);
+            w->rank0_lost = true;
+            break;
+        }
+        if (rc == 0)
+            break;
+        if (m.tag == PROTO_ASSIGN)
+            rc = handle_assign (w, &m.body);
+        else if (m.tag == PROTO_STOP) {
             /* A STOP while we still hold work means the job is stopping
              * (job_timeout): treat it as the stop signal. */
             if (w->running || w->qlen)
                 runner_stop_requested = 1;
+            if (proto_stop_unpack (&m.body) & PROTO_STOP_ABANDON)
+                proto_abandon (w->proto);
             w->stop_received = true;
         }
-        buf_free (&b);
+        buf_free (&m.body);
         if (rc < 0)
             return -1;
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------- datums */
@@ -315,44 +302,50 @@ static void append_log (worker_t *w, const char *line)
     free (err);
 }
 
-static int spawn_phase (worker_t *w, dr_error_t *err)
+/* Run transform.cmd (x == w->x) or err_cmd (x == w->xerr) for cur. */
+static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
 {
-    exec_env_t env = { 0 };
-    char **argv = w->phase ? w->err_argv : w->cmd_argv;
-    const char *in = w->phase ? w->err_stdin_path : w->stdin_path;
+    bool is_err = x == w->xerr;
+    char **argv = is_err ? w->err_argv : w->cmd_argv;
+    const char *in = is_err ? w->err_stdin_path : w->stdin_path;
     if (!argv[0]) {
-        const char *cmd = w->phase ? w->spec->err_cmd[0] : w->spec->cmd[0];
+        const char *cmd = is_err ? w->spec->err_cmd[0] : w->spec->cmd[0];
         append_log (w, "command not found in PATH");
         return dr_errprintf (err, "cannot run '%s': not found in PATH", cmd);
     }
-    char *out = log_path (w, "out"), *errp = log_path (w, "err");
-    if (!out || !errp) {
-        free (out);
-        free (errp);
+    free (w->outp);
+    free (w->errp);
+    w->outp = log_path (w, "out");
+    w->errp = log_path (w, "err");
+    if (!w->outp || !w->errp)
         return dr_errprintf (err, "out of memory");
-    }
-    exec_env_datum (&env, &w->base, w->spec, w->sandbox, &w->cur);
-    char **cargv = NULL, **cenv = NULL;
-    int rc;
+    if (w->env.v)
+        exec_env_datum_free (&w->env, &w->base);
+    container_argv_free (w->cargv);
+    container_argv_free (w->cenv);
+    w->cargv = w->cenv = NULL;
+    exec_env_datum (&w->env, &w->base, w->spec, w->sandbox, &w->cur);
     if (w->o->container
-        && container_wrap (w->o->container, w->spec, w->sandbox, env.v, argv,
-                           &cargv, &cenv) < 0)
-        rc = dr_errprintf (err, "out of memory");
-    else
-        rc = exec_spawn (&w->child, cargv ? cargv : argv,
-                         cenv ? cenv : env.v, w->sandbox, in, out, errp, err);
-    container_argv_free (cargv);
-    container_argv_free (cenv);
-    exec_env_datum_free (&env, &w->base);
-    free (out);
-    free (errp);
-    if (rc == 0) {
-        w->deadline = w->spec->datum_timeout > 0
-                          ? dr_now () + w->spec->datum_timeout
-                          : 0;
-        w->kill_at = 0;
-    }
-    return rc;
+        && container_wrap (w->o->container, w->spec, w->sandbox, w->env.v,
+                           argv, &w->cargv, &w->cenv) < 0)
+        return dr_errprintf (err, "out of memory");
+    w->task = (exec_task_t){
+        .datum = &w->cur,
+        .argv = w->cargv ? w->cargv : argv,
+        .envp = w->cenv ? w->cenv : w->env.v,
+        .cwd = w->sandbox,
+        .stdin_path = in,
+        .out_path = w->outp,
+        .err_path = w->errp,
+    };
+    if (executor_start (x, &w->task, err) < 0)
+        return -1;
+    w->run = x;
+    w->deadline = w->spec->datum_timeout > 0
+                      ? dr_now () + w->spec->datum_timeout
+                      : 0;
+    w->kill_at = 0;
+    return 0;
 }
 
 static void finish_datum (worker_t *w, wresult_t *r)
@@ -361,7 +354,13 @@ static void finish_datum (worker_t *w, wresult_t *r)
     wresult_free (r);
     exec_sandbox_reset (w->sandbox, w->spec, &w->cur);
     wdatum_free (&w->cur);
+    if (w->env.v)
+        exec_env_datum_free (&w->env, &w->base);
+    container_argv_free (w->cargv);
+    container_argv_free (w->cenv);
+    w->cargv = w->cenv = NULL;
     w->running = false;
+    w->run = NULL;
 }
 
 static void start_next (worker_t *w)
@@ -370,7 +369,7 @@ static void start_next (worker_t *w)
     if (!queue_pop (w, &w->cur))
         return;
     w->running = true;
-    w->phase = 0;
+    w->run = NULL;
     w->timed_out = w->cmd_timed_out = w->stopped = false;
     w->start = dr_now ();
     w->start_ns = dr_realtime_ns ();
@@ -381,7 +380,7 @@ static void start_next (worker_t *w)
         append_log (w, hdr);
     }
     if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0
-        || spawn_phase (w, &err) < 0) {
+        || start_cmd (w, w->x, &err) < 0) {
         wresult_t r;
         result_init (w, &r, OUT_FAILED);
         r.exit_status = 127;
@@ -458,7 +457,8 @@ static void on_exit_status (worker_t *w, int status)
 {
     bool ok = WIFEXITED (status) && WEXITSTATUS (status) == 0
               && !w->timed_out;
-    if (w->phase == 0) {
+    bool was_cmd = w->run == w->x;
+    if (was_cmd) {
         w->cmd_status = status;
         w->cmd_timed_out = w->timed_out;
         if (ok) {
@@ -471,16 +471,15 @@ static void on_exit_status (worker_t *w, int status)
             && w->cur.attempt >= (uint32_t)w->spec->datum_tries) {
             /* The last try failed: err_cmd may still recover it. */
             dr_error_t err;
-            w->phase = 1;
             w->timed_out = false;
-            if (spawn_phase (w, &err) == 0)
+            if (start_cmd (w, w->xerr, &err) == 0)
                 return;
         }
     }
     wresult_t r;
     int cs = w->cmd_status;
     result_init (w, &r, w->stopped ? OUT_RETURNED : OUT_FAILED);
-    if (w->phase == 1 && ok && !w->stopped)
+    if (!was_cmd && ok && !w->stopped)
         r.outcome = OUT_RECOVERED;
     r.exit_status = WIFEXITED (cs) ? WEXITSTATUS (cs) : -1;
     r.term_signal = WIFSIGNALED (cs) ? WTERMSIG (cs) : 0;
@@ -501,18 +500,32 @@ static void return_queued (worker_t *w)
     }
 }
 
-int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
+int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
+                   int rank)
 {
-    worker_t w = { .o = o, .spec = spec, .rank = rank };
+    worker_t w = { .o = o, .spec = spec, .proto = proto, .rank = rank };
     double backoff = 50e-6, stop_deadline = 0;
     int rc = 0;
 
+    w.x = executor_fork_create ();
+    w.xerr = executor_fork_create ();
+    if (!w.x || !w.xerr)
+        abort ();
+    w.last_sent = dr_now ();
     for (;;) {
         if (progress_recv (&w) < 0) {
             rc = -1;
             break;
         }
         progress_sends (&w);
+        if (w.rank0_lost) {
+            /* Nobody would record what we do: stop at once. */
+            if (w.running)
+                executor_kill (w.run, SIGKILL);
+            proto_abandon (proto);
+            rc = -1;
+            break;
+        }
         if (runner_stop_requested && !stop_deadline) {
             /* Stop: nothing new starts; the running datum gets the grace
              * period, then it is killed and handed back. */
@@ -522,9 +535,9 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
         if (stop_deadline && w.qlen)
             return_queued (&w);
         if (w.running) {
-            int status;
-            if (exec_poll (&w.child, &status)) {
-                on_exit_status (&w, status);
+            exec_status_t st;
+            if (executor_poll (w.run, &st)) {
+                on_exit_status (&w, st.status);
                 backoff = 50e-6;
                 continue;
             }
@@ -535,11 +548,11 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
                     w.stopped = true;
                 else
                     w.timed_out = true;
-                exec_kill (&w.child, SIGTERM);
+                executor_kill (w.run, SIGTERM);
                 w.kill_at = now + 2.0;
             }
             else if (w.kill_at && now >= w.kill_at) {
-                exec_kill (&w.child, SIGKILL);
+                executor_kill (w.run, SIGKILL);
                 w.kill_at = now + 1.0;
             }
             double t = 0.02;
@@ -547,7 +560,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
                 t = w.deadline - now;
             if (w.kill_at && w.kill_at - now < t)
                 t = w.kill_at - now;
-            exec_wait (&w.child, t > 0 ? t : 0);
+            executor_wait (w.run, t > 0 ? t : 0);
             continue;
         }
         if (!stop_deadline && w.qlen) {
@@ -555,14 +568,16 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
             backoff = 50e-6;
             continue;
         }
-        if (w.stop_received && w.nsends == 0)
+        if (w.stop_received && proto_pending (proto) == 0)
             break;
         runner_idle_wait (-1, backoff);
         if (backoff < 5e-3)
             backoff *= 2;
     }
+    executor_destroy (w.x);
+    executor_destroy (w.xerr);
     /* Everything reported is in rank 0's journal now. */
-    if (w.inflight)
+    if (w.inflight && !w.rank0_lost)
         io_remove_tree (w.inflight);
     if (w.sbroot) {
         io_remove_tree (w.sbroot);
@@ -571,12 +586,16 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
         if (w.err_stdin_path)
             unlink (w.err_stdin_path);
     }
-    while (w.nsends) {
+    double until = dr_now () + 10.0;
+    while (!w.rank0_lost && proto_pending (proto) && dr_now () < until) {
         progress_sends (&w);
-        if (w.nsends)
+        if (proto_pending (proto))
             runner_idle_wait (-1, 1e-3);
     }
-    free (w.sends);
+    if (w.running)
+        wdatum_free (&w.cur);
+    if (w.env.v)
+        exec_env_datum_free (&w.env, &w.base);
     wdatum_t d;
     while (queue_pop (&w, &d))
         wdatum_free (&d);
@@ -586,6 +605,10 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, int rank)
     free (w.err_stdin_path);
     free (w.sbroot);
     free (w.sandbox);
+    free (w.outp);
+    free (w.errp);
+    container_argv_free (w.cargv);
+    container_argv_free (w.cenv);
     free (w.logdir);
     free (w.inflight);
     free_argv (w.cmd_argv);

@@ -155,6 +155,12 @@ void sched_pipeline_hash (const jobs_spec_t *spec, io_hash_t *out);
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* The dispatch policy (queue, holdings, reserves, chunks, retries, lost
+ * workers) is sched/dispatch.h's.  The plain queue below stays for
+ * simple uses. */
+#include "sched/dispatch.h"
+
+
 /* The rank-0 dispatch queue: datums to process, in order, with retries.
  * Retried datums go to the back so a flaky datum does not stall others. */
 typedef struct sched_queue sched_queue_t;
