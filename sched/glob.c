@@ -260,8 +260,14 @@ static bool cls_has (const cls_t *set, const unsigned char *s, size_t len,
                      size_t *width)
 {
     uint32_t cp;
-    size_t n = utf8_decode (s, len, &cp);
+    size_t n;
     bool in;
+    if (s[0] < 0x80) {          /* the common case, without decoding */
+        *width = 1;
+        return bits_has (set->ascii, s[0]) != set->neg && s[0] != '/'
+               && s[0] != '\0';
+    }
+    n = utf8_decode (s, len, &cp);
     *width = n ? n : 1;
     if (!n)
         in = bits_has (set->raw, s[0] - 0x80);
@@ -888,7 +894,7 @@ static int prog_exec (const struct prog *pr, const cls_t *classes,
                     goto fail;
                 /* fall through */
             case OP_ANYS:
-                w = utf8_decode (u, len - pos, &cp);
+                w = *u < 0x80 ? 1 : utf8_decode (u, len - pos, &cp);
                 pc++, pos += w ? w : 1;
                 continue;
             case OP_CLASS:
