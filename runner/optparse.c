@@ -978,7 +978,7 @@ static void arg_kinds (const optparse_cmd_t *c, char *buf, size_t len)
         const char *word;
         const char *kind;
     } known[] = {
-        { "SUBCOMMAND", "none" }, { "COMMAND", "command" },
+        { "SUBCOMMAND", "subcommand" }, { "COMMAND", "command" },
         { "SPEC", "spec" },       { "DATUM", "datum" },
         { "JOB", "job" },         { "DIR", "dir" },
         { "FILE", "file" },
@@ -1103,7 +1103,10 @@ static const char bash_tail[] =
     "_datumrun_kind() { # _datumrun_kind KIND\n"
     "    case \"$1\" in\n"
     "    spec|dir|file) _datumrun_files \"$1\" ;;\n"
-    "    command) COMPREPLY=($(compgen -W \"$_datumrun_commands\" -- \"$cur\")) ;;\n"
+    "    command) COMPREPLY=($(compgen -W \"$_datumrun_commands\" -- \"$cur\")) ;;\n"    "    subcommand)\n"
+    "        local sub\n"
+    "        sub=$(_datumrun_cmd \"${pos[0]}\") && [ \"${sub%% *}\" = sub ] \\\n"
+    "            && COMPREPLY=($(compgen -W \"${sub#sub }\" -- \"$cur\")) ;;\n"
     "    job) [ ${#pos[@]} -ge 1 ] && _datumrun_ids list-job \"${pos[0]}\" \"${sd[@]}\" ;;\n"
     "    datum) [ ${#pos[@]} -ge 2 ] \\\n"
     "               && _datumrun_ids list-datum \"${pos[0]}\" \"${pos[1]}\" \"${sd[@]}\" ;;\n"

@@ -258,6 +258,8 @@ commands() {
     [ "$(complete_words datumrun campaign run --reh)" = --rehash ]
     [ "$(complete_words datumrun run x.json --bind "" | tr '\n' ' ')" = "core none " ]
     [ "$(complete_words datumrun help insp | tr '\n' ' ')" = "inspect-job inspect-datum " ]
+    [ "$(complete_words datumrun help campaign s)" = sbatch ]
+    [ -z "$(complete_words datumrun help run "")" ]
     # Specs: *.json and folders, not other files.
     [ "$(complete_words datumrun run "" | sort | tr '\n' ' ')" = "a.json sub " ]
     [ "$(complete_words datumrun plan sub/ | tr '\n' ' ')" = "sub/c.json " ]
