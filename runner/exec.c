@@ -515,9 +515,28 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
     return 0;
 }
 
+static const char *const stream_name[2] = { "stdout", "stderr" };
+
+/* Once past --log-limit, a note where the rest would have gone: the
+ * datum's outcome is the command's, whatever it wrote. */
+static void log_note (exec_child_t *c, int i, bool end)
+{
+    char lim[32], drop[32];
+    jobs_fmt_bytes (c->log_limit, lim, sizeof (lim));
+    jobs_fmt_bytes (c->logged[i] - c->log_limit, drop, sizeof (drop));
+    dprintf (c->log[i],
+             end ? "\ndatumrun: %s of %s discarded after the log limit of "
+                   "%s (--log-limit)\n"
+                 : "\ndatumrun: %s reached the log limit of %s "
+                   "(--log-limit); the rest is discarded\n",
+             end ? drop : stream_name[i], end ? stream_name[i] : lim, lim);
+}
+
 static void close_child_fds (exec_child_t *c)
 {
     for (int i = 0; i < 2; i++) {
+        if (c->log[i] >= 0 && c->log_limit && c->logged[i] > c->log_limit)
+            log_note (c, i, true);
         if (c->pipe[i] >= 0)
             close (c->pipe[i]);
         if (c->log[i] >= 0)
@@ -551,8 +570,21 @@ int exec_drain (exec_child_t *c)
                 c->log[i] = open (c->log_path[i], O_WRONLY | O_CREAT
                                                       | O_APPEND | O_CLOEXEC,
                                   0644);
-            if (c->log[i] >= 0 && write (c->log[i], buf, (size_t)n) < 0)
+            /* Past the limit the pipe is still read (the command must not
+             * block), and what it brings is dropped. */
+            uint64_t before = c->logged[i];
+            c->logged[i] += (uint64_t)n;
+            size_t keep = (size_t)n;
+            if (c->log_limit && c->logged[i] > c->log_limit)
+                keep = before >= c->log_limit
+                           ? 0
+                           : (size_t)(c->log_limit - before);
+            if (c->log[i] >= 0 && keep
+                && write (c->log[i], buf, keep) < 0)
                 break;          /* a full disk loses log text, not datums */
+            if (c->log[i] >= 0 && c->log_limit && before <= c->log_limit
+                && c->logged[i] > c->log_limit)
+                log_note (c, i, false);
         }
         open_pipes += c->pipe[i] >= 0;
     }

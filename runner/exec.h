@@ -71,6 +71,8 @@ typedef struct exec_child {
     int pipe[2];        /* read ends of its stdout and stderr, or -1 */
     int log[2];         /* log files, opened when it first writes */
     char *log_path[2];
+    uint64_t log_limit; /* bytes kept per stream, 0 = all (--log-limit) */
+    uint64_t logged[2]; /* bytes the command wrote to each stream */
     double start;       /* dr_now() at start */
     int64_t start_ns;
     double duration;

@@ -23,6 +23,7 @@ static int fork_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
     if (exec_spawn (&f->child, t->argv, t->envp, t->cwd, t->stdin_path,
                     t->out_path, t->err_path, err) < 0)
         return -1;
+    f->child.log_limit = t->log_limit;
     f->running = true;
     return 0;
 }

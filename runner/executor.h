@@ -50,6 +50,7 @@ typedef struct exec_task {
     const char *stdin_path;     /* NULL: /dev/null */
     const char *out_path;       /* the datum's log files */
     const char *err_path;
+    uint64_t log_limit;         /* bytes kept per log stream, 0 = all */
 } exec_task_t;
 
 typedef struct exec_status {

@@ -337,6 +337,7 @@ static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
         .stdin_path = in,
         .out_path = w->outp,
         .err_path = w->errp,
+        .log_limit = w->o->log_limit,
     };
     if (executor_start (x, &w->task, err) < 0)
         return -1;

@@ -179,3 +179,27 @@ no_state() {
     [ "$(pyget "$output" 'sorted(x["entries"][0]["path"] for x in j)')" = \
       "['/esc\\x1b[2J', '/two\\nlines']" ]
 }
+
+@test "a 200 MiB stdout against a 10 MiB --log-limit: the log is capped with a note, the outcome unchanged" {
+    spec s.json big "head -c 209715200 /dev/zero; echo tail >&2; case \"\$in\" in */b) exit 3;; esac; $copy_cmd" \
+        "$(pfs in data '/*')" '{"datum_tries": 1}'
+    run dr run s.json --log-limit 10M --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" processed)" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 1 ]
+    [[ "$output" =~ "exit 3" ]]
+    for f in .datumrun/big/logs/*/*.out; do
+        size=$(stat -c %s "$f")
+        [ "$size" -ge $((10 * 1024 * 1024)) ] && [ "$size" -lt $((10 * 1024 * 1024 + 4096)) ]
+        tail -c 300 "$f" | grep -q "stdout reached the log limit of 10.0MiB"
+        tail -c 300 "$f" | grep -q "190.0MiB of stdout discarded"
+    done
+    [ "$(ls .datumrun/big/logs/*/*.out | wc -l)" -eq 2 ]
+    # stderr, under the limit, is whole.
+    for f in .datumrun/big/logs/*/*.err; do grep -qx tail "$f"; done
+    [ "$(cat big/a)" = a ]
+    # The default is 100 MiB per stream; 0 means no limit.
+    run dr run s.json --log-limit 1X
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "--log-limit: bad size '1X'" ]]
+}
