@@ -514,6 +514,10 @@ int container_setup (container_t *c, jobs_spec_t *spec, const char *want,
     if (!(c->image = strdup (spec->image)))
         return dr_errprintf (err, "out of memory");
     c->rootless = geteuid () != 0;
+    /* Each worker gets its GPUs through CUDA_VISIBLE_DEVICES (and the AMD
+     * names), which pass into the container; the runtime must expose the
+     * devices themselves. */
+    c->gpus = spec->gpu > 0;
     int rc = (c->kind == CONTAINER_PODMAN || c->kind == CONTAINER_DOCKER)
                  ? resolve_oci (c, spec->path, err)
                  : resolve_apptainer (c, spec->path, err);

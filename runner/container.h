@@ -38,8 +38,8 @@ typedef struct container {
                          * or "ref:..." (a remote reference) */
     char **ro_binds;    /* folders mounted read-only at their own path */
     size_t nro;
-    bool gpus;          /* pass the node's GPUs through (--nv, --gpus);
-                         * set by the worker when it has GPUs */
+    bool gpus;          /* pass the node's GPUs through (--nv, --gpus):
+                         * resource_requests.gpu > 0 */
     bool rootless;      /* podman run as a user: keep the user's ids */
 } container_t;
 

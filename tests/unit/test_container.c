@@ -324,6 +324,30 @@ static void test_setup_sif (void **state)
     container_free (&c);
     jobs_spec_destroy (p2);
 
+    /* a datum with GPUs gets them in the container too */
+    {
+        char text[1024];
+        snprintf (text, sizeof (text),
+                  "{\"pipeline\": {\"name\": \"g\"},"
+                  " \"transform\": {\"cmd\": [\"t\"], \"image\": \"tool.sif\"},"
+                  " \"resource_requests\": {\"gpu\": 1},"
+                  " \"input\": {\"pfs\": {\"repo\": \"data\", \"glob\": \"/*\"}}}");
+        jobs_spec_t *g = jobs_spec_parse (text, spec_path, NULL, &err);
+        if (!g)
+            fail_msg ("spec: %s", err.text);
+        assert_int_equal (container_setup (&c, g, NULL, &err), 0);
+        assert_true (c.gpus);
+        char *cmd[] = { "t", NULL };
+        char **argv, **envp;
+        assert_int_equal (container_wrap (&c, g, "/sb", envp_datum, cmd,
+                                          &argv, &envp), 0);
+        assert_true (has (argv, "--nv"));
+        container_argv_free (argv);
+        container_argv_free (envp);
+        container_free (&c);
+        jobs_spec_destroy (g);
+    }
+
     /* no image: nothing to do */
     jobs_spec_t *plain = spec_with ("");
     assert_int_equal (container_setup (&c, plain, NULL, &err), 0);
