@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 #include <hdf5.h>
+#include <xxhash.h>
 
 #include "io/io.h"
 #include "seeds.h"
@@ -787,6 +788,84 @@ static void test_replay_idempotent (void **state)
     io_manifest_close (m);
 }
 
+/* A journal written before format 2: its puts end without the pipeline
+ * hash.  Replaying one gives the datum its job's pipeline hash (the hash
+ * its datum hash was made with), or none when the job is unknown. */
+static void test_old_journal (void **state)
+{
+    fixture_t *f = *state;
+    dr_error_t err = { "" };
+    io_manifest_t *m = open_ok (f->dir);
+    jobs_record_t j = job_make (1, JOBS_STATE_RUNNING);
+    trec_t t;
+    assert_int_equal (io_manifest_job_begin (m, &j, &err), 0);
+    trec_make (&t, 1, 0);
+    t.r.proc_job = hash_of ("job", 1);          /* j's id */
+    assert_int_equal (io_manifest_put (m, &t.r, &err), 0);
+    trec_make (&t, 2, 0);
+    t.r.proc_job = hash_of ("job", 99);         /* no such job */
+    assert_int_equal (io_manifest_put (m, &t.r, &err), 0);
+    io_manifest_close (m);
+
+    /* Rewrite each put as that datumrun wrote it: inputs as lines, and
+     * neither the pipeline hash nor the inputs' form byte at the end. */
+    size_t n, o = 0;
+    uint8_t *in = (uint8_t *)read_file (f->journal, &n);
+    uint8_t *out = malloc (n);
+    assert_non_null (out);
+    for (size_t at = 0; at < n;) {
+        const uint8_t *h = in + at, *pl = h + 12;
+        uint32_t len = (uint32_t)h[8] | (uint32_t)h[9] << 8
+                       | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+        uint8_t *w = out + o;
+        uint32_t nl = len;
+        memcpy (w, h, 12 + len);
+        if (h[4] == 2) {
+            /* ids, state, attempts, rank, host, 4 x 8 bytes, 2 x 4 */
+            size_t ioff = 64 + 1 + 1 + 4 + 1 + pl[70] + 32 + 8;
+            uint32_t il = (uint32_t)pl[ioff] | (uint32_t)pl[ioff + 1] << 8
+                          | (uint32_t)pl[ioff + 2] << 16
+                          | (uint32_t)pl[ioff + 3] << 24;
+            uint8_t *wi = w + 12 + ioff;
+            /* "a\0b\0" -> "a\nb" */
+            uint32_t ol = il ? il - 1 : 0;
+            for (uint32_t k = 0; k < ol; k++)
+                wi[4 + k] = pl[ioff + 4 + k] ? pl[ioff + 4 + k] : '\n';
+            for (int b = 0; b < 4; b++)
+                wi[b] = (uint8_t)(ol >> (8 * b));
+            size_t rest = len - 17 - (ioff + 4 + il);   /* nout, olen, outs */
+            memcpy (wi + 4 + ol, pl + ioff + 4 + il, rest);
+            nl = (uint32_t)(ioff + 4 + ol + rest);
+        }
+        for (int b = 0; b < 4; b++)
+            w[8 + b] = (uint8_t)(nl >> (8 * b));
+        uint64_t sum = XXH3_64bits (w, 12 + nl);
+        for (int b = 0; b < 8; b++)
+            w[12 + nl + b] = (uint8_t)(sum >> (8 * b));
+        o += 12 + nl + 8;
+        at += 12 + len + 8;
+    }
+    assert_int_equal (o, n - 2 * 18);
+    write_file (f->journal, out, o);
+    free (in);
+    free (out);
+
+    m = open_ok (f->dir);
+    io_hash_t ph;
+    memcpy (ph.b, j.pipeline_hash, 16);
+    const io_datum_rec_t *r = find_i (m, 1);
+    assert_non_null (r);
+    assert_true (io_hash_eq (&r->pipeline, &ph));
+    /* the lines became the list they stand for */
+    assert_string_equal (r->inputs, "words:/data/words/file-000001.txt");
+    assert_string_equal (r->inputs + strlen (r->inputs) + 1,
+                         "images:/data/img/1.png");
+    r = find_i (m, 2);
+    assert_non_null (r);
+    assert_true (io_hash_is_zero (&r->pipeline));
+    io_manifest_close (m);
+}
+
 static void test_open_cases (void **state)
 {
     fixture_t *f = *state;
@@ -961,6 +1040,7 @@ int main (void)
         cmocka_unit_test_setup_teardown (test_replay_idempotent, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_open_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_old_journal, setup, teardown),
         cmocka_unit_test_setup_teardown (test_python_reader, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_kill9_stress, setup, teardown),
