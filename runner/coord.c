@@ -188,6 +188,7 @@ static sched_result_t result_kind (outcome_t oc)
         return SCHED_RES_DONE;
     case OUT_RETURNED:
     case OUT_INTERRUPTED:
+    case OUT_NOSPACE:
         return SCHED_RES_RETURNED;
     case OUT_FAILED:
     case OUT_ERROR:
@@ -236,6 +237,19 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     case OUT_RETURNED:
     case OUT_INTERRUPTED:
         break;      /* queued again; the next run does it if we stop */
+    case OUT_NOSPACE:
+        /* Not the datum's failure: a disk is full.  Nothing more can be
+         * set up, so no new datum starts; the next run does this one. */
+        if (!c->stop_reason) {
+            datum_label (c, r.didx, label, sizeof (label));
+            dr_log (LOG_ERR, "rank %d: %s; stopping the job: no new datums "
+                    "start (datum %s is not failed: free space and run "
+                    "again)", rank, r.message ? r.message : "disk full",
+                    label);
+            c->stop_reason = "a disk is full";
+            runner_stop_requested = 1;
+        }
+        break;
     case OUT_COLLISION:
         record (c, r.didx, &r, JOBS_DATUM_FAILED, rank);
         c->job.failed++;

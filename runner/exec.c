@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -178,57 +179,90 @@ static int empty_entry (const char *target, char *link, dr_error_t *err)
 
 /* Symlink pfs/<input>/<path> to the repo entry, creating the folders of
  * its repo-relative path. */
+/* A failure on a path a person must read: the reason first, then the
+ * path shortened in its middle, so that a 5,000-byte path cannot push the
+ * reason out of the message.  errno is kept. */
+static int path_error (dr_error_t *err, const char *what, const char *path,
+                       int e)
+{
+    char shown[200];
+    dr_shorten (path, shown, sizeof (shown));
+    errno = e;
+    return dr_errprintf (err, "%s: %s %s", strerror (e), what, shown);
+}
+
 static int link_entry (const char *sandbox, const jobs_input_t *in,
                        const char *relpath, dr_error_t *err)
 {
-    char link[4096], target[4096];
-    int n1, n2;
+    char *link, *target;
     if (relpath[0]) {
-        n1 = snprintf (link, sizeof (link), "%s/pfs/%s/%s", sandbox,
-                       in->name, relpath);
-        n2 = snprintf (target, sizeof (target), "%s/%s", in->repo, relpath);
+        link = jobs_pathf ("%s/pfs/%s/%s", sandbox, in->name, relpath);
+        target = jobs_pathf ("%s/%s", in->repo, relpath);
     }
     else {
-        n1 = snprintf (link, sizeof (link), "%s/pfs/%s", sandbox, in->name);
-        n2 = snprintf (target, sizeof (target), "%s", in->repo);
+        link = jobs_pathf ("%s/pfs/%s", sandbox, in->name);
+        target = strdup (in->repo);
     }
-    if (n1 >= (int)sizeof (link) || n2 >= (int)sizeof (target))
-        return dr_errprintf (err, "%s: path too long", relpath);
-    if (in->empty_files)
-        return empty_entry (target, link, err);
-    if (symlink (target, link) == 0)
-        return 0;
+    int rc = -1;
+    if (!link || !target) {
+        rc = dr_errprintf (err, "out of memory linking %s", relpath);
+        goto out;
+    }
+    /* The kernel takes no longer path in one call. */
+    if (strlen (link) >= PATH_MAX) {
+        rc = path_error (err, "cannot link", link, ENAMETOOLONG);
+        goto out;
+    }
+    if (in->empty_files) {
+        rc = empty_entry (target, link, err);
+        goto out;
+    }
+    if (symlink (target, link) == 0) {
+        rc = 0;
+        goto out;
+    }
     if (errno == ENOENT) {
         char *slash = strrchr (link, '/');
         *slash = '\0';
-        if (io_mkdirs (link, 0755) < 0)
-            return dr_errprintf (err, "%s: cannot create: %s", link,
-                                 strerror (errno));
+        if (io_mkdirs (link, 0755) < 0) {
+            rc = path_error (err, "cannot create", link, errno);
+            goto out;
+        }
         *slash = '/';
-        if (symlink (target, link) == 0)
-            return 0;
+        if (symlink (target, link) == 0) {
+            rc = 0;
+            goto out;
+        }
     }
     if (errno == EEXIST && !relpath[0] && rmdir (link) == 0
         && symlink (target, link) == 0)
-        return 0;   /* an earlier datum left the input's (empty) folder */
-    if (errno == EEXIST)
-        return 0;   /* a group datum may name one path twice */
-    return dr_errprintf (err, "%s: cannot link: %s", link, strerror (errno));
+        rc = 0;   /* an earlier datum left the input's (empty) folder */
+    else if (errno == EEXIST)
+        rc = 0;   /* a group datum may name one path twice */
+    else
+        rc = path_error (err, "cannot link", link, errno);
+out:
+    free (link);
+    free (target);
+    return rc;
 }
 
 /* The sandbox is made once per worker and reset between datums: on many
  * file systems creating and removing its folders costs more than running
  * a short command (bench/RESULTS.md).  exec_sandbox_reset puts it back to
- * exactly the empty layout, so each datum still starts fresh. */
+ * how exec_sandbox_create left it. */
 int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
                          const wdatum_t *d, dr_error_t *err)
 {
-    char path[4096];
-    if (dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox) < 0)
-        return dr_errprintf (err, "%s: path too long", sandbox);
-    if (access (path, F_OK) < 0 && io_mkdirs (path, 0755) < 0)
-        return dr_errprintf (err, "%s: cannot create: %s", path,
-                             strerror (errno));
+    char *path = jobs_pathf ("%s/pfs/out", sandbox);
+    if (!path)
+        return dr_errprintf (err, "out of memory");
+    if (access (path, F_OK) < 0 && io_mkdirs (path, 0755) < 0) {
+        int rc = path_error (err, "cannot create", path, errno);
+        free (path);
+        return rc;
+    }
+    free (path);
     for (uint32_t i = 0; i < d->nentries; i++) {
         if (d->input[i] >= spec->npfs)
             return dr_errprintf (err, "bad input index %u", d->input[i]);
@@ -247,7 +281,6 @@ static int prune_dir (const char *dir, const char *const *keep)
         return 0;
     struct dirent *de;
     int n = 0;
-    char path[4096];
     while ((de = readdir (dp))) {
         if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
             continue;
@@ -256,10 +289,12 @@ static int prune_dir (const char *dir, const char *const *keep)
             kept = !strcmp (*k, de->d_name);
         if (kept)
             continue;
-        if (dr_pathf (path, sizeof (path), "%s/%s", dir, de->d_name) == 0) {
+        char *path = jobs_pathf ("%s/%s", dir, de->d_name);
+        if (path) {
             io_remove_tree (path);
             n++;
         }
+        free (path);
     }
     closedir (dp);
     return n;
@@ -268,17 +303,17 @@ static int prune_dir (const char *dir, const char *const *keep)
 void exec_sandbox_reset (const char *sandbox, const jobs_spec_t *spec,
                          const wdatum_t *d)
 {
-    char path[4096];
+    char *path;
     for (uint32_t i = 0; i < d->nentries; i++) {
         const char *name = spec->pfs[d->input[i]]->name;
         const char *rel = d->path[i];
         if (!rel[0]) {
-            dr_pathf (path, sizeof (path), "%s/pfs/%s", sandbox, name);
-            unlink (path);
+            if ((path = jobs_pathf ("%s/pfs/%s", sandbox, name)))
+                unlink (path);
+            free (path);
             continue;
         }
-        if (dr_pathf (path, sizeof (path), "%s/pfs/%s/%s", sandbox, name,
-                      rel) < 0)
+        if (!(path = jobs_pathf ("%s/pfs/%s/%s", sandbox, name, rel)))
             continue;
         unlink (path);
         /* The folders of its repo-relative path, deepest first; the
@@ -290,6 +325,7 @@ void exec_sandbox_reset (const char *sandbox, const jobs_spec_t *spec,
             if (rmdir (path) < 0)
                 break;
         }
+        free (path);
     }
     /* Whatever else the command left anywhere in the sandbox goes. */
     static const char *const root_keep[] = { "pfs", NULL };
@@ -300,26 +336,30 @@ void exec_sandbox_reset (const char *sandbox, const jobs_spec_t *spec,
     pfs_keep[0] = "out";
     for (size_t i = 0; i < spec->npfs; i++)
         pfs_keep[i + 1] = spec->pfs[i]->name;
-    dr_pathf (path, sizeof (path), "%s/pfs", sandbox);
-    prune_dir (path, pfs_keep);
+    if ((path = jobs_pathf ("%s/pfs", sandbox)))
+        prune_dir (path, pfs_keep);
+    free (path);
     free (pfs_keep);
     for (size_t i = 0; i < spec->npfs; i++) {
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = !strcmp (spec->pfs[j]->name, spec->pfs[i]->name);
-        if (!dup && dr_pathf (path, sizeof (path), "%s/pfs/%s", sandbox,
-                              spec->pfs[i]->name) == 0)
+        if (!dup && (path = jobs_pathf ("%s/pfs/%s", sandbox,
+                                        spec->pfs[i]->name)))
             prune_dir (path, NULL);
+        free (path);
+        path = NULL;
     }
-    dr_pathf (path, sizeof (path), "%s/pfs/out", sandbox);
-    prune_dir (path, NULL);
+    if ((path = jobs_pathf ("%s/pfs/out", sandbox)))
+        prune_dir (path, NULL);
+    free (path);
 }
 
 void exec_env_datum (exec_env_t *e, const exec_env_t *base,
                      const jobs_spec_t *spec, const char *sandbox,
                      const wdatum_t *d)
 {
-    char buf[4096], idhex[33];
+    char *buf, idhex[33];
     e->cap = base->n + d->nentries + 8;
     e->v = malloc (e->cap * sizeof (char *));
     if (!e->v)
@@ -327,8 +367,10 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
     memcpy (e->v, base->v, base->n * sizeof (char *));
     e->n = base->n;
     e->v[e->n] = NULL;
-    snprintf (buf, sizeof (buf), "%s/pfs/out", sandbox);
+    if (!(buf = jobs_pathf ("%s/pfs/out", sandbox)))
+        abort ();
     push_kv (e, "DATUMRUN_OUT", buf);
+    free (buf);
     io_hash_hex (&d->id, idhex);
     push_kv (e, "DATUMRUN_DATUM_ID", idhex);
     /* $<input>: the first entry of each input in the datum. */
@@ -342,15 +384,17 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
             continue;
         /* With empty_files the repo's file is not what it sees. */
         if (in->empty_files && d->path[i][0])
-            dr_pathf (buf, sizeof (buf), "%s/pfs/%s/%s", sandbox, in->name,
-                      d->path[i]);
+            buf = jobs_pathf ("%s/pfs/%s/%s", sandbox, in->name, d->path[i]);
         else if (in->empty_files)
-            dr_pathf (buf, sizeof (buf), "%s/pfs/%s", sandbox, in->name);
+            buf = jobs_pathf ("%s/pfs/%s", sandbox, in->name);
         else if (d->path[i][0])
-            snprintf (buf, sizeof (buf), "%s/%s", in->repo, d->path[i]);
+            buf = jobs_pathf ("%s/%s", in->repo, d->path[i]);
         else
-            snprintf (buf, sizeof (buf), "%s", in->repo);
+            buf = strdup (in->repo);
+        if (!buf)
+            abort ();
         push_kv (e, in->name, buf);
+        free (buf);
     }
     if (d->join_key && d->join_key[0])
         push_kv (e, "DATUMRUN_JOIN_ON", d->join_key);

@@ -244,14 +244,14 @@ int proto_result_unpack (buf_t *b, wresult_t *r)
     r->didx = buf_get_u32 (b);
     r->attempt = buf_get_u32 (b);
     uint32_t oc = buf_get_u32 (b);
-    r->outcome = oc <= OUT_INTERRUPTED ? (outcome_t)oc : OUT_ERROR;
+    r->outcome = oc <= OUT_NOSPACE ? (outcome_t)oc : OUT_ERROR;
     r->exit_status = (int32_t)buf_get_u32 (b);
     r->term_signal = (int32_t)buf_get_u32 (b);
     r->start_ns = (int64_t)buf_get_u64 (b);
     r->duration_s = buf_get_f64 (b);
     r->bytes_out = buf_get_u64 (b);
     uint32_t n = buf_get_u32 (b);
-    if (b->bad || oc > OUT_INTERRUPTED || n > (b->len - b->pos) / 4)
+    if (b->bad || oc > OUT_NOSPACE || n > (b->len - b->pos) / 4)
         return -1;
     r->outs.paths = calloc (n ? n : 1, sizeof (char *));
     if (!r->outs.paths)

@@ -67,6 +67,9 @@ typedef enum outcome {
     OUT_RETURNED,    /* never started (the job is stopping) */
     OUT_ERROR,       /* sandbox or output handling failed */
     OUT_INTERRUPTED, /* cut short because the job is stopping */
+    OUT_NOSPACE,     /* the sandbox, logs or outputs found a full disk
+                        (ENOSPC, EDQUOT): not the datum's fault, the job
+                        stops; message names the path */
 } outcome_t;
 
 /* One datum as a worker receives it. */

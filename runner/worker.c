@@ -364,6 +364,11 @@ static void finish_datum (worker_t *w, wresult_t *r)
     w->run = NULL;
 }
 
+static bool no_space (int e)
+{
+    return e == ENOSPC || e == EDQUOT;
+}
+
 static void start_next (worker_t *w)
 {
     dr_error_t err = { { 0 } };
@@ -380,8 +385,16 @@ static void start_next (worker_t *w)
         dr_pathf (hdr, sizeof (hdr), "---- attempt %u ----", w->cur.attempt);
         append_log (w, hdr);
     }
-    if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0
-        || start_cmd (w, w->x, &err) < 0) {
+    if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0) {
+        /* A full disk under the state or scratch folder is not the
+         * datum's failure: say so, and rank 0 stops the job. */
+        wresult_t r;
+        result_init (w, &r, no_space (errno) ? OUT_NOSPACE : OUT_FAILED);
+        r.exit_status = 127;
+        r.message = strdup (err.text);
+        finish_datum (w, &r);
+    }
+    else if (start_cmd (w, w->x, &err) < 0) {
         wresult_t r;
         result_init (w, &r, OUT_FAILED);
         r.exit_status = 127;
@@ -418,12 +431,12 @@ static void on_success (worker_t *w)
 {
     wresult_t r;
     dr_error_t err = { { 0 } };
-    char outdir[4200];
     result_init (w, &r, OUT_SUCCESS);
-    dr_pathf (outdir, sizeof (outdir), "%s/pfs/out", w->sandbox);
-    if (io_outlist_scan (outdir, &r.outs, &err) < 0) {
+    char *outdir = jobs_pathf ("%s/pfs/out", w->sandbox);
+    if (!outdir || io_outlist_scan (outdir, &r.outs, &err) < 0) {
         r.outcome = OUT_ERROR;
-        r.message = strdup (err.text);
+        r.message = strdup (outdir ? err.text : "out of memory");
+        free (outdir);
         finish_datum (w, &r);
         return;
     }
@@ -431,9 +444,10 @@ static void on_success (worker_t *w)
     if (r.outs.n) {
         char *collision = NULL;
         if (write_inflight (w, &r.outs) < 0) {
-            r.outcome = OUT_ERROR;
-            if (asprintf (&r.message, "cannot record outputs in %s: %s",
-                          w->inflight, strerror (errno)) < 0)
+            int e = errno;
+            r.outcome = no_space (e) ? OUT_NOSPACE : OUT_ERROR;
+            if (asprintf (&r.message, "%s: cannot record outputs in %s",
+                          strerror (e), w->inflight) < 0)
                 r.message = NULL;
         }
         else if (io_outlist_move (&r.outs, outdir, w->spec->output,
@@ -444,13 +458,14 @@ static void on_success (worker_t *w)
                 r.message = collision;
             }
             else {
-                r.outcome = OUT_ERROR;
+                r.outcome = no_space (errno) ? OUT_NOSPACE : OUT_ERROR;
                 r.message = strdup (err.text);
             }
             io_outlist_free (&r.outs);
             r.bytes_out = 0;
         }
     }
+    free (outdir);
     finish_datum (w, &r);
 }
 

@@ -203,3 +203,67 @@ no_state() {
     [ "$status" -eq 2 ]
     [[ "$output" =~ "--log-limit: bad size '1X'" ]]
 }
+
+@test "a full tmpfs as the state folder: the datum is not failed, the worker reports ENOSPC with the path, the job stops" {
+    # Thirty folders deep: setting up this datum's sandbox takes 31 inodes.
+    $PY -c "
+import os
+p = 'repo/' + '/'.join(['x'] * 30)
+os.makedirs(p)
+open(p + '/leaf1', 'w').write('1\n')"
+    glob="/$(printf 'x/%.0s' $(seq 30))*"
+    spec s.json df "$copy_cmd" "$(pfs in repo "$glob")"
+    MNT="$T/mnt"
+    mkdir -p "$MNT"
+    mount -t tmpfs -o size=4m,nr_inodes=400 tmpfs "$MNT"
+    run dr run s.json --state "$MNT/st" --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" processed)" -eq 1 ]
+    # A new datum; then the state folder's inodes run out, all but 20.
+    echo 2 > "repo/$(printf 'x/%.0s' $(seq 30))leaf2"
+    $PY -c "
+import os
+free = os.statvfs('$MNT').f_ffree
+for i in range(free - 20):
+    open('$MNT/fill%d' % i, 'w').close()"
+    run dr run s.json --state "$MNT/st" --json
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ "No space left on device: cannot create $MNT/st/sandbox/" ]]
+    [[ "$output" =~ "stopping the job: no new datums start" ]]
+    [[ "$output" =~ "is not failed" ]]
+    [ "$(jget "$(last_json)" failed)" -eq 0 ]
+    [ "$(jget "$(last_json)" state)" = killed ]
+    # Room again: the rerun does the datum, and keeps the first one's.
+    rm -f "$MNT"/fill*
+    run dr run s.json --state "$MNT/st" --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "1 + 1 / 2" ]
+    [ "$(cat df/leaf1)" = 1 ] && [ "$(cat df/leaf2)" = 2 ]
+}
+
+@test "a 5,000-byte path fails its datum with the reason first and the path shortened; the job goes on" {
+    $PY -c "
+import os
+os.makedirs('repo')
+open('repo/a.txt', 'w').write('a\n')
+os.chdir('repo')
+os.mkdir('deep'); os.chdir('deep')
+for i in range(25):
+    os.mkdir('x' * 199); os.chdir('x' * 199)
+open('leaf.txt', 'w').write('leaf\n')"
+    spec s.json lp "$copy_cmd" "$(pfs in repo '/**.txt')" '{"datum_tries": 1}'
+    run dr plan s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'max(len(d["inputs"][0]["path"]) for d in j["datums"])')" -gt 5000 ]
+    run dr run s.json --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" processed)" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 1 ]
+    [ "$(cat lp/a.txt)" = a ]
+    [[ "$output" =~ "failed after 1 attempts: File name too long: cannot link /" ]]
+    [[ "$output" =~ "xxx...xxx" ]]
+    # The message is whole: it ends with the exit status and the log.
+    line=$(printf '%s\n' "$output" | grep 'File name too long')
+    [[ "$line" =~ ", exit 127; log " ]]
+    [ "${#line}" -lt 2000 ]
+}
