@@ -61,7 +61,9 @@ static void make (int i, int variant, io_datum_rec_t *r, char *inputs,
     r->state = JOBS_DATUM_SUCCESS;
     r->attempts = 1;
     r->rank = 1 + i % 64;
-    snprintf (r->host, sizeof (r->host), "cn%04d", i % 16);
+    static char hosts[16][16];
+    snprintf (hosts[i % 16], sizeof (hosts[0]), "cn%04d", i % 16);
+    r->host = hosts[i % 16];
     r->start_ns = 1700000000000000000LL + i;
     r->duration_s = 1.5;
     r->bytes_in = 4096;

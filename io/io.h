@@ -79,6 +79,8 @@ int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
 
 /* -------------------------------------------------------------- manifest */
 
+#define IO_HOST_MAX 64
+
 /* One datum's latest record.  Strings are owned by the manifest. */
 typedef struct io_datum_rec {
     io_hash_t id;
@@ -91,7 +93,10 @@ typedef struct io_datum_rec {
     uint8_t state;           /* jobs_datum_state_t of the last processing */
     uint8_t attempts;
     int32_t rank;            /* worker rank that ran it */
-    char host[64];           /* its host */
+    const char *host;        /* its host (at most IO_HOST_MAX - 1 bytes
+                                kept); in records the manifest returns,
+                                interned by the manifest: valid until it
+                                is closed.  NULL reads as "". */
     int64_t start_ns;        /* CLOCK_REALTIME of the last attempt's start */
     double duration_s;
     uint64_t bytes_in;       /* size of its inputs */

@@ -157,7 +157,8 @@ static int oom (io__journal_t *j, dr_error_t *err)
 int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
                      dr_error_t *err)
 {
-    size_t hlen = strnlen (rec->host, sizeof (rec->host) - 1);
+    const char *host = rec->host ? rec->host : "";
+    size_t hlen = strnlen (host, IO_HOST_MAX - 1);
     size_t ilen = io_inputs_len (rec->inputs);
     size_t olen = io__datum_outputs_len (rec);
     size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
@@ -172,7 +173,7 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     w_int (j, rec->attempts, 1);
     w_int (j, (uint32_t)rec->rank, 4);
     w_int (j, hlen, 1);
-    w_bytes (j, rec->host, hlen);
+    w_bytes (j, host, hlen);
     w_int (j, (uint64_t)rec->start_ns, 8);
     w_double (j, rec->duration_s);
     w_int (j, rec->bytes_in, 8);
@@ -299,10 +300,12 @@ static int apply_put (io_manifest_t *m, cursor_t *c)
     rec.attempts = (uint8_t)r_int (c, 1);
     rec.rank = (int32_t)(uint32_t)r_int (c, 4);
     size_t hlen = (size_t)r_int (c, 1);
-    if (hlen >= sizeof (rec.host))
+    char host[IO_HOST_MAX] = "";
+    rec.host = host;
+    if (hlen >= sizeof (host))
         c->bad = true;
     else
-        r_copy (c, rec.host, hlen);
+        r_copy (c, host, hlen);
     rec.start_ns = (int64_t)r_int (c, 8);
     rec.duration_s = r_double (c);
     rec.bytes_in = r_int (c, 8);

@@ -253,13 +253,45 @@ static void tab_delete (io_manifest_t *m, size_t i)
 
 /* ------------------------------------------------- in-memory operations */
 
+/* The manifest's copy of a host name (cut to IO_HOST_MAX - 1 bytes).
+ * Records come in runs from one host, and hosts are few next to datums:
+ * a remembered last hit and a linear search are enough. */
+static const char *intern_host (io_manifest_t *m, const char *host)
+{
+    char name[IO_HOST_MAX];
+    snprintf (name, sizeof (name), "%s", host ? host : "");
+    if (m->host_last < m->nhosts && !strcmp (m->hosts[m->host_last], name))
+        return m->hosts[m->host_last];
+    for (size_t i = 0; i < m->nhosts; i++) {
+        if (!strcmp (m->hosts[i], name)) {
+            m->host_last = i;
+            return m->hosts[i];
+        }
+    }
+    if (m->nhosts == m->hosts_cap) {
+        size_t ncap = m->hosts_cap ? 2 * m->hosts_cap : 16;
+        char **n = realloc (m->hosts, ncap * sizeof (*n));
+        if (!n)
+            return NULL;
+        m->hosts = n;
+        m->hosts_cap = ncap;
+    }
+    if (!(m->hosts[m->nhosts] = strdup (name)))
+        return NULL;
+    m->host_last = m->nhosts;
+    return m->hosts[m->nhosts++];
+}
+
 int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec)
 {
     if (reserve (m, 1) < 0) {
         io__datum_free_strings (rec);
         return -1;
     }
-    rec->host[sizeof (rec->host) - 1] = '\0';
+    if (!(rec->host = intern_host (m, rec->host))) {
+        io__datum_free_strings (rec);
+        return -1;
+    }
     size_t s = tab_slot (m, &rec->id);
     if (m->tab[s]) {
         io_datum_rec_t *old = &m->recs[m->tab[s] - 1];
@@ -425,6 +457,9 @@ void io_manifest_close (io_manifest_t *m)
             io__datum_free_strings (&m->recs[i]);
         free (m->recs);
         free (m->tab);
+        for (size_t i = 0; i < m->nhosts; i++)
+            free (m->hosts[i]);
+        free (m->hosts);
         free (m->jobs);
         io_statcache_destroy (m->sc);
         free (m->dir);
@@ -645,7 +680,9 @@ int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
     if (m->ro)
         return read_only (m, err);
     io_datum_rec_t copy = *rec;
-    copy.host[sizeof (copy.host) - 1] = '\0';
+    char host[IO_HOST_MAX];
+    snprintf (host, sizeof (host), "%s", rec->host ? rec->host : "");
+    copy.host = host;
     if (copy_strings (&copy, rec) < 0) {
         if (errno == EINVAL)
             return dr_errprintf (err, "%s: invalid datum record (a NULL "

@@ -580,7 +580,7 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
     size_t ilen = io_inputs_len (r->inputs);
     size_t olen = io__datum_outputs_len (r);
     uint32_t hi;
-    hosts_intern (c->hosts, r->host, &hi);  /* present: no failure */
+    hosts_intern (c->hosts, r->host ? r->host : "", &hi);  /* present */
     hex32 (w->id, r->id.b);
     hex32 (w->hash, r->hash.b);
     hex32 (w->proc_job, r->proc_job.b);
@@ -617,7 +617,8 @@ static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
 
     for (size_t i = 0; i < m->n; i++) {
         uint32_t hi;
-        if (hosts_intern (&hosts, m->recs[i].host, &hi) < 0) {
+        if (hosts_intern (&hosts, m->recs[i].host ? m->recs[i].host : "",
+                          &hi) < 0) {
             set_reason (msg, "out of memory");
             goto done;
         }
@@ -936,9 +937,11 @@ static int read_datums (hid_t file, const types_t *t, int version,
             r.state = w->state;
             r.attempts = w->attempts;
             r.rank = w->rank;
-            memcpy (r.host, hosts + (size_t)w->host_index * HOST_LEN,
+            char host[HOST_LEN];
+            memcpy (host, hosts + (size_t)w->host_index * HOST_LEN,
                     HOST_LEN);
-            r.host[HOST_LEN - 1] = '\0';
+            host[HOST_LEN - 1] = '\0';
+            r.host = host;      /* interned by apply_put */
             r.start_ns = w->start_ns;
             r.duration_s = w->duration_s;
             r.bytes_in = w->bytes_in;

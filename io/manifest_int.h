@@ -32,6 +32,10 @@ struct io_manifest {
     uint32_t *tab;
     size_t tabcap;
 
+    /* Host names, interned: a record holds a pointer, not 64 bytes. */
+    char **hosts;
+    size_t nhosts, hosts_cap, host_last;
+
     jobs_record_t *jobs;   /* oldest first */
     size_t njobs, jobscap;
 };
@@ -55,7 +59,7 @@ void io__datum_free_strings (io_datum_rec_t *rec);
 size_t io__datum_outputs_len (const io_datum_rec_t *rec);
 
 /* Apply one operation in memory.  apply_put takes ownership of rec's
- * strings (also on failure).  Return 0 or -1 with errno ENOMEM. */
+ * strings (also on failure) and interns its host.  Return 0 or -1 with errno ENOMEM. */
 int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec);
 void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id);
 void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id);

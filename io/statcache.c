@@ -12,12 +12,17 @@
 int io__statcache_insert (io_statcache_t *sc, const char *path,
                           const io_stat_entry_t *e, bool seen);
 
-typedef struct slot {
-    uint64_t h;           /* 0 = empty */
+/* Entries are dense, in insertion order; the table holds their index + 1
+ * (0 = empty), so that an empty slot costs 4 bytes, not a whole entry: at
+ * a million files the table is 8 MiB and the entries 64 MiB (it was 151
+ * MiB of 72-byte slots).  The top bit of h marks an entry seen. */
+typedef struct ent {
+    uint64_t h;           /* path hash (never 0 without SEEN), | SEEN */
     char *path;
     io_stat_entry_t e;
-    bool seen;
-} slot_t;
+} ent_t;
+
+#define SEEN (1ULL << 63)
 
 typedef struct chunk {
     struct chunk *next;
@@ -26,8 +31,10 @@ typedef struct chunk {
 } chunk_t;
 
 struct io_statcache {
-    slot_t *slots;
-    size_t cap, n;
+    ent_t *ents;
+    size_t n, ents_cap;
+    uint32_t *tab;
+    size_t cap;           /* table slots, a power of two */
     size_t puts;          /* io_statcache_put calls: entries (re)hashed */
     chunk_t *arena;
 };
@@ -38,7 +45,7 @@ io_statcache_t *io_statcache_create (void)
     if (!sc)
         return NULL;
     sc->cap = 1024;
-    if (!(sc->slots = calloc (sc->cap, sizeof (slot_t)))) {
+    if (!(sc->tab = calloc (sc->cap, sizeof (*sc->tab)))) {
         free (sc);
         return NULL;
     }
@@ -55,7 +62,8 @@ void io_statcache_destroy (io_statcache_t *sc)
             free (c);
             c = next;
         }
-        free (sc->slots);
+        free (sc->ents);
+        free (sc->tab);
         free (sc);
     }
     errno = saved;
@@ -68,18 +76,23 @@ size_t io_statcache_size (const io_statcache_t *sc)
 
 static uint64_t path_hash (const char *path)
 {
-    uint64_t h = XXH3_64bits (path, strlen (path));
+    uint64_t h = XXH3_64bits (path, strlen (path)) & ~SEEN;
     return h ? h : 1;
 }
 
-static slot_t *lookup (const io_statcache_t *sc, const char *path,
-                       uint64_t h)
+/* The table slot for path: holding its entry, or the empty one where it
+ * would go. */
+static uint32_t *lookup (const io_statcache_t *sc, const char *path,
+                         uint64_t h)
 {
     size_t mask = sc->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        slot_t *s = &sc->slots[i];
-        if (s->h == 0 || (s->h == h && !strcmp (s->path, path)))
-            return s;
+        uint32_t *t = &sc->tab[i];
+        if (*t == 0)
+            return t;
+        const ent_t *x = &sc->ents[*t - 1];
+        if ((x->h & ~SEEN) == h && !strcmp (x->path, path))
+            return t;
     }
 }
 
@@ -105,31 +118,30 @@ static char *arena_strdup (io_statcache_t *sc, const char *s)
 static int grow (io_statcache_t *sc)
 {
     size_t ncap = sc->cap * 2;
-    slot_t *old = sc->slots;
-    size_t ocap = sc->cap;
-    if (!(sc->slots = calloc (ncap, sizeof (slot_t)))) {
-        sc->slots = old;
+    uint32_t *nt = calloc (ncap, sizeof (*nt));
+    if (!nt)
         return -1;
+    for (size_t k = 0; k < sc->n; k++) {
+        size_t i = sc->ents[k].h & ~SEEN & (ncap - 1);
+        while (nt[i])
+            i = (i + 1) & (ncap - 1);
+        nt[i] = (uint32_t)k + 1;
     }
+    free (sc->tab);
+    sc->tab = nt;
     sc->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        if (old[i].h) {
-            slot_t *s = lookup (sc, old[i].path, old[i].h);
-            *s = old[i];
-        }
-    }
-    free (old);
     return 0;
 }
 
 const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
                                          const char *path)
 {
-    slot_t *s = lookup (sc, path, path_hash (path));
-    if (!s->h)
+    uint32_t *t = lookup (sc, path, path_hash (path));
+    if (!*t)
         return NULL;
-    s->seen = true;
-    return &s->e;
+    ent_t *x = &sc->ents[*t - 1];
+    x->h |= SEEN;
+    return &x->e;
 }
 
 int io_statcache_put (io_statcache_t *sc, const char *path,
@@ -155,30 +167,46 @@ int io__statcache_insert (io_statcache_t *sc, const char *path,
 {
     if ((sc->n + 1) * 4 > sc->cap * 3 && grow (sc) < 0)
         return -1;
+    if (sc->n >= UINT32_MAX - 1) {
+        errno = ENOMEM;
+        return -1;
+    }
     uint64_t h = path_hash (path);
-    slot_t *s = lookup (sc, path, h);
-    if (!s->h) {
-        if (!(s->path = arena_strdup (sc, path))) {
+    uint32_t *t = lookup (sc, path, h);
+    if (!*t) {
+        if (sc->n == sc->ents_cap) {
+            size_t ncap = sc->ents_cap ? sc->ents_cap * 2 : 1024;
+            ent_t *ne = realloc (sc->ents, ncap * sizeof (*ne));
+            if (!ne) {
+                errno = ENOMEM;
+                return -1;
+            }
+            sc->ents = ne;
+            sc->ents_cap = ncap;
+        }
+        ent_t *x = &sc->ents[sc->n];
+        if (!(x->path = arena_strdup (sc, path))) {
             errno = ENOMEM;
             return -1;
         }
-        s->h = h;
-        sc->n++;
+        x->h = h;
+        *t = (uint32_t)++sc->n;
     }
-    s->e = *e;
-    s->seen = seen;
+    ent_t *x = &sc->ents[*t - 1];
+    x->e = *e;
+    x->h = seen ? (h | SEEN) : h;
     return 0;
 }
 
 const char *io_statcache_next (const io_statcache_t *sc, size_t *iter,
                                bool only_seen, const io_stat_entry_t **e)
 {
-    for (; *iter < sc->cap; (*iter)++) {
-        const slot_t *s = &sc->slots[*iter];
-        if (s->h && (!only_seen || s->seen)) {
+    for (; *iter < sc->n; (*iter)++) {
+        const ent_t *x = &sc->ents[*iter];
+        if (!only_seen || (x->h & SEEN)) {
             (*iter)++;
-            *e = &s->e;
-            return s->path;
+            *e = &x->e;
+            return x->path;
         }
     }
     return NULL;

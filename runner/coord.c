@@ -80,8 +80,7 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.state = (uint8_t)state;
     rec.attempts = (uint8_t)(r->attempt > 255 ? 255 : r->attempt);
     rec.rank = rank;
-    snprintf (rec.host, sizeof (rec.host), "%s",
-              c->hosts[rank] ? c->hosts[rank] : "");
+    rec.host = c->hosts[rank] ? c->hosts[rank] : "";
     rec.start_ns = r->start_ns;
     rec.duration_s = r->duration_s;
     rec.bytes_in = d->bytes;

@@ -74,6 +74,19 @@ static int dlist_reserve_ents (dlist_t *l, uint64_t more)
     return 0;
 }
 
+static bool is_nokeys (const dkeys_t *k)
+{
+    return k->shown == NOKEY && k->join == NOKEY && k->group == NOKEY;
+}
+
+/* Datum i's keys.  Lists whose datums have no keys (every pfs input
+ * without join_on or group_by) keep no key array: 24 bytes a datum saved
+ * on the planning peak. */
+static const dkeys_t *dlist_key (const dlist_t *l, size_t i)
+{
+    return l->key ? &l->key[i] : &nokeys;
+}
+
 /* Open a new datum; its entries follow with dlist_add_ent. */
 static int dlist_begin (dlist_t *l, const dkeys_t *key)
 {
@@ -83,15 +96,24 @@ static int dlist_begin (dlist_t *l, const dkeys_t *key)
         if (!s)
             return -1;
         l->start = s;
-        dkeys_t *k = realloc (l->key, ncap * sizeof (*k));
-        if (!k)
-            return -1;
-        l->key = k;
+        if (l->key) {
+            dkeys_t *k = realloc (l->key, ncap * sizeof (*k));
+            if (!k)
+                return -1;
+            l->key = k;
+        }
         l->cap = ncap;
+    }
+    if (!l->key && !is_nokeys (key)) {
+        if (!(l->key = malloc (l->cap * sizeof (*l->key))))
+            return -1;
+        for (size_t i = 0; i < l->n; i++)
+            l->key[i] = nokeys;
     }
     if (l->n == 0)
         l->start[0] = 0;
-    l->key[l->n] = *key;
+    if (l->key)
+        l->key[l->n] = *key;
     l->n++;
     l->start[l->n] = l->nents;
     return 0;
@@ -256,7 +278,7 @@ static int expand_cross (const dlist_t *kids, size_t nkids, dlist_t *out,
     for (size_t t = 0; t < total; t++) {
         dkeys_t key = nokeys;
         for (size_t k = 0; k < nkids; k++)
-            dkeys_merge (&key, &kids[k].key[idx[k]]);
+            dkeys_merge (&key, dlist_key (&kids[k], idx[k]));
         if (dlist_begin (out, &key) < 0)
             goto oom;
         for (size_t k = 0; k < nkids; k++) {
@@ -281,7 +303,7 @@ static int expand_union (const dlist_t *kids, size_t nkids, dlist_t *out,
 {
     for (size_t k = 0; k < nkids; k++) {
         for (size_t i = 0; i < kids[k].n; i++) {
-            if (dlist_begin (out, &kids[k].key[i]) < 0
+            if (dlist_begin (out, dlist_key (&kids[k], i)) < 0
                 || dlist_add_range (out, &kids[k], i) < 0)
                 return OOM (err);
         }
@@ -387,7 +409,7 @@ static int keytab_fill (keytab_t *t, const sched_plan_t *p,
 {
     for (size_t k = 0; k < nkids; k++) {
         for (size_t i = 0; i < kids[k].n; i++) {
-            uint64_t key = kids[k].key[i].join;
+            uint64_t key = dlist_key (&kids[k], i)->join;
             if (key == NOKEY)
                 continue;
             keyslot_t *s = keytab_get (t, p, key);
@@ -475,7 +497,7 @@ static int expand_join (const sched_plan_t *p, const jobs_input_t *in,
             dkeys_t key = { ks->koff, ks->koff, NOKEY };
             for (size_t k = 0; k < nkids; k++)
                 if (cnt[k])
-                    dkeys_merge (&key, &kids[k].key[lists[k][idx[k]]]);
+                    dkeys_merge (&key, dlist_key (&kids[k], lists[k][idx[k]]));
             if (dlist_begin (out, &key) < 0) {
                 OOM (err);
                 goto done;
@@ -705,9 +727,10 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         memset (d, 0, sizeof (*d));
         d->first = l->start[i];
         d->nentries = (uint32_t)(l->start[i + 1] - l->start[i]);
-        d->key = l->key[i].shown;
-        d->join_key = l->key[i].join;
-        d->group_key = l->key[i].group;
+        const dkeys_t *dk = dlist_key (l, i);
+        d->key = dk->shown;
+        d->join_key = dk->join;
+        d->group_key = dk->group;
         uint32_t *e = p->ents + d->first;
         qsort (e, d->nentries, sizeof (*e), cmp_ent);
         /* A group of joins can meet one entry twice: it counts once. */

@@ -46,6 +46,7 @@ const char *__lsan_default_suppressions (void)
 typedef struct trec {
     io_datum_rec_t r;
     char inputs[128];
+    char host[IO_HOST_MAX];
     char o[3][64];
     char *outs[3];
 } trec_t;
@@ -71,7 +72,8 @@ static void trec_make (trec_t *t, int i, int variant)
     t->r.state = (uint8_t)(i % 5);
     t->r.attempts = (uint8_t)(1 + variant);
     t->r.rank = 1 + i % 7;
-    snprintf (t->r.host, sizeof (t->r.host), "node%03d", i % 4);
+    snprintf (t->host, sizeof (t->host), "node%03d", i % 4);
+    t->r.host = t->host;
     t->r.start_ns = 1700000000000000000LL + i;
     t->r.duration_s = 0.25 * i + variant;
     t->r.bytes_in = 1000u + (uint64_t)i;
