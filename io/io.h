@@ -56,9 +56,6 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 /* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e);
-/* How many io_statcache_put calls there were since creation (0: nothing
- * was hashed anew, the cache as loaded is still right). */
-size_t io_statcache_puts (const io_statcache_t *sc);
 /* Insert without marking seen: entries loaded from the manifest, which
  * are saved again only if this run looks them up. */
 int io_statcache_load (io_statcache_t *sc, const char *path,

@@ -35,7 +35,6 @@ struct io_statcache {
     size_t n, ents_cap;
     uint32_t *tab;
     size_t cap;           /* table slots, a power of two */
-    size_t puts;          /* io_statcache_put calls: entries (re)hashed */
     chunk_t *arena;
 };
 
@@ -147,13 +146,7 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e)
 {
-    sc->puts++;
     return io__statcache_insert (sc, path, e, true);
-}
-
-size_t io_statcache_puts (const io_statcache_t *sc)
-{
-    return sc->puts;
 }
 
 int io_statcache_load (io_statcache_t *sc, const char *path,

@@ -109,13 +109,6 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     free (mpath);
     if (!have)
         return 0;
-    /* A journal left by a job killed after its last checkpoint: fold it
-     * into the file, as rank 0 does after a crash, so that the fast path
-     * never leaves more than its own job record in the journal. */
-    char *jpath = jobs_sd_path (spec->state_dir, JOBS_SD_JOURNAL);
-    struct stat jst;
-    bool leftover = jpath && stat (jpath, &jst) == 0 && jst.st_size > 0;
-    free (jpath);
     /* Any trouble here is rank 0's to report, with its usual messages. */
     if (!(m = io_manifest_open (spec->state_dir, &err)))
         return 0;
@@ -141,24 +134,17 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     memcpy (job.pipeline_hash, p->pipeline_hash.b, 16);
     if (spec->image_id)
         snprintf (job.image_id, sizeof (job.image_id), "%s", spec->image_id);
-    io_hash_t mh = io_manifest_pipeline_hash (m);
     if (io_manifest_job_begin (m, &job, &err) < 0)
         goto failed;
     job.state = JOBS_STATE_SUCCESS;
     job.duration_s = dr_now () - t0;
     if (io_manifest_job_end (m, &job, &err) < 0)
         goto failed;
-    /* The journal holds the job; fold it into the HDF5 file only when
-     * something the file stores changed (hashes, the pipeline version):
-     * rewriting every record is the one cost here that grows with the
-     * manifest, and the next real run folds the journal in anyway. */
-    if ((leftover || io_statcache_puts (io_manifest_statcache (m)) > 0
-         || !io_hash_eq (&mh, &p->pipeline_hash))
-        && io_manifest_checkpoint (m, &p->pipeline_hash, &err) < 0)
+    /* Like every job, it ends with a checkpoint: readers of the HDF5 file
+     * alone (h5py) see it, and the journal stays empty. */
+    if (io_manifest_checkpoint (m, &p->pipeline_hash, &err) < 0)
         dr_log (LOG_WARN, "%s (the journal keeps the job; the next run "
                 "replays it)", err.text);
-    else if (io_manifest_sync (m, &err) < 0)
-        goto failed;
     write_job_log (spec, &job, job.duration_s, cpu_seconds () - cpu0);
     if (o->json) {
         char *j = jobs_record_json (&job);

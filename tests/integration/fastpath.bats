@@ -89,7 +89,7 @@ nompi_path() {
     [ "$(tree fp)" = "$(tree repo)" ]
 }
 
-@test "a changed input file with the same content is rehashed and still skipped without mpirun" {
+@test "a touched input file is rehashed and still skipped without mpirun" {
     mkdir repo && echo a > repo/f1
     spec s.json fp "$cp_cmd" "$(pfs in repo '/*')"
     run dr run s.json
