@@ -10,7 +10,10 @@
  * walk filters a directory's names with it, stats a literal name instead of
  * listing its directory, and never descends deeper than the pattern
  * reaches.  The walk keeps an explicit stack with one sorted listing per
- * level and reports matches in strcmp order of their paths.
+ * level and reports matches in strcmp order of their paths.  Like Go's
+ * regexp, the matcher reads names as UTF-8: '?', '*' and classes take one
+ * character, and a byte outside any valid sequence is a character of its
+ * own, so that every name matches as something.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include <ctype.h>
