@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "runner/proto.h"
+#include "seeds.h"
 
 /* A plan of two datums by hand: d0 = (in0:a/b.txt), d1 = (in0:c, in1:dir/)
  * with a join key and a group key. */
@@ -47,6 +48,18 @@ static sched_plan_t make_plan (void)
     return p;
 }
 
+/* A packed message as a seed for tests/fuzz/fuzz_proto.c: its kind byte
+ * (0 ASSIGN, 1 RESULT, 2 STOP), then the body. */
+static void seed_msg (int kind, size_t n, const buf_t *b)
+{
+    uint8_t *s = malloc (b->len + 1);
+    assert_non_null (s);
+    s[0] = (uint8_t)kind;
+    memcpy (s + 1, b->data, b->len);
+    seed_write ("proto", kind ? "result" : "assign", n, s, b->len + 1);
+    free (s);
+}
+
 static void test_assign_roundtrip (void **state)
 {
     (void)state;
@@ -56,6 +69,7 @@ static void test_assign_roundtrip (void **state)
     proto_assign_add (&b, &p, 1, 7);
     proto_assign_add (&b, &p, 0, 300);  /* beyond the old 8-bit counter */
     proto_assign_end (&b);
+    seed_msg (0, 0, &b);
 
     char job[33];
     wdatum_t *v;
@@ -111,6 +125,7 @@ static void test_result_roundtrip (void **state)
     };
     buf_t b = { 0 };
     proto_result_pack (&r, &b);
+    seed_msg (1, 0, &b);
     wresult_t g;
     assert_int_equal (proto_result_unpack (&b, &g), 0);
     assert_int_equal (g.didx, 42);
@@ -143,6 +158,7 @@ static void test_result_roundtrip (void **state)
     /* No message, no outputs. */
     wresult_t e = { .didx = 1, .attempt = 1, .outcome = OUT_SUCCESS };
     proto_result_pack (&e, &b);
+    seed_msg (1, 1, &b);
     assert_int_equal (proto_result_unpack (&b, &g), 0);
     assert_null (g.message);
     assert_int_equal (g.outs.n, 0);
