@@ -168,6 +168,10 @@ int runner_launch (run_opts_t *o)
         argv[a++] = "--oversubscribe";
     argv[a++] = "--bind-to";
     argv[a++] = "none";
+    /* A worker that dies must not take the job down: rank 0 notices
+     * (MPI_ERRORS_RETURN, heartbeats) and hands its datums to the others
+     * (docs/cluster.md, "Lost workers"). */
+    argv[a++] = "--enable-recovery";
     argv[a++] = exe;
     argv[a++] = "run";
     argv[a++] = "--nodes";
