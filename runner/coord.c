@@ -10,6 +10,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ typedef struct coord {
     collision_t *coll;
     size_t ncoll;
     char **hosts;           /* per rank, from the hello */
+    const int *pids;        /* per rank, from the hello */
     runner_lost_t *lost;    /* workers lost, in order */
     size_t nlost;
 } coord_t;
@@ -144,6 +147,26 @@ static void record_crashed (coord_t *c, uint32_t didx, int rank)
             c->spec->datum_crash_limit);
 }
 
+/* A worker on rank 0's node, whose pid we can signal. */
+static bool same_node (const coord_t *c, int w)
+{
+    return c->pids && c->pids[w] > 0 && c->hosts[0] && c->hosts[w]
+           && !strcmp (c->hosts[0], c->hosts[w]);
+}
+
+/* w asked to leave (a signal reached it alone): nothing more goes to it;
+ * once it has reported what it holds, it gets its STOP. */
+static void handle_bye (coord_t *c, int w)
+{
+    if (sched_dispatch_worker_leaving (c->d, w) < 0)
+        return;
+    dr_log (LOG_WARN, "worker rank %d on %s was told to stop (a signal); "
+            "its datums go to the others, %d workers left", w, c->hosts[w],
+            sched_dispatch_active (c->d));
+    if (sched_dispatch_held (c->d, w) == 0)
+        send_stop (c, w);
+}
+
 /* w is lost: nothing more goes to it, its datums go back to the front of
  * the queue for the others. */
 static void lose_worker (coord_t *c, int w, const char *fmt, ...)
@@ -168,6 +191,12 @@ static void lose_worker (coord_t *c, int w, const char *fmt, ...)
         abort ();
     int back = sched_dispatch_worker_lost (c->d, w, gave, &ngave);
     proto_forget (c->proto, w);
+    /* A stopped (or hung) worker on our node is ended here, and its
+     * commands with it (its keeper sees it go); one on another node is
+     * left to the runtime. */
+    if (same_node (c, w) && kill (c->pids[w], SIGKILL) == 0)
+        dr_log (LOG_INFO, "killed rank %d (pid %d): it was lost but still "
+                "there", w, c->pids[w]);
     c->stop_sent[w] = true;     /* it would never read it */
     dr_log (LOG_WARN, "worker rank %d on %s lost (%s); %d datum%s back in "
             "the queue, %d workers left", w, l->host, l->reason, back,
@@ -290,6 +319,9 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         break;
     }
     wresult_free (&r);
+    if (sched_dispatch_state (c->d, rank) == SCHED_W_LEAVING
+        && sched_dispatch_held (c->d, rank) == 0)
+        send_stop (c, rank);
     fill (c, rank);
 }
 
@@ -319,6 +351,8 @@ static void progress (coord_t *c, bool *got)
             sched_dispatch_heard (c->d, msg.source, dr_now ());
             if (msg.tag == PROTO_RESULT)
                 handle_result (c, msg.source, &msg.body);
+            else if (msg.tag == PROTO_BYE)
+                handle_bye (c, msg.source);
         }
         buf_free (&msg.body);
     }
@@ -337,6 +371,15 @@ static void check_silence (coord_t *c, double now)
         lose_worker (c, lost[i], "no heartbeat for %.0fs",
                      now - sched_dispatch_last_heard (c->d, lost[i]));
     free (lost);
+    /* On our node, a dead worker is seen at once (the runtime does not
+     * tell us under Open MPI 4.1 without ULFM). */
+    for (int w = 1; w < c->size; w++) {
+        sched_wstate_t st = sched_dispatch_state (c->d, w);
+        if ((st == SCHED_W_ACTIVE || st == SCHED_W_LEAVING)
+            && same_node (c, w) && kill (c->pids[w], 0) < 0
+            && errno == ESRCH)
+            lose_worker (c, w, "its process died");
+    }
 }
 
 /* Fold the journal into the HDF5 file now and then, so that a long job's
@@ -387,11 +430,13 @@ static void dispatch (coord_t *c)
             check_silence (c, now);
             last_tick = now;
         }
-        if (sched_dispatch_active (c->d) == 0) {
+        if (sched_dispatch_active (c->d) == 0
+            && sched_dispatch_held_total (c->d) == 0) {
             if (!c->stop_reason)
-                c->stop_reason = "every worker was lost";
-            dr_log (LOG_ERR, "every worker was lost; %zu datums were not "
-                    "processed (the next run does them)",
+                c->stop_reason = c->nlost ? "every worker was lost"
+                                          : "every worker left";
+            dr_log (LOG_ERR, "%s; %zu datums were not processed (the next "
+                    "run does them)", c->stop_reason,
                     sched_dispatch_remaining (c->d));
             c->stopping = true;
             break;
@@ -529,11 +574,35 @@ static void summary_lost (coord_t *c, char *line, size_t len)
     snprintf (line + n, len - n, ")");
 }
 
+/* The job's JSON with lost_workers (a count) and lost (rank, host and
+ * reason of each).  Caller frees. */
+static char *json_with_lost (coord_t *c)
+{
+    char *j = jobs_record_json (&c->job);
+    json_t *o = j ? json_loads (j, 0, NULL) : NULL;
+    if (!o)
+        return j;
+    json_t *arr = json_array ();
+    for (size_t i = 0; i < c->nlost; i++)
+        json_array_append_new (arr, json_pack ("{s:i, s:s, s:s}", "rank",
+                                               c->lost[i].rank, "host",
+                                               c->lost[i].host, "reason",
+                                               c->lost[i].reason));
+    json_object_set_new (o, "lost_workers", json_integer ((json_int_t)c->nlost));
+    json_object_set_new (o, "lost", arr);
+    char *out = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (o);
+    if (!out)
+        return j;
+    free (j);
+    return out;
+}
+
 int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
-                        int size, char **hosts, int nodes)
+                        int size, char **hosts, const int *pids, int nodes)
 {
     coord_t c = { .o = o, .spec = spec, .proto = proto, .size = size,
-                  .hosts = hosts };
+                  .hosts = hosts, .pids = pids };
     coord_ctx_t x = { .spec = spec };
     dr_error_t err = { { 0 } };
     double t0 = dr_now ();
@@ -683,7 +752,7 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     dr_log (LOG_DEBUG, "rank 0 used %.3fs CPU in %.3fs wall (%.1f%%)", cpu,
             c.job.duration_s, 100.0 * cpu / c.job.duration_s);
     if (o->json) {
-        char *j = jobs_record_json (&c.job);
+        char *j = json_with_lost (&c);
         printf ("%s\n", j);
         free (j);
     }

@@ -460,6 +460,10 @@ int exec_spawn_process (const exec_spawn_t *o, pid_t *pidp, dr_error_t *err)
             if (getppid () != parent)
                 _exit (127);    /* the parent is gone already */
         }
+        if (o->fd_in > 0 && dup2 (o->fd_in, 0) < 0) {
+            child_step = "dup2";
+            goto fail;
+        }
         if (stdin_fd >= 0 && dup2 (stdin_fd, 0) < 0) {
             child_step = "dup2";
             goto fail;
@@ -556,7 +560,77 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
         return -1;
     }
     c->pidfd = pidfd_open (c->pid, 0);  /* -1: fall back to timed polls */
+    keeper_watch (c->pid);
     return 0;
+}
+
+/* Our children, read from the main thread's children list (orphans are
+ * reparented to the thread group leader). */
+static size_t list_children (pid_t *out, size_t max)
+{
+    char path[64], buf[4096];
+    snprintf (path, sizeof (path), "/proc/self/task/%d/children",
+              (int)getpid ());
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read (fd, buf, sizeof (buf) - 1);
+    close (fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    size_t k = 0;
+    for (char *s = buf, *end; k < max && *s; s = end) {
+        long v = strtol (s, &end, 10);
+        if (end == s)
+            break;
+        out[k++] = (pid_t)v;
+    }
+    return k;
+}
+
+static pid_t kept[16];
+
+void exec_keep_child (pid_t pid, bool keep)
+{
+    for (size_t i = 0; i < 16; i++) {
+        if (keep && kept[i] == 0) {
+            kept[i] = pid;
+            return;
+        }
+        if (!keep && kept[i] == pid) {
+            kept[i] = 0;
+            return;
+        }
+    }
+}
+
+static bool is_kept (pid_t pid)
+{
+    for (size_t i = 0; i < 16; i++)
+        if (kept[i] == pid)
+            return true;
+    return false;
+}
+
+void exec_reap_orphans (void)
+{
+    pid_t kids[256];
+    for (int round = 0; round < 64; round++) {
+        size_t n = list_children (kids, 256), killed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (is_kept (kids[i]))
+                continue;
+            /* A setsid child leads a group of its own: take it whole. */
+            kill (-kids[i], SIGKILL);
+            kill (kids[i], SIGKILL);
+            while (waitpid (kids[i], NULL, 0) < 0 && errno == EINTR)
+                ;
+            killed++;
+        }
+        if (!killed)
+            return;
+    }
 }
 
 static const char *const stream_name[2] = { "stdout", "stderr" };
@@ -642,9 +716,13 @@ int exec_poll (exec_child_t *c, int *status)
     if (r == 0 || (r < 0 && errno == EINTR))
         return 0;
     c->duration = dr_now () - c->start;
-    /* Whatever the command left running in its group goes with it; then
-     * its pipes reach end of file (unless something escaped the group). */
+    /* Whatever the command left running in its group goes with it, and
+     * what escaped the group (setsid, nohup) was reparented to us, the
+     * worker being a child subreaper: it goes too.  Then its pipes reach
+     * end of file. */
     kill (-c->pid, SIGKILL);
+    keeper_unwatch (c->pid);
+    exec_reap_orphans ();
     c->pid = -1;
     exec_drain (c);
     close_child_fds (c);

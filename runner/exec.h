@@ -11,6 +11,7 @@ typedef struct exec_spawn {
     char *const *envp;      /* NULL: ours */
     const char *cwd;        /* NULL: ours */
     const char *stdin_path; /* NULL: ours */
+    int fd_in;              /* or an fd (> 0) for its stdin; 0: as above */
     int fd[2];              /* stdout, stderr: fds to dup, -1 ours (use
                              * {-1, -1} explicitly: 0 is an fd) */
     bool new_pgroup;        /* a process group of its own */
@@ -22,6 +23,23 @@ typedef struct exec_spawn {
  * handlers, an empty signal mask, and the options above.  Returns 0 and
  * *pid, or -1 with errno and err ("cannot run 'x': reason"). */
 int exec_spawn_process (const exec_spawn_t *o, pid_t *pid, dr_error_t *err);
+
+/* Kill and reap every child of ours not marked with exec_keep_child:
+ * what a finished datum's command left behind (setsid and nohup children
+ * were reparented to the worker, a child subreaper), until none is left.
+ * The fork executor calls it when a datum ends. */
+void exec_reap_orphans (void);
+/* Mark (keep true) or unmark a child that outlives datums: the keeper, a
+ * batched executor's long-lived command.  At most 16. */
+void exec_keep_child (pid_t pid, bool keep);
+
+/* keeper.c: the worker's commands die with it, even by SIGKILL. */
+int keeper_start (dr_error_t *err);
+void keeper_watch (pid_t pgid);     /* a command's process group */
+void keeper_unwatch (pid_t pgid);
+pid_t keeper_pid (void);            /* -1 when none */
+void keeper_stop (void);            /* when every command has ended */
+int keeper_main (void);             /* the keeper process (`__keeper`) */
 
 typedef struct exec_env {
     char **v;           /* NULL-terminated "K=V" */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runner/container.h"
+#include "runner/exec.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
 
@@ -160,10 +161,12 @@ static int run_in_world (run_opts_t *o)
     gethostname (host, sizeof (host) - 1);
     int local_index = proto_local_worker_index (proto, rank);
     char *all = rank == 0 ? calloc ((size_t)size, PROTO_HOST_MAX) : NULL;
-    if (proto_hello (proto, host, all, &err) < 0) {
+    int *pids = rank == 0 ? calloc ((size_t)size, sizeof (int)) : NULL;
+    if (proto_hello (proto, host, all, pids, &err) < 0) {
         if (rank == 0 || !strstr (err.text, "protocol version"))
             dr_log (LOG_ERR, "%s", err.text);
         free (all);
+        free (pids);
         proto_finalize (proto, false);
         return EXIT_USAGE;
     }
@@ -219,7 +222,7 @@ static int run_in_world (run_opts_t *o)
         int nodes = count_nodes (o, hosts, size, &source);
         dr_log (LOG_DEBUG, "%d ranks on %d nodes (from %s)", size, nodes,
                 source);
-        rc = runner_coordinator (o, spec, proto, size, hosts, nodes);
+        rc = runner_coordinator (o, spec, proto, size, hosts, pids, nodes);
         free (hosts);
     }
     else {
@@ -230,6 +233,7 @@ static int run_in_world (run_opts_t *o)
                                                        : EXIT_OK;
     }
     free (all);
+    free (pids);
     free (oks);
     o->worker_ok = NULL;
     char *sandbox_dir = NULL, *inflight_dir = NULL;
@@ -429,6 +433,9 @@ static int cmd_version (optparse_t *p)
 
 int main (int argc, char **argv)
 {
+    /* A worker's keeper (keeper.c), not a command for users. */
+    if (argc == 2 && !strcmp (argv[1], "__keeper"))
+        return keeper_main ();
     if (argc > 1 && (!strcmp (argv[1], "--version")
                      || !strcmp (argv[1], "-V")))
         argv[1] = (char *)"version";

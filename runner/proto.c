@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runner/proto.h"
 
@@ -331,12 +332,14 @@ proto_t *proto_init (int *rank, int *size, dr_error_t *err)
 
 typedef struct hello {
     uint32_t version;
+    int32_t pid;
     char host[PROTO_HOST_MAX];
 } hello_t;
 
-int proto_hello (proto_t *p, const char *host, char *hosts, dr_error_t *err)
+int proto_hello (proto_t *p, const char *host, char *hosts, int *pids,
+                 dr_error_t *err)
 {
-    hello_t me = { .version = PROTO_VERSION };
+    hello_t me = { .version = PROTO_VERSION, .pid = (int32_t)getpid () };
     hello_t *all = NULL;
     snprintf (me.host, sizeof (me.host), "%s", host);
     if (p->rank == 0 && !(all = calloc ((size_t)p->size, sizeof (*all))))
@@ -360,6 +363,7 @@ int proto_hello (proto_t *p, const char *host, char *hosts, dr_error_t *err)
         all[r].host[PROTO_HOST_MAX - 1] = '\0';
         memcpy (hosts + (size_t)r * PROTO_HOST_MAX, all[r].host,
                 PROTO_HOST_MAX);
+        pids[r] = all[r].pid;
     }
     free (all);
     /* Every rank learns the verdict, so that none waits for a job that

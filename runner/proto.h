@@ -11,6 +11,8 @@
  *   PROTO_RESULT    worker -> 0: the outcome of one datum attempt
  *   PROTO_STOP      0 -> worker: no more work (job done or stopping)
  *   PROTO_HEARTBEAT worker -> 0: "still here", empty; any message counts
+ *   PROTO_BYE       worker -> 0: a signal told this worker alone to stop:
+ *                   send it nothing more (it reports what it holds)
  * The hello at start-up (proto_hello) gathers each rank's protocol version
  * and host name on rank 0, which refuses a job whose ranks disagree.
  */
@@ -33,6 +35,7 @@ typedef enum proto_tag {
     PROTO_RESULT,
     PROTO_STOP,
     PROTO_HEARTBEAT,
+    PROTO_BYE,
 } proto_tag_t;
 
 /* ----------------------------------------------------------- buffers */
@@ -133,10 +136,11 @@ typedef struct proto proto_t;
  * Returns NULL with err.  Destroy with proto_finalize(). */
 proto_t *proto_init (int *rank, int *size, dr_error_t *err);
 
-/* Collective: each rank's protocol version and host name meet on rank 0,
- * where hosts (size x PROTO_HOST_MAX chars, caller-allocated) receives
- * them.  Returns -1 with err on an MPI error or a version mismatch. */
-int proto_hello (proto_t *p, const char *host, char *hosts,
+/* Collective: each rank's protocol version, host name and pid meet on
+ * rank 0, where hosts (size x PROTO_HOST_MAX chars) and pids (size ints),
+ * caller-allocated, receive them.  Returns -1 with err on an MPI error or
+ * a version mismatch (on every rank). */
+int proto_hello (proto_t *p, const char *host, char *hosts, int *pids,
                  dr_error_t *err);
 
 /* The MPI library's version string (works outside MPI_Init). */

@@ -84,8 +84,9 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
                       int nodes, int *rc);
 /* Inside MPI: rank 0 coordinates, the others work. */
 /* hosts: each rank's host name; nodes: the node count in use. */
+/* hosts, pids: each rank's host name and process id (from the hello). */
 int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
-                        int size, char **hosts, int nodes);
+                        int size, char **hosts, const int *pids, int nodes);
 int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
                    int rank);
 

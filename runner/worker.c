@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -527,6 +528,16 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     w.xerr = executor_fork_create ();
     if (!w.x || !w.xerr)
         abort ();
+    /* What a command starts with setsid or nohup is reparented to us, to
+     * be killed when its datum ends; the keeper kills the commands if we
+     * die. */
+    if (prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
+        dr_log (LOG_WARN, "cannot become a child subreaper (%s): children "
+                "a command detaches may outlive its datum", strerror (errno));
+    dr_error_t kerr = { { 0 } };
+    if (keeper_start (&kerr) < 0)
+        dr_log (LOG_WARN, "%s: a command may outlive this worker if it is "
+                "killed", kerr.text);
     w.last_sent = dr_now ();
     for (;;) {
         if (progress_recv (&w) < 0) {
@@ -544,7 +555,11 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         }
         if (runner_stop_requested && !stop_deadline) {
             /* Stop: nothing new starts; the running datum gets the grace
-             * period, then it is killed and handed back. */
+             * period, then it is killed and handed back.  Rank 0 hears it
+             * first, so that it sends nothing more (the signal may have
+             * reached this worker alone). */
+            if (!w.stop_received)
+                send_msg (&w, PROTO_BYE, NULL);
             stop_deadline = dr_now () + o->grace;
             return_queued (&w);
         }
@@ -592,6 +607,8 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     }
     executor_destroy (w.x);
     executor_destroy (w.xerr);
+    exec_reap_orphans ();
+    keeper_stop ();
     /* Everything reported is in rank 0's journal now. */
     if (w.inflight && !w.rank0_lost)
         io_remove_tree (w.inflight);

@@ -155,11 +155,28 @@ int sched_dispatch_worker_joined (sched_dispatch_t *d, int w, double now)
     return 0;
 }
 
+static bool present (const wslot_t *s)
+{
+    return s && (s->state == SCHED_W_ACTIVE || s->state == SCHED_W_LEAVING);
+}
+
 void sched_dispatch_heard (sched_dispatch_t *d, int w, double now)
 {
     wslot_t *s = slot (d, w);
-    if (s && s->state == SCHED_W_ACTIVE)
+    if (present (s))
         s->last_heard = now;
+}
+
+int sched_dispatch_worker_leaving (sched_dispatch_t *d, int w)
+{
+    wslot_t *s = slot (d, w);
+    if (!s || s->state != SCHED_W_ACTIVE) {
+        errno = EINVAL;
+        return -1;
+    }
+    s->state = SCHED_W_LEAVING;
+    d->active--;
+    return 0;
 }
 
 size_t sched_dispatch_chunk (const sched_dispatch_t *d)
@@ -234,8 +251,7 @@ sched_verdict_t sched_dispatch_result (sched_dispatch_t *d, int w,
                                        double duration, double now)
 {
     wslot_t *s = slot (d, w);
-    if (!s || s->state != SCHED_W_ACTIVE || datum >= d->o.ndatums
-        || !unhold (d, s, datum))
+    if (!present (s) || datum >= d->o.ndatums || !unhold (d, s, datum))
         return SCHED_V_STALE;
     s->last_heard = now;
     if (res != SCHED_RES_RETURNED && duration >= 0)
@@ -273,10 +289,11 @@ int sched_dispatch_worker_lost (sched_dispatch_t *d, int w,
     int requeued = 0;
     if (ngave_up)
         *ngave_up = 0;
-    if (!s || s->state != SCHED_W_ACTIVE)
+    if (!present (s))
         return -1;
+    if (s->state == SCHED_W_ACTIVE)
+        d->active--;
     s->state = SCHED_W_LOST;
-    d->active--;
     /* Back to the front in the order held: the newest first. */
     for (size_t i = s->nheld; i-- > 0;) {
         uint32_t v = s->held[i];
@@ -313,8 +330,7 @@ size_t sched_dispatch_tick (sched_dispatch_t *d, double now, int *lost)
         return 0;
     for (int w = 1; w <= d->o.nworkers; w++) {
         wslot_t *s = &d->ws[w];
-        if (s->state == SCHED_W_ACTIVE
-            && now - s->last_heard > d->o.worker_timeout)
+        if (present (s) && now - s->last_heard > d->o.worker_timeout)
             lost[n++] = w;
     }
     return n;

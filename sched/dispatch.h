@@ -45,6 +45,8 @@ typedef struct sched_dispatch_opts {
 typedef enum sched_wstate {
     SCHED_W_ABSENT = 0,      /* not joined (yet) */
     SCHED_W_ACTIVE,
+    SCHED_W_LEAVING,         /* asked to leave: gets nothing new, reports
+                              * what it holds */
     SCHED_W_LOST,
 } sched_wstate_t;
 
@@ -91,6 +93,10 @@ size_t sched_dispatch_assign (sched_dispatch_t *d, int w, uint32_t *out,
 sched_verdict_t sched_dispatch_result (sched_dispatch_t *d, int w,
                                        uint32_t datum, sched_result_t res,
                                        double duration, double now);
+
+/* w is leaving (it was told to stop on its own, say by a signal): it gets
+ * nothing more, what it holds it still reports.  -1 if it was not active. */
+int sched_dispatch_worker_leaving (sched_dispatch_t *d, int w);
 
 /* w is lost: it stops getting work and its datums go back to the front of
  * the queue, in the order it held them.  Datums that reached the crash

@@ -3,13 +3,15 @@
  * the state it must leave: every worker's holdings (oldest first), the
  * queue and the number of datums not yet final, rendered as
  *   "1:0,1 2:2,3 | q:4,5 | rem:6"
- * ("1:-" holds nothing, "3:lost" is lost, "4:absent" never joined).
+ * ("1:-" holds nothing, "3:lost" is lost, "4:absent" never joined,
+ * "2:leaving:5" is leaving and still holds datum 5).
  * Events (what rank 0's loop does on each):
  *   join W            worker W joined (at time 0)
  *   fill              top up every worker, one assign() per chunk
  *   ok W D [SECS]     W finished datum D (then W is topped up)
  *   fail W D [SECS]   an attempt of D on W failed (then W is topped up)
  *   ret W D           W gave D back unstarted (then W is topped up)
+ *   leave W           W is leaving (a signal told it alone to stop)
  *   lost W            W is lost (then every worker is topped up)
  *   heard W T         a message from W at time T
  *   tick T            the workers silent at time T are declared lost
@@ -54,6 +56,8 @@ static void render (const sched_dispatch_t *d, int nworkers, char *out,
             n += (size_t)snprintf (out + n, len - n, "lost");
             continue;
         }
+        if (st == SCHED_W_LEAVING)
+            n += (size_t)snprintf (out + n, len - n, "leaving:");
         if (st == SCHED_W_ABSENT) {
             n += (size_t)snprintf (out + n, len - n, "absent");
             continue;
@@ -155,6 +159,8 @@ static void run_scenario (const scenario_t *s)
             snprintf (got, sizeof (got), "%zu", n);
             fill_all (d, s->o.nworkers);
         }
+        else if (sscanf (ev, "leave %d", &w) == 1)
+            assert_int_equal (sched_dispatch_worker_leaving (d, w), 0);
         else if (!strcmp (ev, "stop"))
             sched_dispatch_stop (d);
         else
@@ -290,6 +296,21 @@ static const scenario_t scenarios[] = {
         { "ok 1 0", "1:- 2:2,3 | q:1,4 | rem:4" },
         { "fail 2 2=gave_up", "1:- 2:3 | q:1,4 | rem:3" },
         { "ret 2 3", "1:- 2:- | q:3,1,4 | rem:3" },
+        { NULL, NULL } } },
+    { "a worker told alone to stop leaves; its datums go to the others",
+      OPTS (5, 2, 1, false, 3, 5, 10), 5, {
+        { "join 1", NULL },
+        { "join 2", NULL },
+        { "fill", "1:0,1 2:2,3 | q:4 | rem:5" },
+        { "leave 1", "1:leaving:0,1 2:2,3 | q:4 | rem:5" },
+        /* no livelock: what it gives back is not sent to it again */
+        { "ret 1 1=requeued", "1:leaving:0 2:2,3 | q:1,4 | rem:5" },
+        { "ret 1 0=requeued", "1:leaving:- 2:2,3 | q:0,1,4 | rem:5" },
+        { "fill", "1:leaving:- 2:2,3 | q:0,1,4 | rem:5" },
+        { "ok 2 2", "1:leaving:- 2:3,0 | q:1,4 | rem:4" },
+        /* a leaving worker's silence still counts */
+        { "heard 2 5", NULL },
+        { "tick 11=1", "1:lost 2:3,0 | q:1,4 | rem:4" },
         { NULL, NULL } } },
     { "chunks: whole chunks, one message each",
       OPTS (10, 2, 3, false, 3, 5, 0), 10, {
