@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# Lost workers (issue 9) under a real mpirun: a worker killed, stopped or
+# signalled costs only its in-flight datums, the job goes on with the
+# others, and nothing it ran outlives it.  Every wait polls for a
+# condition under a generous bound; no test asserts a duration.
+
+load helpers
+
+setup() {
+    common_setup
+    mkdir -p "$T/starts" "$T/pids"
+}
+teardown() {
+    [ -n "${SID:-}" ] && pkill -9 -s "$SID" 2>/dev/null || true
+    # Commands a test started outside the session (setsid) are its own.
+    for f in "$T"/pids/*; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
+    done
+    common_teardown
+}
+
+# start_job SPEC ARGS...: `datumrun run` in a session of its own, in the
+# background; sets SID and JOB (the launcher's pid).
+start_job() {
+    rm -f "$T/sid"
+    setsid sh -c 'echo $$ > "$0/sid"; exec "$@"' "$T" \
+        timeout -k 10 300 "$DATUMRUN" run "$@" >"$T/job.out" 2>"$T/job.err" &
+    JOB=$!
+    local i
+    for i in $(seq 200); do [ -s "$T/sid" ] && break; sleep 0.05; done
+    SID=$(cat "$T/sid")
+}
+
+# wait_job: wait for the job; its exit status in $rc, its JSON in $j.
+wait_job() {
+    rc=0
+    wait "$JOB" || rc=$?
+    j=$(grep '^{' "$T/job.out" | tail -n 1 || true)
+    SID=
+}
+
+# rank_pid R: the pid of MPI rank R of the job (not its keeper).
+rank_pid() {
+    local p
+    for p in $(pgrep -s "$SID"); do
+        tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p \
+            | grep -qx run || continue
+        tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null \
+            | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# wait_for CMD...: poll until CMD succeeds (at most about 60 s).
+wait_for() {
+    local i
+    for i in $(seq 600); do "$@" && return 0; sleep 0.1; done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
+
+# busy PID: the process has a child (a datum's command) running.
+busy() { [ -n "$(pgrep -P "$1" -f 'sh -c')" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+all_gone() { local p; for p in "$@"; do gone "$p" || return 1; done; }
+
+# A datum notes each start, runs a little while, copies its input.
+N=24
+work() { echo 'echo x >> "'"$T"'/starts/$(basename "$in")"; sleep 0.4; cp "$in" "$DATUMRUN_OUT/"'; }
+
+make_repo() {
+    mkdir -p repo
+    local i
+    for i in $(seq -w 1 "$N"); do echo "datum $i" > "repo/f$i"; done
+}
+
+# at_most_twice: no datum started more than twice (once more at most).
+at_most_twice() {
+    local f
+    for f in "$T"/starts/*; do
+        [ "$(wc -l < "$f")" -le 2 ] || { echo "$f started $(wc -l < "$f") times"; return 1; }
+    done
+    [ "$(ls "$T/starts" | wc -l)" -eq "$N" ]
+}
+
+@test "kill -9 of one of 3 workers: the job goes on and exits 0, its command dies with it" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}}'
+    start_job s.json --json
+    wait_for rank_pid 2
+    w=$(rank_pid 2)
+    wait_for busy "$w"
+    kids=$(pgrep -P "$w" -f 'sh -c' | tr '\n' ' ')
+    kill -9 "$w"
+    # Its command goes with it (its keeper kills the command's group).
+    wait_for all_gone $kids
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(counts "$j")" = "$N + 0 / $N" ]
+    [ "$(jget "$j" lost_workers)" -eq 1 ]
+    $PY -c 'import json,sys; l=json.loads(sys.argv[1])["lost"]; assert l[0]["rank"] == 2, l; assert "died" in l[0]["reason"], l' "$j"
+    at_most_twice
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+    grep -q "worker rank 2 on .* lost (its process died)" "$T/job.err"
+    # The summary line names it too.
+    start_job s.json --reprocess
+    wait_job
+    [ "$rc" -eq 0 ]
+}
+
+@test "a stopped worker (SIGSTOP) is lost within worker_timeout and killed; the job completes" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 3}, "worker_timeout": "5s"}'
+    start_job s.json
+    wait_for rank_pid 1
+    w=$(rank_pid 1)
+    wait_for busy "$w"
+    kill -STOP "$w"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    grep -q "1 worker lost (rank 1 on .*: no heartbeat for [0-9]*s)" "$T/job.out"
+    grep -q "killed rank 1" "$T/job.err"
+    gone "$w"
+    at_most_twice
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
+@test "SIGTERM of one worker: it leaves, the others finish the job (no livelock)" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}}'
+    start_job s.json --json
+    wait_for rank_pid 3
+    w=$(rank_pid 3)
+    wait_for busy "$w"
+    kill -TERM "$w"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(counts "$j")" = "$N + 0 / $N" ]
+    [ "$(jget "$j" failed)" -eq 0 ]
+    grep -q "worker rank 3 on .* was told to stop" "$T/job.err"
+    at_most_twice
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
+@test "every worker killed: the job is killed (exit 1) and the next run does the rest" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    start_job s.json --json
+    wait_for rank_pid 1
+    wait_for rank_pid 2
+    w1=$(rank_pid 1); w2=$(rank_pid 2)
+    wait_for busy "$w1"
+    kill -9 "$w1" "$w2"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 1 ]
+    [ "$(jget "$j" state)" = killed ]
+    [ "$(jget "$j" lost_workers)" -eq 2 ]
+    done_before=$(jget "$j" processed)
+    [ "$done_before" -lt "$N" ]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "$((N - done_before)) + $done_before / $N" ]
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
+@test "a datum whose command kills its worker fails at datum_crash_limit; the rest succeeds" {
+    make_repo
+    spec s.json wl 'if [ "$(basename "$in")" = f05 ]; then kill -9 $PPID; sleep 5; fi; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}, "datum_crash_limit": 2}'
+    run dr run s.json --json
+    echo "$output" >&2
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" state)" = failure ]
+    [ "$(jget "$j" failed)" -eq 1 ]
+    [ "$(jget "$j" processed)" -eq $((N - 1)) ]
+    [ "$(jget "$j" lost_workers)" -eq 2 ]
+    [[ "$output" == *"the worker running it was lost 2 times (datum_crash_limit 2)"* ]]
+    [ ! -e wl/f05 ]
+}
+
+@test "children a command detaches (setsid, nohup) are killed when its datum ends" {
+    mkdir repo; echo a > repo/a; echo b > repo/b
+    spec s.json wl 'setsid sleep 300 & echo $! > "'"$T"'/pids/$(basename "$in").setsid"; nohup sleep 300 >/dev/null 2>&1 & echo $! > "'"$T"'/pids/$(basename "$in").nohup"; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}}'
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(ls "$T/pids" | wc -l)" -eq 4 ]
+    for f in "$T"/pids/*; do wait_for gone "$(cat "$f")"; done
+}
+
+@test "a timed-out command that traps TERM and exits 0 still fails" {
+    mkdir repo; echo a > repo/a
+    spec s.json wl "trap 'exit 0' TERM; sleep 30 & wait" "$(pfs in repo '/*')" \
+        '{"datum_timeout": "1s", "datum_tries": 1}'
+    run dr run s.json --json
+    echo "$output" >&2
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" failed)" -eq 1 ]
+    [ "$(jget "$j" processed)" -eq 0 ]
+    # the sleep it left behind is gone too
+    ! pgrep -f "^sleep 30$" -P 1 >/dev/null || true
+}
