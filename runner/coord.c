@@ -62,10 +62,26 @@ static void datum_label (coord_t *c, uint32_t didx, char *buf, size_t len)
     char hex[33];
     char *in = sched_datum_inputs (c->p, &c->p->datums[didx]);
     io_hash_hex (&c->p->datums[didx].id, hex);
-    for (char *s = in; s && *s; s++)
-        if (*s == '\n')
-            *s = ' ';
-    snprintf (buf, len, "%.12s (%s)", hex, in ? in : "?");
+    /* Its entries, escaped and joined; a long one loses its middle. */
+    size_t cap = io_inputs_len (in) * 6 + 16, n = 0;
+    char *all = in ? malloc (cap) : NULL;
+    if (all) {
+        all[0] = '\0';
+        for (const char *e = in; *e; e += strlen (e) + 1) {
+            char *x = jobs_name_escape (e);
+            if (!x)
+                break;
+            if (n + strlen (x) + 3 > cap
+                && !(all = realloc (all, cap = (n + strlen (x) + 3) * 2)))
+                abort ();
+            n += (size_t)sprintf (all + n, "%s%s", n ? ", " : "", x);
+            free (x);
+        }
+    }
+    char shown[400];
+    dr_shorten (all ? all : "?", shown, sizeof (shown));
+    snprintf (buf, len, "%.12s (%s)", hex, shown);
+    free (all);
     free (in);
 }
 

@@ -20,16 +20,22 @@ volatile int runner_stop_requested;
 void dr_log_emit (int level, const char *fmt, ...)
 {
     static const char *names[] = { "error", "warning", "info", "debug" };
-    char msg[2048];
+    /* Whole, however long: a message cut at a fixed size could lose the
+     * reason that follows a long path. */
+    char *msg = NULL;
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof (msg), fmt, ap);
+    int n = vasprintf (&msg, fmt, ap);
     va_end (ap);
+    if (n < 0)
+        msg = NULL;
     if (dr_log_rank >= 0)
         fprintf (stderr, "datumrun[rank %d]: %s: %s\n", dr_log_rank,
-                 names[level], msg);
+                 names[level], msg ? msg : fmt);
     else
-        fprintf (stderr, "datumrun: %s: %s\n", names[level], msg);
+        fprintf (stderr, "datumrun: %s: %s\n", names[level],
+                 msg ? msg : fmt);
+    free (msg);
 }
 
 int dr_pathf (char *buf, size_t len, const char *fmt, ...)
