@@ -628,10 +628,14 @@ int cmd_inspect_datum (optparse_t *args)
     {
         io_hash_t cur;
         sched_pipeline_hash (spec, &cur);
-        snprintf (vline, sizeof (vline), "%s (pipeline hash %.12s%s)", ver,
-                  ph, io_hash_eq (&cur, &r->pipeline)
-                          ? ", the spec's current version"
-                          : ", an earlier version than the spec's");
+        if (io_hash_is_zero (&r->pipeline))
+            snprintf (vline, sizeof (vline), "unknown (its job is no longer "
+                      "in the manifest)");
+        else
+            snprintf (vline, sizeof (vline), "%s (pipeline hash %.12s%s)",
+                      ver, ph, io_hash_eq (&cur, &r->pipeline)
+                                   ? ", the spec's current version"
+                                   : ", an earlier version than the spec's");
     }
     free (vers.h);
     hex (&r->id, id);
