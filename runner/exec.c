@@ -473,6 +473,11 @@ int exec_spawn_process (const exec_spawn_t *o, pid_t *pidp, dr_error_t *err)
                 child_step = "dup2";
                 goto fail;
             }
+        if (o->fd3 > 0 && (o->fd3 == 3 ? fcntl (3, F_SETFD, 0)
+                                       : dup2 (o->fd3, 3)) < 0) {
+            child_step = "dup2";
+            goto fail;
+        }
         if (o->cwd && chdir (o->cwd) < 0) {
             child_step = "chdir";
             goto fail;
@@ -511,6 +516,15 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
                 const char *cwd, const char *stdin_path,
                 const char *out_path, const char *err_path, dr_error_t *err)
 {
+    return exec_spawn_fd3 (c, argv, envp, cwd, stdin_path, out_path,
+                           err_path, 0, err);
+}
+
+int exec_spawn_fd3 (exec_child_t *c, char *const argv[], char *const envp[],
+                    const char *cwd, const char *stdin_path,
+                    const char *out_path, const char *err_path, int fd3,
+                    dr_error_t *err)
+{
     int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int rc;
 
@@ -536,6 +550,7 @@ int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
         .fd = { out[1], errp[1] },
         .new_pgroup = true,
         .pdeathsig = SIGKILL,
+        .fd3 = fd3,
     };
     c->start = dr_now ();
     c->start_ns = dr_realtime_ns ();

@@ -17,6 +17,8 @@ typedef struct exec_spawn {
     bool new_pgroup;        /* a process group of its own */
     bool search_path;       /* look argv[0] up in envp's PATH */
     int pdeathsig;          /* signal it gets when we die, 0 none */
+    int fd3;                /* > 0: handed on as descriptor 3 (the
+                             * batching socket, exec_batch.c) */
 } exec_spawn_t;
 
 /* The one process-spawning helper of the runner.  The child gets default
@@ -102,6 +104,11 @@ typedef struct exec_child {
 int exec_spawn (exec_child_t *c, char *const argv[], char *const envp[],
                 const char *cwd, const char *stdin_path,
                 const char *out_path, const char *err_path, dr_error_t *err);
+/* The same, handing fd3 (> 0) on as the child's descriptor 3. */
+int exec_spawn_fd3 (exec_child_t *c, char *const argv[], char *const envp[],
+                    const char *cwd, const char *stdin_path,
+                    const char *out_path, const char *err_path, int fd3,
+                    dr_error_t *err);
 /* Copy what it wrote so far into its log files.  Returns 0, or -1 when
  * both pipes are closed. */
 int exec_drain (exec_child_t *c);

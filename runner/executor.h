@@ -56,6 +56,9 @@ typedef struct exec_task {
 typedef struct exec_status {
     int status;                 /* waitpid's encoding */
     double duration;            /* seconds */
+    char message[256];          /* why it failed when the executor knows
+                                   more than the status (batched: the
+                                   command's "done fail" text), or "" */
 } exec_status_t;
 
 typedef struct executor executor_t;
@@ -103,5 +106,14 @@ static inline void executor_destroy (executor_t *x)
 
 /* One process per datum, in a process group of its own.  NULL on ENOMEM. */
 executor_t *executor_fork_create (void);
+
+/* transform.datum_batching: one long-lived command fed datum after datum
+ * over the batching protocol (exec_batch.c, docs/batching.md).  base is
+ * the worker's base environment (exec_env_base), filled in before the
+ * first start and kept alive until destroy; each task's envp must begin
+ * with base's strings, as exec_env_datum makes it.  NULL on ENOMEM. */
+struct exec_env;
+executor_t *executor_batch_create (const jobs_spec_t *spec,
+                                   const struct exec_env *base);
 
 #endif /* DATUMRUN_RUNNER_EXECUTOR_H */

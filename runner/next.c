@@ -31,6 +31,10 @@ static bool shell_name (const char *n)
 const optparse_option_t runner_next_options[] = {
     { .name = "fail", .type = OPTPARSE_STR, .arg = "MESSAGE",
       .help = "finish the current datum as a failure, with MESSAGE" },
+    { .name = "done", .type = OPTPARSE_FLAG,
+      .help = "only finish the current datum: ask for no other (the "
+              "command then exits; the worker starts it again if datums "
+              "are left)" },
     OPTPARSE_END,
 };
 
@@ -49,11 +53,13 @@ int cmd_next (optparse_t *p)
      * one write. */
     char *msg = NULL;
     size_t off = 0, total;
-    if (asprintf (&msg, "%s%s\nnext\n", fail ? "done fail " : "done ok",
-                  fail ? fail : "") < 0)
+    bool only_done = optparse_has (p, "done");
+    if (asprintf (&msg, "%s%s\n%s", fail ? "done fail " : "done ok",
+                  fail ? fail : "", only_done ? "" : "next\n") < 0)
         return EXIT_USAGE;
     total = strlen (msg);
-    for (size_t i = 0; i + 6 < total; i++)
+    size_t tail = only_done ? 1 : 6;   /* the line breaks of the protocol */
+    for (size_t i = 0; i + tail < total; i++)
         if (msg[i] == '\n' || msg[i] == '\r')
             msg[i] = ' ';   /* the message's own line breaks */
     while (off < total) {
@@ -70,6 +76,8 @@ int cmd_next (optparse_t *p)
                  strerror (errno));
         return EXIT_USAGE;
     }
+    if (only_done)
+        return EXIT_OK;
     batch_datum_t d;
     int rc = batch_client_read (fd, &d, &err);
     if (rc < 0) {

@@ -65,6 +65,7 @@ typedef struct worker {
     bool cmd_timed_out;     /* transform.cmd (not err_cmd) timed out */
     bool stopped;           /* killed because the job is stopping */
     int cmd_status;
+    char cmd_message[256];  /* the executor's reason, or "" */
     int64_t start_ns;
     double start;
 
@@ -470,7 +471,7 @@ static void on_success (worker_t *w)
     finish_datum (w, &r);
 }
 
-static void on_exit_status (worker_t *w, int status)
+static void on_exit_status (worker_t *w, int status, const char *message)
 {
     bool ok = WIFEXITED (status) && WEXITSTATUS (status) == 0
               && !w->timed_out;
@@ -478,6 +479,7 @@ static void on_exit_status (worker_t *w, int status)
     if (was_cmd) {
         w->cmd_status = status;
         w->cmd_timed_out = w->timed_out;
+        snprintf (w->cmd_message, sizeof (w->cmd_message), "%s", message);
         if (ok) {
             on_success (w);
             return;
@@ -502,6 +504,8 @@ static void on_exit_status (worker_t *w, int status)
     r.term_signal = WIFSIGNALED (cs) ? WTERMSIG (cs) : 0;
     if (w->cmd_timed_out)
         r.message = strdup ("timed out");
+    else if (w->cmd_message[0])
+        r.message = strdup (w->cmd_message);
     finish_datum (w, &r);
 }
 
@@ -524,7 +528,8 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     double backoff = 50e-6, stop_deadline = 0;
     int rc = 0;
 
-    w.x = executor_fork_create ();
+    w.x = spec->datum_batching ? executor_batch_create (spec, &w.base)
+                               : executor_fork_create ();
     w.xerr = executor_fork_create ();
     if (!w.x || !w.xerr)
         abort ();
@@ -566,9 +571,9 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         if (stop_deadline && w.qlen)
             return_queued (&w);
         if (w.running) {
-            exec_status_t st;
+            exec_status_t st = { .message = "" };
             if (executor_poll (w.run, &st)) {
-                on_exit_status (&w, st.status);
+                on_exit_status (&w, st.status, st.message);
                 backoff = 50e-6;
                 continue;
             }

@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# Batched datums (transform.datum_batching, docs/batching.md): one command
+# per worker fed datum after datum through `datumrun next`, the Python
+# module or the fd protocol, with the same outputs, logs, retries, timeouts
+# and manifest as fork-per-datum mode, and the failure semantics of the
+# docs' table.  Real mpirun, real commands; nothing depends on timing.
+
+load helpers
+
+setup() {
+    common_setup
+    export PATH="$(dirname "$DATUMRUN"):$PATH"
+    export PYTHONPATH="$DATUMRUN_SRC/python"
+}
+teardown() { common_teardown; }
+
+# batch_spec FILE NAME INPUT [EXTRA_JSON] < SCRIPT: a batched pipeline
+# whose command is `sh` reading SCRIPT on stdin (transform.stdin).
+batch_spec() {
+    local file=$1 name=$2 input=$3 extra=${4:-} script
+    script=$(cat)
+    $PY - "$file" "$name" "$input" "$extra" "$script" <<'PYEOF'
+import json, sys
+file, name, inp, extra, script = sys.argv[1:6]
+script = script.splitlines()
+s = {"pipeline": {"name": name},
+     "transform": {"cmd": ["sh"], "stdin": script, "datum_batching": True},
+     "input": json.loads(inp)}
+if extra:
+    e = json.loads(extra)
+    s["transform"].update(e.pop("transform", {}))
+    s.update(e)
+json.dump(s, open(file, "w"), indent=2)
+PYEOF
+}
+
+# Hostile names: quotes, $, backquotes, a newline, a leading dash.
+hostile_repo() {
+    mkdir -p repo/sub
+    for i in 1 2 3 4 5 6; do echo "w$i a b" > "repo/f$i"; done
+    echo "quote" > "repo/it's \$HOME \`x\`"
+    printf 'nl\n' > "repo/new
+line"
+    echo dash > "repo/-dash"
+    echo nested > repo/sub/inner
+}
+
+# The per-datum work, as one shell fragment with $in set.
+work='b=$(basename "$in"); { wc -w < "$in"; ls pfs/in; } > "$DATUMRUN_OUT/$b.n"; echo "log of $b"; echo "err of $b" >&2'
+
+@test "batched and fork-per-datum modes give the same output folder from scratch" {
+    hostile_repo
+    spec fork.json fk "$work" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    batch_spec batch.json bt "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}' <<EOF
+while vars=\$(datumrun next); do
+  eval "\$vars"
+  $work
+done
+EOF
+    run dr run fork.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "10 + 0 / 10" ]
+    run dr run batch.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "10 + 0 / 10" ]
+    [ -n "$(tree bt)" ]
+    [ "$(tree fk)" = "$(tree bt)" ]
+    # Logs split at datum boundaries: each datum's logs hold its own lines.
+    jid=$(jget "$(last_json)" job_id)
+    for f in .datumrun/bt/logs/$jid/*.out; do
+        [ "$(grep -c '^log of ' "$f")" -eq 1 ]
+    done
+    [ "$(cat .datumrun/bt/logs/$jid/*.err | grep -c '^err of ')" -eq 10 ]
+    # Incremental as ever: a rerun skips all; switching modes reprocesses
+    # nothing (datum_batching is not part of the pipeline hash).
+    run dr run batch.json --json
+    [ "$(counts "$(last_json)")" = "0 + 10 / 10" ]
+    echo "w7 c" > repo/f7
+    run dr run batch.json --json
+    [ "$(counts "$(last_json)")" = "1 + 10 / 11" ]
+    $PY -c 'import json,sys; s=json.load(open(sys.argv[1])); s["transform"]["datum_batching"]=False; s["transform"]["cmd"]=["sh","-c",sys.argv[2]]; del s["transform"]["stdin"]; json.dump(s,open(sys.argv[1],"w"))' batch.json "$work"
+    run dr run batch.json --json
+    [ "$(counts "$(last_json)")" = "0 + 11 / 11" ]
+    [ "$(tree bt)" = "$(scratch_tree batch.json)" ]
+}
+
+@test "the command sees each datum's variables, a fresh sandbox, and starts once per worker" {
+    mkdir -p L R
+    for k in a b c; do echo "l$k" > "L/$k.x"; echo "r$k" > "R/$k.y"; done
+    join='{"join": [{"pfs": {"name": "l", "repo": "L", "glob": "/(*).x", "join_on": "$1"}}, {"pfs": {"name": "r", "repo": "R", "glob": "/(*).y", "join_on": "$1"}}]}'
+    batch_spec s.json vars "$join" '{"parallelism_spec": {"constant": 1}}' <<'EOF'
+echo started >> "$STARTS"
+while vars=$(datumrun next); do
+  eval "$vars"
+  k=$DATUMRUN_JOIN_ON
+  { echo "l=$l"; echo "r=$r"; echo "id=$DATUMRUN_DATUM_ID"; echo "job=$DATUMRUN_JOB_ID"; ls pfs/l pfs/r; ls -A pfs/out; ls -A; } > "$DATUMRUN_OUT/$k.txt"
+  touch leftover "pfs/out/../stray"
+done
+EOF
+    STARTS=$T/starts run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    [ "$(wc -l < starts)" -eq 1 ]
+    grep -qx "l=$T/L/b.x" vars/b.txt
+    grep -qx "r=$T/R/b.y" vars/b.txt
+    grep -qE '^id=[0-9a-f]{32}$' vars/b.txt
+    grep -qx "job=$(jget "$(last_json)" job_id)" vars/b.txt
+    # Each datum sees only its own links, an empty pfs/out, and nothing an
+    # earlier datum left in the sandbox.
+    [ "$(grep -c '\.x$' vars/c.txt)" -eq 1 ] && grep -qx c.x vars/c.txt
+    ! grep -q leftover vars/b.txt
+    ! grep -q leftover vars/c.txt
+    ! grep -q stray vars/c.txt
+}
+
+@test "failures: done fail, a crash, exit 0 mid-datum, a timeout, bad protocol; the command restarts and the job goes on" {
+    mkdir repo
+    for n in ok1 failmsg crash exit0 slow garbage ok2 ok3; do echo $n > repo/$n; done
+    batch_spec s.json fl "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}, "datum_tries": 1, "datum_timeout": "2s"}' <<'EOF'
+echo start >> "$STARTS"
+while vars=$(datumrun next); do
+  eval "$vars"
+  b=$(basename "$in")
+  case $b in
+    failmsg) vars=$(datumrun next --fail "no good: $b") || exit 0; eval "$vars"; b=$(basename "$in") ;;
+  esac
+  case $b in
+    crash) kill -9 $$ ;;
+    exit0) exit 0 ;;
+    slow) sleep 600 ;;
+    garbage) echo "hello worker" >&$DATUMRUN_BATCH_FD; sleep 600 ;;
+  esac
+  cp "$in" "$DATUMRUN_OUT/$b"
+done
+EOF
+    STARTS=$T/starts run dr run s.json --json
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" processed)" -eq 3 ]
+    [ "$(jget "$j" failed)" -eq 5 ]
+    [ "$(ls fl | sort | tr '\n' ' ')" = "ok1 ok2 ok3 " ]
+    [[ "$output" == *"(in:/failmsg) failed after 1 attempts: no good: failmsg"* ]]
+    [[ "$output" == *"(in:/crash) failed after 1 attempts: killed by signal 9"* ]]
+    [[ "$output" == *"(in:/exit0) failed after 1 attempts"* ]]
+    [[ "$output" == *"(in:/slow) failed after 1 attempts: killed by signal"* ]]
+    grep -q "datum timed out: killed" .datumrun/fl/logs/*/*.err
+    [[ "$output" == *"(in:/garbage) failed after 1 attempts"* ]]
+    grep -q "exited while it held this datum" .datumrun/fl/logs/*/*.err
+    grep -q "broke the batching protocol (sent 'hello worker')" .datumrun/fl/logs/*/*.err
+    # One start, one restart after each of crash, exit0, slow and garbage
+    # (the ones that did not come last).
+    [ "$(wc -l < starts)" -ge 4 ]
+    [ "$(wc -l < starts)" -le 5 ]
+    # A rerun retries only the failed ones, and they fail the same way.
+    STARTS=$T/starts run dr run s.json --json
+    [ "$(counts "$(last_json)")" = "0 + 3 / 8" ]
+}
+
+@test "retries per datum_tries, a clean exit between datums restarts, a command that cannot start fails its datums" {
+    mkdir repo
+    for i in 1 2 3 4; do echo $i > repo/f$i; done
+    # f2 fails on its first attempt only; the command finishes one datum
+    # per start with --done and exits cleanly.
+    batch_spec s.json rt "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "datum_tries": 2}' <<'EOF'
+vars=$(datumrun next) || exit 0
+eval "$vars"
+b=$(basename "$in")
+if [ "$b" = f2 ] && mkdir "$MARK" 2>/dev/null; then datumrun next --done --fail "first try"; exit 0; fi
+cp "$in" "$DATUMRUN_OUT/$b"
+datumrun next --done
+EOF
+    MARK=$T/mark run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "4 + 0 / 4" ]
+    [[ "$output" == *"(in:/f2) attempt 1/2 failed (first try)"* ]]
+    [ "$(tree rt)" = "$(tree repo)" ]
+    # A command that does not exist: every datum fails, the job ends.
+    spec bad.json bad true "$(pfs in repo '/*')" '{"transform": {"cmd": ["/nonexistent/prog"], "datum_batching": true}, "datum_tries": 2}'
+    run dr run bad.json --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 4 ]
+    # A command that exits at once without asking: its datums fail too.
+    spec quit.json quit true "$(pfs in repo '/*')" '{"transform": {"cmd": ["true"], "datum_batching": true}}'
+    run dr run quit.json --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 4 ]
+    grep -q "exited before it asked for a datum" .datumrun/quit/logs/*/*.err
+}
+
+@test "the Python module: datums(), an exception fails that datum and the loop goes on, fail(), run()" {
+    mkdir repo
+    for n in a b bad c skip; do echo "$n $n" > repo/$n; done
+    cat > consumer.py <<'EOF'
+import sys, datumrun
+print("imported once", file=sys.stderr)
+for datum in datumrun.datums():
+    name = datum.inputs["in"].rsplit("/", 1)[1]
+    print("processing", name)
+    if name == "bad":
+        raise ValueError("bad datum " + name)
+    if name == "skip":
+        datum.fail("skipped on purpose")
+        continue
+    with open(datum.inputs["in"]) as f:
+        words = len(f.read().split())
+    (datum.out / (name + ".n")).write_text("%d %s\n" % (words, datum.id))
+EOF
+    $PY - <<'EOF'
+import json
+for name, script in (("py", "consumer.py"),):
+    s = {"pipeline": {"name": name},
+         "transform": {"cmd": ["python3", script], "datum_batching": True},
+         "input": {"pfs": {"name": "in", "repo": "repo", "glob": "/*"}},
+         "parallelism_spec": {"constant": 2}, "datum_tries": 1}
+    json.dump(s, open(name + ".json", "w"))
+EOF
+    sed -i "s|\"consumer.py\"|\"$T/consumer.py\"|" py.json
+    run dr run py.json --json
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" processed)" -eq 3 ]
+    [ "$(jget "$j" failed)" -eq 2 ]
+    [ "$(ls py | tr '\n' ' ')" = "a.n b.n c.n " ]
+    [[ "$output" == *"(in:/bad) failed after 1 attempts: ValueError: bad datum bad"* ]]
+    [[ "$output" == *"(in:/skip) failed after 1 attempts: skipped on purpose"* ]]
+    grep -q "Traceback" .datumrun/py/logs/*/*.err
+    for f in .datumrun/py/logs/*/*.out; do [ "$(grep -c '^processing' "$f")" -eq 1 ]; done
+    # run(fn): the loop goes on in the same process.
+    cat > runner.py <<'EOF'
+import os, datumrun
+starts = open(os.environ["STARTS"], "a"); starts.write("x\n"); starts.close()
+def each(d):
+    name = d.inputs["in"].rsplit("/", 1)[1]
+    if name in ("bad", "skip"):
+        raise RuntimeError("no " + name)
+    (d.out / (name + ".n")).write_text(name + "\n")
+datumrun.run(each)
+EOF
+    $PY -c 'import json,sys; s=json.load(open("py.json")); s["pipeline"]["name"]="pr"; s["transform"]["cmd"]=["python3", sys.argv[1]]; s["parallelism_spec"]={"constant": 1}; json.dump(s,open("pr.json","w"))' "$T/runner.py"
+    STARTS=$T/starts run dr run pr.json --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 2 ]
+    [ "$(wc -l < starts)" -eq 1 ]
+    [[ "$output" == *"failed after 1 attempts: RuntimeError: no bad"* ]]
+}
+
+@test "the C consumer example and the protocol's refusals" {
+    run "$DATUMRUN" next
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"datum_batching"* ]]
+    DATUMRUN_BATCH_FD=99 run "$DATUMRUN" next
+    [ "$status" -eq 2 ]
+    cc -O2 -o consumer "$DATUMRUN_SRC/examples/batched/consumer.c"
+    mkdir repo && for i in 1 2 3; do echo "x$i" > repo/f$i; done
+    spec c.json cc true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"$T/consumer\", \"copy\"], \"datum_batching\": true}}"
+    run dr run c.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    [ "$(tree cc)" = "$(tree repo)" ]
+}
