@@ -18,7 +18,7 @@ PACKAGES=(build-essential cmake pkg-config
           libhwloc-dev hwloc libpmix-dev
           slurm-wlm slurm-client munge libslurm-dev
           libjansson-dev libxxhash-dev
-          libcmocka-dev bats python3-h5py python3-numpy
+          libcmocka-dev bats python3-h5py python3-numpy chromium
           parallel gnuplot-nox time procps util-linux bc
           iproute2
           man-db groff-base

@@ -107,6 +107,25 @@ typedef struct io_datum_rec {
     size_t noutputs;
 } io_datum_rec_t;
 
+/* One attempt at a datum, successful or not.  The manifest keeps every
+ * attempt of every job (the datum record above keeps only the latest). */
+typedef struct io_attempt {
+    io_hash_t datum;
+    io_hash_t job;
+    uint32_t attempt;        /* 1-based, within the job */
+    int32_t rank;            /* worker rank that ran it */
+    char host[64];
+    int64_t start_ns;        /* CLOCK_REALTIME; 0 if it never started */
+    double duration_s;
+    int32_t exit_status;     /* -1 if signalled or not known */
+    int32_t term_signal;     /* signal that ended it, or 0 */
+    uint8_t outcome;         /* jobs_attempt_outcome_t */
+} io_attempt_t;
+
+/* Called for each attempt; return 0 to go on, -1 to stop (the iteration
+ * then returns -1 with err untouched). */
+typedef int (*io_attempt_f) (const io_attempt_t *a, void *arg);
+
 typedef struct io_manifest io_manifest_t;
 
 /* Open the manifest in state_dir (creating the folder and an empty
@@ -148,6 +167,10 @@ int io_manifest_forget (io_manifest_t *m, const io_hash_t *id,
                         dr_error_t *err);
 int io_manifest_job_end (io_manifest_t *m, const jobs_record_t *job,
                          dr_error_t *err);
+/* Record one attempt.  Recording the same (datum, job, attempt) again
+ * replaces it, so that replaying the journal stays idempotent. */
+int io_manifest_attempt (io_manifest_t *m, const io_attempt_t *a,
+                         dr_error_t *err);
 /* fsync the journal. */
 int io_manifest_sync (io_manifest_t *m, dr_error_t *err);
 
@@ -156,6 +179,18 @@ int io_manifest_sync (io_manifest_t *m, dr_error_t *err);
  * and the pipeline hash. */
 int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
                             dr_error_t *err);
+
+/* Every recorded attempt, oldest checkpoint first, then those since it,
+ * whose job and datum match (NULL: any).  The writer keeps only attempts
+ * since the last checkpoint in memory; older ones are streamed from the
+ * file.  Returns 0, or -1 with err (a damaged file) or when fn stopped.
+ */
+int io_manifest_attempts (io_manifest_t *m, const io_hash_t *job,
+                          const io_hash_t *datum, io_attempt_f fn, void *arg,
+                          dr_error_t *err);
+
+/* Format version of the HDF5 file as loaded (0 when there was none). */
+int io_manifest_format_version (const io_manifest_t *m);
 
 /* Path of the HDF5 file, for messages. */
 const char *io_manifest_path (const io_manifest_t *m);

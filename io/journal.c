@@ -7,7 +7,8 @@
  *     magic "DRJ1" | type u8 | 3 zero bytes | payload length u32 |
  *     payload | XXH3-64 of everything before it, u64
  *
- * with integers little-endian.  Replay applies the records in order.  A
+ * with integers little-endian.  Replay decodes the records in order into
+ * a sink (manifest_int.h): this file knows the format, not the model.  A
  * record that fails its checks at the very end of the file is a write that
  * was cut short: it is ignored (and cut off before the next append).  One
  * that good records follow is corruption, and an error: something other
@@ -29,6 +30,7 @@ enum {
     REC_INVALIDATE = 3,
     REC_FORGET = 4,
     REC_JOB_END = 5,
+    REC_ATTEMPT = 6,
 };
 
 /* How a put record holds the datum's inputs. */
@@ -246,6 +248,27 @@ int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
     return rec_commit (j, err);
 }
 
+int io__journal_attempt (io__journal_t *j, const io_attempt_t *a,
+                         dr_error_t *err)
+{
+    size_t hlen = strnlen (a->host, sizeof (a->host) - 1);
+    size_t len = 16 + 16 + 4 + 4 + 1 + hlen + 8 + 8 + 4 + 4 + 1;
+    if (rec_begin (j, REC_ATTEMPT, len) < 0)
+        return oom (j, err);
+    w_bytes (j, a->datum.b, 16);
+    w_bytes (j, a->job.b, 16);
+    w_int (j, a->attempt, 4);
+    w_int (j, (uint32_t)a->rank, 4);
+    w_int (j, hlen, 1);
+    w_bytes (j, a->host, hlen);
+    w_int (j, (uint64_t)a->start_ns, 8);
+    w_double (j, a->duration_s);
+    w_int (j, (uint32_t)a->exit_status, 4);
+    w_int (j, (uint32_t)a->term_signal, 4);
+    w_int (j, a->outcome, 1);
+    return rec_commit (j, err);
+}
+
 /* ------------------------------------------------------------ decoding */
 
 typedef struct cursor {
@@ -287,8 +310,9 @@ static void r_copy (cursor_t *c, void *dst, size_t n)
         memcpy (dst, p, n);
 }
 
-/* Returns 0, -1 with errno EINVAL (malformed) or ENOMEM. */
-static int apply_put (io_manifest_t *m, cursor_t *c)
+/* The decoders return 0, or -1 with errno EINVAL (malformed) or what the
+ * sink's errno is (ENOMEM). */
+static int decode_put (const io__sink_t *sink, cursor_t *c)
 {
     io_datum_rec_t rec;
     memset (&rec, 0, sizeof (rec));
@@ -338,11 +362,14 @@ static int apply_put (io_manifest_t *m, cursor_t *c)
     free (list);
     if (rc < 0)
         return -1;
-    io__manifest_fill_pipeline (m, &rec);
-    return io__manifest_apply_put (m, &rec);
+    if (!sink->put) {
+        io__datum_free_strings (&rec);
+        return 0;
+    }
+    return sink->put (sink->arg, &rec);
 }
 
-static int apply_job (io_manifest_t *m, cursor_t *c)
+static int decode_job (const io__sink_t *sink, bool begin, cursor_t *c)
 {
     jobs_record_t job;
     memset (&job, 0, sizeof (job));
@@ -377,29 +404,55 @@ static int apply_job (io_manifest_t *m, cursor_t *c)
         errno = EINVAL;
         return -1;
     }
-    return io__manifest_apply_job (m, &job);
+    return sink->job ? sink->job (sink->arg, begin, &job) : 0;
 }
 
-static int apply (io_manifest_t *m, int type, const uint8_t *p, size_t len)
+static int decode_attempt (const io__sink_t *sink, cursor_t *c)
+{
+    io_attempt_t a;
+    memset (&a, 0, sizeof (a));
+    r_copy (c, a.datum.b, 16);
+    r_copy (c, a.job.b, 16);
+    a.attempt = (uint32_t)r_int (c, 4);
+    a.rank = (int32_t)(uint32_t)r_int (c, 4);
+    size_t hlen = (size_t)r_int (c, 1);
+    if (hlen >= sizeof (a.host))
+        c->bad = true;
+    else
+        r_copy (c, a.host, hlen);
+    a.start_ns = (int64_t)r_int (c, 8);
+    a.duration_s = r_double (c);
+    a.exit_status = (int32_t)(uint32_t)r_int (c, 4);
+    a.term_signal = (int32_t)(uint32_t)r_int (c, 4);
+    a.outcome = (uint8_t)r_int (c, 1);
+    if (c->bad || c->left || a.outcome >= JOBS_ATTEMPT_NOUTCOMES) {
+        errno = EINVAL;
+        return -1;
+    }
+    return sink->attempt ? sink->attempt (sink->arg, &a) : 0;
+}
+
+static int decode (const io__sink_t *sink, int type, const uint8_t *p,
+                   size_t len)
 {
     cursor_t c = { .p = p, .left = len };
     io_hash_t id;
     switch (type) {
     case REC_PUT:
-        return apply_put (m, &c);
+        return decode_put (sink, &c);
     case REC_JOB_BEGIN:
     case REC_JOB_END:
-        return apply_job (m, &c);
+        return decode_job (sink, type == REC_JOB_BEGIN, &c);
+    case REC_ATTEMPT:
+        return decode_attempt (sink, &c);
     case REC_INVALIDATE:
     case REC_FORGET:
         if (len != 16)
             break;
         memcpy (id.b, p, 16);
         if (type == REC_INVALIDATE)
-            io__manifest_apply_invalidate (m, &id);
-        else
-            io__manifest_apply_forget (m, &id);
-        return 0;
+            return sink->invalidate ? sink->invalidate (sink->arg, &id) : 0;
+        return sink->forget ? sink->forget (sink->arg, &id) : 0;
     }
     errno = EINVAL;
     return -1;
@@ -488,8 +541,8 @@ static bool good_after (reader_t *r, uint64_t off)
     return false;
 }
 
-int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
-                        dr_error_t *err)
+int io__journal_replay (const char *path, io__journal_t *j,
+                        const io__sink_t *sink, dr_error_t *err)
 {
     int fd = j ? j->fd : open (path, O_RDONLY | O_CLOEXEC);
     reader_t r = { .fd = fd };
@@ -528,9 +581,10 @@ int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
             break;   /* a torn tail: the write a kill interrupted */
         const uint8_t *rec = reader_get (&r, off, rlen);
         int type = (int)get_le (rec + 4, 4);
-        if (apply (m, type, rec + HEADER, rlen - HEADER - TRAILER) < 0) {
-            if (errno == ENOMEM)
-                dr_errprintf (err, "%s: out of memory", path);
+        if (decode (sink, type, rec + HEADER, rlen - HEADER - TRAILER) < 0) {
+            if (errno != EINVAL)
+                dr_errprintf (err, "%s: %s", path, errno == ENOMEM
+                              ? "out of memory" : strerror (errno));
             else
                 dr_errprintf (err, "%s: malformed record of type %d at byte "
                               "%llu. To recover: move it aside (mv %s "

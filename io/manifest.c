@@ -1,6 +1,7 @@
 /* manifest.c: the pipeline's memory of what was processed.  Every datum's
  * latest record (found by id in O(1) through an open-addressing table),
- * one record per job and the stat cache, kept in memory by rank 0.  Each
+ * one record per job, the attempts made since the last checkpoint (older
+ * ones stay in the file) and the stat cache, kept in memory by rank 0.  Each
  * change is first appended to the journal (journal.c) with one write(2),
  * so that kill -9 loses nothing already returned; a checkpoint writes the
  * whole state to manifest.h5.tmp (manifest_h5.c), fsyncs it, renames it
@@ -8,7 +9,8 @@
  * replays what the journal holds on top.  Replaying is idempotent (puts
  * and job records replace by id), so a crash between the rename and the
  * journal's truncation is harmless.  A lock file keeps a second writer
- * out of the state folder.
+ * out of the state folder.  The journal and the file decode into this
+ * model through sinks (manifest_int.h); they do not know it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,158 +24,45 @@
 
 #include "io/manifest_int.h"
 
-/* ------------------------------------------------------- datum strings */
+/* An attempt since the last checkpoint; older ones stay in the file. */
+typedef struct attempts {
+    io_attempt_t *v;
+    size_t n, cap;
+    uint32_t *tab;         /* index + 1 by (datum, job, attempt) */
+    size_t tabcap;
+} attempts_t;
 
-static size_t align8 (size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
+struct io_manifest {
+    char *dir;             /* the state folder */
+    char *path;            /* <dir>/manifest.h5 */
+    char *tmp_path;        /* <dir>/manifest.h5.tmp */
+    char *journal_path;    /* <dir>/journal */
+    char *lock_path;       /* <dir>/lock */
+    bool ro;
+    int lock_fd;           /* -1 when read-only */
+    io__journal_t *journal;/* NULL when read-only */
+    io__h5_t *h5;          /* read-only: the file as opened, for attempts */
+    int version;           /* of the file as loaded, 0 if none */
+    bool have_file;
+    io_statcache_t *sc;
+    io_hash_t pipeline_hash;
 
-/* One block: [inputs NUL][pad][char *outputs[nout]][outbuf]. */
-static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
-                          size_t nout, char **outdst)
-{
-    /* The file formats count in 32 bits; this also keeps sums exact. */
-    if (ilen >= UINT32_MAX || outlen >= UINT32_MAX || nout >= UINT32_MAX) {
-        errno = EINVAL;
-        return -1;
-    }
-    size_t at = align8 (ilen + 1);
-    char *block = malloc (at + nout * sizeof (char *) + outlen);
-    if (!block)
-        return -1;
-    rec->inputs = block;
-    rec->outputs = nout ? (char **)(void *)(block + at) : NULL;
-    rec->noutputs = nout;
-    *outdst = block + at + nout * sizeof (char *);
-    return 0;
-}
+    /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
+     * addressing with linear probing, tabcap a power of two. */
+    io_datum_rec_t *recs;
+    size_t n, cap;
+    uint32_t *tab;
+    size_t tabcap;
 
-size_t io_inputs_len (const char *inputs)
-{
-    const char *e = inputs;
-    if (!e)
-        return 0;
-    while (*e)
-        e += strlen (e) + 1;
-    return (size_t)(e - inputs);
-}
+    /* Host names, interned: a record holds a pointer, not 64 bytes. */
+    char **hosts;
+    size_t nhosts, hosts_cap, host_last;
 
-/* An inputs list of ilen bytes is well-formed: non-empty entries, each
- * NUL-terminated. */
-static bool inputs_ok (const char *inputs, size_t ilen)
-{
-    if (ilen == 0)
-        return true;
-    if (inputs[0] == '\0' || inputs[ilen - 1] != '\0')
-        return false;
-    for (size_t i = 1; i < ilen; i++)
-        if (inputs[i] == '\0' && inputs[i - 1] == '\0')
-            return false;
-    return true;
-}
+    jobs_record_t *jobs;   /* oldest first */
+    size_t njobs, jobscap;
 
-int io__inputs_from_lines (const char *text, size_t len, char **out,
-                           size_t *outlen)
-{
-    char *s = malloc (len + 2), *q = s;
-    if (!s)
-        return -1;
-    for (size_t i = 0; i < len;) {
-        const char *nl = memchr (text + i, '\n', len - i);
-        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
-        if (n) {
-            if (memchr (text + i, '\0', n)) {
-                free (s);
-                errno = EINVAL;
-                return -1;
-            }
-            memcpy (q, text + i, n);
-            q += n;
-            *q++ = '\0';
-        }
-        i += n + 1;
-    }
-    *q = '\0';
-    *out = s;
-    *outlen = (size_t)(q - s);
-    return 0;
-}
-
-int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
-                           size_t ilen, const char *outbuf, size_t outlen,
-                           size_t nout)
-{
-    if (!inputs_ok (inputs, ilen)
-        || (outlen > 0 && outbuf[outlen - 1] != '\0')) {
-        errno = EINVAL;
-        return -1;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < outlen; i++)
-        count += outbuf[i] == '\0';
-    if (count != nout) {
-        errno = EINVAL;
-        return -1;
-    }
-    char *dst;
-    if (alloc_strings (rec, ilen, outlen, nout, &dst) < 0)
-        return -1;
-    memcpy (rec->inputs, inputs, ilen);
-    rec->inputs[ilen] = '\0';
-    memcpy (dst, outbuf, outlen);
-    for (size_t k = 0; k < nout; k++) {
-        rec->outputs[k] = dst;
-        dst += strlen (dst) + 1;
-    }
-    return 0;
-}
-
-/* The same from a caller's record (arrays of C strings). */
-static int copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
-{
-    const char *inputs = src->inputs ? src->inputs : "";
-    size_t ilen = io_inputs_len (inputs), outlen = 0;
-    if (src->noutputs && !src->outputs) {
-        errno = EINVAL;
-        return -1;
-    }
-    for (size_t k = 0; k < src->noutputs; k++) {
-        if (!src->outputs[k]) {
-            errno = EINVAL;
-            return -1;
-        }
-        outlen += strlen (src->outputs[k]) + 1;
-    }
-    char *p;
-    if (alloc_strings (dst, ilen, outlen, src->noutputs, &p) < 0)
-        return -1;
-    memcpy (dst->inputs, inputs, ilen);
-    dst->inputs[ilen] = '\0';
-    for (size_t k = 0; k < src->noutputs; k++) {
-        size_t l = strlen (src->outputs[k]) + 1;
-        memcpy (p, src->outputs[k], l);
-        dst->outputs[k] = p;
-        p += l;
-    }
-    return 0;
-}
-
-void io__datum_free_strings (io_datum_rec_t *rec)
-{
-    free (rec->inputs);
-    rec->inputs = NULL;
-    rec->outputs = NULL;
-    rec->noutputs = 0;
-}
-
-size_t io__datum_outputs_len (const io_datum_rec_t *rec)
-{
-    size_t len = 0;
-    for (size_t k = 0; k < rec->noutputs; k++)
-        len += strlen (rec->outputs[k]) + 1;
-    return len;
-}
+    attempts_t att;
+};
 
 /* ------------------------------------------------------- the id table */
 
@@ -282,7 +171,8 @@ static const char *intern_host (io_manifest_t *m, const char *host)
     return m->hosts[m->nhosts++];
 }
 
-int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec)
+/* Takes rec's strings, also on failure, and interns its host. */
+static int apply_put (io_manifest_t *m, io_datum_rec_t *rec)
 {
     if (reserve (m, 1) < 0) {
         io__datum_free_strings (rec);
@@ -305,7 +195,7 @@ int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec)
     return 0;
 }
 
-void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id)
+static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
 {
     if (!m->tabcap)
         return;
@@ -317,7 +207,10 @@ void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id)
     }
 }
 
-void io__manifest_fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
+/* A record written before the manifest kept each datum's pipeline
+ * (format 1, or a journal of that time) gets the pipeline hash of the job
+ * that processed it, which its hash was made with. */
+static void fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
 {
     char hex[33];
     if (!io_hash_is_zero (&rec->pipeline))
@@ -332,7 +225,7 @@ void io__manifest_fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
 }
 
 /* The last record moves into the freed place, so indices change. */
-void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id)
+static void apply_forget (io_manifest_t *m, const io_hash_t *id)
 {
     if (!m->tabcap)
         return;
@@ -373,7 +266,7 @@ static int jobs_reserve (io_manifest_t *m)
 }
 
 /* Replace the job with the same id, or append it. */
-int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job)
+static int apply_job (io_manifest_t *m, const jobs_record_t *job)
 {
     jobs_record_t copy = *job;
     copy.id[sizeof (copy.id) - 1] = '\0';
@@ -387,6 +280,180 @@ int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job)
         return -1;
     m->jobs[m->njobs++] = copy;
     return 0;
+}
+
+/* Attempts since the last checkpoint, keyed by (datum, job, attempt):
+ * recording one again replaces it. */
+static size_t att_hash (const io_attempt_t *a)
+{
+    uint8_t key[36];
+    memcpy (key, a->datum.b, 16);
+    memcpy (key + 16, a->job.b, 16);
+    memcpy (key + 32, &a->attempt, 4);
+    return (size_t)XXH3_64bits (key, sizeof (key));
+}
+
+static bool att_same (const io_attempt_t *a, const io_attempt_t *b)
+{
+    return a->attempt == b->attempt && io_hash_eq (&a->datum, &b->datum)
+           && io_hash_eq (&a->job, &b->job);
+}
+
+static size_t att_slot (const attempts_t *t, const io_attempt_t *a)
+{
+    size_t mask = t->tabcap - 1;
+    for (size_t i = att_hash (a) & mask;; i = (i + 1) & mask)
+        if (!t->tab[i] || att_same (&t->v[t->tab[i] - 1], a))
+            return i;
+}
+
+static const io_attempt_t *att_find (const attempts_t *t,
+                                     const io_attempt_t *a)
+{
+    if (!t->tabcap)
+        return NULL;
+    uint32_t v = t->tab[att_slot (t, a)];
+    return v ? &t->v[v - 1] : NULL;
+}
+
+static bool att_superseded (const void *arg, const io_attempt_t *a)
+{
+    return att_find (arg, a) != NULL;
+}
+
+/* Room for one more. */
+static int att_reserve (attempts_t *t)
+{
+    if (t->n + 1 >= UINT32_MAX) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? 2 * t->cap : 256;
+        io_attempt_t *v = realloc (t->v, ncap * sizeof (*v));
+        if (!v)
+            return -1;
+        t->v = v;
+        t->cap = ncap;
+    }
+    if ((t->n + 1) * 2 > t->tabcap) {
+        size_t ncap = t->tabcap ? 2 * t->tabcap : 512;
+        uint32_t *tab = calloc (ncap, sizeof (*tab));
+        if (!tab)
+            return -1;
+        free (t->tab);
+        t->tab = tab;
+        t->tabcap = ncap;
+        for (size_t i = 0; i < t->n; i++)
+            t->tab[att_slot (t, &t->v[i])] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+static int apply_attempt (io_manifest_t *m, const io_attempt_t *a)
+{
+    attempts_t *t = &m->att;
+    if (att_reserve (t) < 0)
+        return -1;
+    size_t s = att_slot (t, a);
+    io_attempt_t *dst = t->tab[s] ? &t->v[t->tab[s] - 1] : &t->v[t->n];
+    *dst = *a;
+    dst->host[sizeof (dst->host) - 1] = '\0';
+    if (!t->tab[s])
+        t->tab[s] = (uint32_t)++t->n;
+    return 0;
+}
+
+static void att_clear (attempts_t *t)
+{
+    t->n = 0;
+    if (t->tab)
+        memset (t->tab, 0, t->tabcap * sizeof (*t->tab));
+}
+
+/* The sinks that the file and the journal decode into. */
+static int sink_put_new (void *arg, io_datum_rec_t *rec)
+{
+    io_manifest_t *m = arg;
+    if (io_manifest_find (m, &rec->id)) {
+        io__datum_free_strings (rec);
+        errno = EEXIST;
+        return -1;
+    }
+    return apply_put (m, rec);
+}
+
+static int sink_put (void *arg, io_datum_rec_t *rec)
+{
+    fill_pipeline (arg, rec);
+    return apply_put (arg, rec);
+}
+
+static int sink_invalidate (void *arg, const io_hash_t *id)
+{
+    apply_invalidate (arg, id);
+    return 0;
+}
+
+static int sink_forget (void *arg, const io_hash_t *id)
+{
+    apply_forget (arg, id);
+    return 0;
+}
+
+static int sink_job (void *arg, bool begin, const jobs_record_t *job)
+{
+    return apply_job (arg, job);
+}
+
+static int sink_attempt (void *arg, const io_attempt_t *a)
+{
+    return apply_attempt (arg, a);
+}
+
+static int sink_stat (void *arg, const char *path, const io_stat_entry_t *e)
+{
+    return io_statcache_load (((io_manifest_t *)arg)->sc, path, e);
+}
+
+/* Load manifest.h5 into m, or nothing when there is none.  Read-only
+ * opens keep the file open, so that attempts are later read from the
+ * file as it was, even if a writer has replaced it since. */
+static int load_file (io_manifest_t *m, dr_error_t *err)
+{
+    io__sink_t sink = { .arg = m, .put = sink_put_new, .job = sink_job,
+                        .stat = sink_stat };
+    io__h5_t *f = io__h5_open (m->path, err);
+    if (!f)
+        return -1;
+    /* The writer reads every table, attempts too (streamed, not kept), so
+     * that damage anywhere in the file stops it before it changes
+     * anything; readers read attempts when asked. */
+    io__sink_t check = { 0 };
+    if (io__h5_load (f, &sink, err) < 0
+        || (!m->ro && io__h5_attempts (f, NULL, NULL, &check, err) < 0)) {
+        io__h5_close (f);
+        return -1;
+    }
+    m->pipeline_hash = io__h5_pipeline_hash (f);
+    m->version = io__h5_version (f);
+    if (m->version == 1)
+        for (size_t i = 0; i < m->n; i++)
+            fill_pipeline (m, &m->recs[i]);
+    m->have_file = true;
+    if (m->ro)
+        m->h5 = f;
+    else
+        io__h5_close (f);
+    return 0;
+}
+
+static int replay (io_manifest_t *m, dr_error_t *err)
+{
+    io__sink_t sink = { .arg = m, .put = sink_put,
+                        .invalidate = sink_invalidate, .forget = sink_forget,
+                        .job = sink_job, .attempt = sink_attempt };
+    return io__journal_replay (m->journal_path, m->journal, &sink, err);
 }
 
 /* ------------------------------------------------------ open and close */
@@ -461,6 +528,9 @@ void io_manifest_close (io_manifest_t *m)
             free (m->hosts[i]);
         free (m->hosts);
         free (m->jobs);
+        free (m->att.v);
+        free (m->att.tab);
+        io__h5_close (m->h5);
         io_statcache_destroy (m->sc);
         free (m->dir);
         free (m->path);
@@ -549,11 +619,11 @@ io_manifest_t *io_manifest_open (const char *state_dir, dr_error_t *err)
     bool have = exists (m->path, err, &error);
     if (error < 0)
         goto error;
-    if (have && io__manifest_h5_load (m, err) < 0)
+    if (have && load_file (m, err) < 0)
         goto error;
     if (!(m->journal = io__journal_open (m->journal_path, err)))
         goto error;
-    if (io__journal_replay (m, m->journal_path, m->journal, err) < 0)
+    if (replay (m, err) < 0)
         goto error;
     /* The file exists from the first open on, so that readers find it. */
     if (!have && io_manifest_checkpoint (m, &m->pipeline_hash, err) < 0)
@@ -575,9 +645,9 @@ io_manifest_t *io_manifest_open_ro (const char *state_dir, dr_error_t *err)
     bool have = exists (m->path, err, &error);
     if (error < 0)
         goto error;
-    if (have && io__manifest_h5_load (m, err) < 0)
+    if (have && load_file (m, err) < 0)
         goto error;
-    if (io__journal_replay (m, m->journal_path, NULL, err) < 0)
+    if (replay (m, err) < 0)
         goto error;
     return m;
 error:
@@ -631,6 +701,57 @@ const char *io_manifest_path (const io_manifest_t *m)
     return m->path;
 }
 
+int io_manifest_format_version (const io_manifest_t *m)
+{
+    return m->version;
+}
+
+typedef struct att_iter {
+    const io_manifest_t *m;
+    io_attempt_f fn;
+    void *arg;
+} att_iter_t;
+
+static int att_from_file (void *arg, const io_attempt_t *a)
+{
+    att_iter_t *it = arg;
+    if (att_find (&it->m->att, a))
+        return 0;    /* the journal holds a newer copy */
+    if (it->fn (a, it->arg) < 0) {
+        errno = ECANCELED;
+        return -1;
+    }
+    return 0;
+}
+
+int io_manifest_attempts (io_manifest_t *m, const io_hash_t *job,
+                          const io_hash_t *datum, io_attempt_f fn, void *arg,
+                          dr_error_t *err)
+{
+    att_iter_t it = { m, fn, arg };
+    io__sink_t sink = { .arg = &it, .attempt = att_from_file };
+    if (m->have_file) {
+        /* The writer holds the lock: the file is the last checkpoint. */
+        io__h5_t *f = m->h5 ? m->h5 : io__h5_open (m->path, err);
+        if (!f)
+            return -1;
+        int rc = io__h5_attempts (f, job, datum, &sink, err);
+        if (f != m->h5)
+            io__h5_close (f);
+        if (rc < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < m->att.n; i++) {
+        const io_attempt_t *a = &m->att.v[i];
+        if ((job && !io_hash_eq (job, &a->job))
+            || (datum && !io_hash_eq (datum, &a->datum)))
+            continue;
+        if (fn (a, arg) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------- journaled operations */
 
 static int read_only (const io_manifest_t *m, dr_error_t *err)
@@ -659,7 +780,7 @@ static int put_job (io_manifest_t *m, bool begin, const jobs_record_t *job,
         return oom (m, err);
     if (io__journal_job (m->journal, begin, &copy, err) < 0)
         return -1;
-    return io__manifest_apply_job (m, &copy);  /* cannot fail: reserved */
+    return apply_job (m, &copy);  /* cannot fail: reserved */
 }
 
 int io_manifest_job_begin (io_manifest_t *m, const jobs_record_t *job,
@@ -683,7 +804,7 @@ int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
     char host[IO_HOST_MAX];
     snprintf (host, sizeof (host), "%s", rec->host ? rec->host : "");
     copy.host = host;
-    if (copy_strings (&copy, rec) < 0) {
+    if (io__datum_copy_strings (&copy, rec) < 0) {
         if (errno == EINVAL)
             return dr_errprintf (err, "%s: invalid datum record (a NULL "
                                  "output path, or strings of 4 GiB)",
@@ -698,7 +819,7 @@ int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
         io__datum_free_strings (&copy);
         return -1;
     }
-    return io__manifest_apply_put (m, &copy);  /* cannot fail: reserved */
+    return apply_put (m, &copy);  /* cannot fail: reserved */
 }
 
 int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
@@ -710,7 +831,7 @@ int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
         return 0;
     if (io__journal_invalidate (m->journal, id, err) < 0)
         return -1;
-    io__manifest_apply_invalidate (m, id);
+    apply_invalidate (m, id);
     return 0;
 }
 
@@ -723,8 +844,22 @@ int io_manifest_forget (io_manifest_t *m, const io_hash_t *id,
         return 0;
     if (io__journal_forget (m->journal, id, err) < 0)
         return -1;
-    io__manifest_apply_forget (m, id);
+    apply_forget (m, id);
     return 0;
+}
+
+int io_manifest_attempt (io_manifest_t *m, const io_attempt_t *a,
+                         dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    io_attempt_t copy = *a;
+    copy.host[sizeof (copy.host) - 1] = '\0';
+    if (att_reserve (&m->att) < 0)
+        return oom (m, err);
+    if (io__journal_attempt (m->journal, &copy, err) < 0)
+        return -1;
+    return apply_attempt (m, &copy);  /* cannot fail: reserved */
 }
 
 int io_manifest_sync (io_manifest_t *m, dr_error_t *err)
@@ -753,8 +888,20 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
 {
     if (m->ro)
         return read_only (m, err);
-    io_hash_t ph = pipeline_hash ? *pipeline_hash : m->pipeline_hash;
-    if (io__manifest_h5_store (m, m->tmp_path, &ph, err) < 0)
+    io__snapshot_t snap = {
+        .recs = m->recs, .nrecs = m->n, .jobs = m->jobs, .njobs = m->njobs,
+        .sc = m->sc,
+        .pipeline_hash = pipeline_hash ? *pipeline_hash : m->pipeline_hash,
+        .attempts = m->att.v, .nattempts = m->att.n,
+        .superseded = att_superseded, .superseded_arg = &m->att,
+    };
+    /* Older attempts are copied over from the file being replaced. */
+    io__h5_t *old = NULL;
+    if (m->have_file && !(old = io__h5_open (m->path, err)))
+        goto error;
+    int rc = io__h5_store (m->tmp_path, &snap, old, err);
+    io__h5_close (old);
+    if (rc < 0)
         goto error;
     if (fsync_path (m->tmp_path, O_RDONLY) < 0) {
         dr_errprintf (err, "%s: fsync: %s", m->tmp_path, strerror (errno));
@@ -765,7 +912,10 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
                       m->path, strerror (errno));
         goto error;
     }
-    m->pipeline_hash = ph;
+    m->pipeline_hash = snap.pipeline_hash;
+    m->have_file = true;
+    m->version = IO_MANIFEST_VERSION;
+    att_clear (&m->att);   /* they are in the file now */
     /* The rename must be durable before the journal is emptied. */
     if (fsync_path (m->dir, O_RDONLY | O_DIRECTORY) < 0)
         return dr_errprintf (err, "%s: fsync: %s", m->dir, strerror (errno));

@@ -9,7 +9,10 @@
  * HDF5 checksums its metadata (we ask for the 1.8+ format) but not raw
  * data: garbage anywhere in the file is then an error rather than wrong
  * records.  The file is written and read in slabs of rows, so that a
- * million datums do not need a second copy in memory.
+ * million datums do not need a second copy in memory.  This file only
+ * serializes: it reads into a sink and writes a snapshot (manifest_int.h),
+ * and knows nothing of the model.  The attempts table is copied from the
+ * file being replaced, slab by slab, then extended with the new ones.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +27,8 @@
 
 #include "io/manifest_int.h"
 
-#define FORMAT_VERSION 2         /* 2 adds datums.pipeline; 1 is still read */
 #define SLAB 65536
+#define ATTEMPT_CHUNK 4096
 #define HOST_LEN 64
 
 /* The memory layout of rows is the file's (packed, little-endian), so
@@ -94,17 +97,36 @@ typedef struct __attribute__ ((packed)) stat_row {
     char hash[32];
 } stat_row_t;
 
+/* Format version 2. */
+typedef struct __attribute__ ((packed)) attempt_row {
+    char datum[32];
+    char job[32];
+    uint32_t attempt;
+    int32_t rank;
+    uint32_t host_index;        /* row of /hosts */
+    int64_t start_ns;
+    double duration_s;
+    int32_t exit_status;
+    int32_t term_signal;
+    uint8_t outcome;
+} attempt_row_t;
+_Static_assert (sizeof (attempt_row_t) == 101, "attempt row size");
+
 /* ------------------------------------------------------------- types */
 
 typedef struct types {
-    hid_t hex, host, pipeline, image, dstate, jstate, datum, job, stat, jimg;
+    hid_t hex, host, pipeline, image, dstate, jstate, aoutcome, datum, job,
+        stat, jimg, attempt;
     hid_t datum_v1;             /* the datums row of format 1 */
 } types_t;
 
+#define TYPES_INIT { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+
 static void types_close (types_t *t)
 {
-    hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->image, &t->jimg,
-                     &t->dstate, &t->jstate, &t->datum, &t->job, &t->stat,
+    hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->image,
+                     &t->dstate, &t->jstate, &t->aoutcome, &t->datum,
+                     &t->job, &t->stat, &t->jimg, &t->attempt,
                      &t->datum_v1 };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
@@ -146,6 +168,9 @@ static int types_create (types_t *t)
                                            "recovered", "skipped" };
     static const char *const jstates[] = { "running", "success", "failure",
                                            "killed" };
+    const char *outcomes[JOBS_ATTEMPT_NOUTCOMES];
+    for (int i = 0; i < JOBS_ATTEMPT_NOUTCOMES; i++)
+        outcomes[i] = jobs_attempt_outcome_name ((jobs_attempt_outcome_t)i);
     bool ok = true;
     t->hex = str_type (32);
     t->host = str_type (HOST_LEN);
@@ -153,13 +178,15 @@ static int types_create (types_t *t)
     t->image = str_type (sizeof (((job_image_row_t *)0)->image_id));
     t->dstate = enum_type (dstates, 5);
     t->jstate = enum_type (jstates, 4);
+    t->aoutcome = enum_type (outcomes, JOBS_ATTEMPT_NOUTCOMES);
     t->datum = H5Tcreate (H5T_COMPOUND, sizeof (datum_row_t));
     t->job = H5Tcreate (H5T_COMPOUND, sizeof (job_row_t));
-    t->jimg = H5Tcreate (H5T_COMPOUND, sizeof (job_image_row_t));
     t->stat = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_t));
+    t->jimg = H5Tcreate (H5T_COMPOUND, sizeof (job_image_row_t));
+    t->attempt = H5Tcreate (H5T_COMPOUND, sizeof (attempt_row_t));
     if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->image < 0
-        || t->dstate < 0
-        || t->jstate < 0 || t->datum < 0 || t->job < 0 || t->stat < 0)
+        || t->dstate < 0 || t->jstate < 0 || t->aoutcome < 0 || t->datum < 0
+        || t->job < 0 || t->stat < 0 || t->jimg < 0 || t->attempt < 0)
         goto error;
 
     FIELD (ok, t->datum, datum_row_t, id, t->hex);
@@ -224,6 +251,17 @@ static int types_create (types_t *t)
     FIELD (ok, t->stat, stat_row_t, ino, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, dev, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, hash, t->hex);
+
+    FIELD (ok, t->attempt, attempt_row_t, datum, t->hex);
+    FIELD (ok, t->attempt, attempt_row_t, job, t->hex);
+    FIELD (ok, t->attempt, attempt_row_t, attempt, H5T_NATIVE_UINT32);
+    FIELD (ok, t->attempt, attempt_row_t, rank, H5T_NATIVE_INT32);
+    FIELD (ok, t->attempt, attempt_row_t, host_index, H5T_NATIVE_UINT32);
+    FIELD (ok, t->attempt, attempt_row_t, start_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->attempt, attempt_row_t, duration_s, H5T_NATIVE_DOUBLE);
+    FIELD (ok, t->attempt, attempt_row_t, exit_status, H5T_NATIVE_INT32);
+    FIELD (ok, t->attempt, attempt_row_t, term_signal, H5T_NATIVE_INT32);
+    FIELD (ok, t->attempt, attempt_row_t, outcome, t->aoutcome);
     if (!ok)
         goto error;
     return 0;
@@ -567,7 +605,7 @@ done:
 }
 
 typedef struct datums_ctx {
-    const io_manifest_t *m;
+    const io__snapshot_t *s;
     hosts_t *hosts;
 } datums_ctx_t;
 
@@ -575,7 +613,7 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
                        bytes_t *sb)
 {
     const datums_ctx_t *c = ctx;
-    const io_datum_rec_t *r = &c->m->recs[i];
+    const io_datum_rec_t *r = &c->s->recs[i];
     datum_row_t *w = row;
     size_t ilen = io_inputs_len (r->inputs);
     size_t olen = io__datum_outputs_len (r);
@@ -606,40 +644,22 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
     return 0;
 }
 
-static int write_datums (hid_t file, const types_t *t, const io_manifest_t *m,
-                         h5msg_t *msg)
+static int write_datums (hid_t file, const types_t *t, const io__snapshot_t *s,
+                         hosts_t *hosts, h5msg_t *msg)
 {
-    hosts_t hosts = { 0 };
-    datums_ctx_t c = { m, &hosts };
+    datums_ctx_t c = { s, hosts };
     table_t tb = { "datums", "datum_strings", t->datum, sizeof (datum_row_t),
-                   m->n, 0, fill_datum, &c, "cannot write the datums" };
-    int rc = -1;
-
-    for (size_t i = 0; i < m->n; i++) {
-        uint32_t hi;
-        if (hosts_intern (&hosts, m->recs[i].host ? m->recs[i].host : "",
-                          &hi) < 0) {
-            set_reason (msg, "out of memory");
-            goto done;
-        }
-        tb.nbytes += io_inputs_len (m->recs[i].inputs)
-                     + io__datum_outputs_len (&m->recs[i]);
-    }
-    if (write_hosts (file, t, &hosts) < 0) {
-        h5_reason (msg, tb.what);
-        goto done;
-    }
-    rc = write_table (file, &tb, msg);
-done:
-    free (hosts.names);
-    free (hosts.tab);
-    return rc;
+                   s->nrecs, 0, fill_datum, &c, "cannot write the datums" };
+    for (size_t i = 0; i < s->nrecs; i++)
+        tb.nbytes += io_inputs_len (s->recs[i].inputs)
+                     + io__datum_outputs_len (&s->recs[i]);
+    return write_table (file, &tb, msg);
 }
 
 static int fill_job (void *ctx, size_t i, void *row, uint64_t off,
                      bytes_t *sb)
 {
-    const jobs_record_t *j = &((const io_manifest_t *)ctx)->jobs[i];
+    const jobs_record_t *j = &((const io__snapshot_t *)ctx)->jobs[i];
     job_row_t *w = row;
     (void)off;
     (void)sb;
@@ -664,7 +684,7 @@ static int fill_job (void *ctx, size_t i, void *row, uint64_t off,
 
 /* Row i of job_images is the i-th job that has an image. */
 typedef struct jimg_ctx {
-    const io_manifest_t *m;
+    const io__snapshot_t *s;
     size_t next;
 } jimg_ctx_t;
 
@@ -676,28 +696,28 @@ static int fill_job_image (void *ctx, size_t i, void *row, uint64_t off,
     (void)i;
     (void)off;
     (void)sb;
-    while (!c->m->jobs[c->next].image_id[0])
+    while (!c->s->jobs[c->next].image_id[0])
         c->next++;
-    const jobs_record_t *j = &c->m->jobs[c->next++];
+    const jobs_record_t *j = &c->s->jobs[c->next++];
     memcpy (w->id, j->id, strnlen (j->id, sizeof (w->id)));
     memcpy (w->image_id, j->image_id,
             strnlen (j->image_id, sizeof (j->image_id) - 1));
     return 0;
 }
 
-static int write_jobs (hid_t file, const types_t *t, const io_manifest_t *m,
+static int write_jobs (hid_t file, const types_t *t, const io__snapshot_t *s,
                        h5msg_t *msg)
 {
-    table_t tb = { "jobs", NULL, t->job, sizeof (job_row_t), m->njobs, 0,
-                   fill_job, (void *)m, "cannot write the jobs" };
+    table_t tb = { "jobs", NULL, t->job, sizeof (job_row_t), s->njobs, 0,
+                   fill_job, (void *)s, "cannot write the jobs" };
     if (write_table (file, &tb, msg) < 0)
         return -1;
     size_t nimg = 0;
-    for (size_t i = 0; i < m->njobs; i++)
-        nimg += m->jobs[i].image_id[0] != '\0';
+    for (size_t i = 0; i < s->njobs; i++)
+        nimg += s->jobs[i].image_id[0] != '\0';
     if (nimg == 0)
         return 0;
-    jimg_ctx_t c = { m, 0 };
+    jimg_ctx_t c = { s, 0 };
     table_t ti = { "job_images", NULL, t->jimg, sizeof (job_image_row_t),
                    nimg, 0, fill_job_image, &c, "cannot write the jobs" };
     return write_table (file, &ti, msg);
@@ -729,15 +749,15 @@ static int fill_stat (void *ctx, size_t i, void *row, uint64_t off,
 }
 
 static int write_statcache (hid_t file, const types_t *t,
-                            const io_manifest_t *m, h5msg_t *msg)
+                            const io__snapshot_t *s, h5msg_t *msg)
 {
-    stat_ctx_t c = { m->sc, 0 };
+    stat_ctx_t c = { s->sc, 0 };
     table_t tb = { "statcache", "statcache_paths", t->stat,
                    sizeof (stat_row_t), 0, 0, fill_stat, &c,
                    "cannot write the stat cache" };
     const io_stat_entry_t *e;
     const char *path;
-    while ((path = io_statcache_next (m->sc, &c.iter, true, &e))) {
+    while ((path = io_statcache_next (s->sc, &c.iter, true, &e))) {
         tb.n++;
         tb.nbytes += strlen (path);
     }
@@ -745,33 +765,196 @@ static int write_statcache (hid_t file, const types_t *t,
     return write_table (file, &tb, msg);
 }
 
-int io__manifest_h5_store (const io_manifest_t *m, const char *path,
-                           const io_hash_t *pipeline_hash, dr_error_t *err)
+/* The attempts table grows by appending slabs: its rows come from the
+ * previous file (streamed, never all in memory) and then the snapshot, so
+ * its length is known only at the end.  Chunked and extendible. */
+typedef struct appender {
+    hid_t d, type;
+    const hosts_t *hosts;
+    attempt_row_t *rows;
+    size_t nrows;
+    uint64_t written;
+    XXH3_state_t *sum;
+    const io__snapshot_t *s;
+    int failed;            /* 1: HDF5 error */
+} appender_t;
+
+static int app_flush (appender_t *a)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+    if (!a->nrows)
+        return 0;
+    hsize_t size = a->written + a->nrows;
+    if (H5Dset_extent (a->d, &size) < 0
+        || dset_io (a->d, a->type, a->written, a->nrows, a->rows, true) < 0) {
+        a->failed = 1;
+        return -1;
+    }
+    XXH3_64bits_update (a->sum, a->rows, a->nrows * sizeof (*a->rows));
+    a->written += a->nrows;
+    a->nrows = 0;
+    return 0;
+}
+
+static int app_add (appender_t *a, const io_attempt_t *at)
+{
+    attempt_row_t *w = &a->rows[a->nrows];
+    uint32_t hi;
+    memset (w, 0, sizeof (*w));
+    hosts_intern ((hosts_t *)a->hosts, at->host, &hi);  /* present */
+    hex32 (w->datum, at->datum.b);
+    hex32 (w->job, at->job.b);
+    w->attempt = at->attempt;
+    w->rank = at->rank;
+    w->host_index = hi;
+    w->start_ns = at->start_ns;
+    w->duration_s = at->duration_s;
+    w->exit_status = at->exit_status;
+    w->term_signal = at->term_signal;
+    w->outcome = at->outcome;
+    if (++a->nrows == SLAB)
+        return app_flush (a);
+    return 0;
+}
+
+/* Sink for the previous file's attempts. */
+static int app_old (void *arg, const io_attempt_t *at)
+{
+    appender_t *a = arg;
+    if (a->s->superseded && a->s->superseded (a->s->superseded_arg, at))
+        return 0;
+    if (app_add (a, at) < 0) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static size_t io__h5_nattempts (io__h5_t *f);
+static bool io__h5_has_attempts (io__h5_t *f);
+
+/* Host names of the previous file's attempts, so that its rows can be
+ * copied over with indexes into the new hosts table. */
+static int intern_old_hosts (io__h5_t *old, hosts_t *hosts, char **keep);
+
+static int write_attempts (hid_t file, const types_t *t,
+                           const io__snapshot_t *s, io__h5_t *old,
+                           const hosts_t *hosts, h5msg_t *msg,
+                           dr_error_t *err)
+{
+    /* Chunks no larger than the rows to come: unused chunk space would
+     * be bytes that no checksum covers. */
+    size_t bound = s->nattempts + (old ? io__h5_nattempts (old) : 0);
+    hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+    hsize_t chunk = bound < ATTEMPT_CHUNK ? (bound ? bound : 1)
+                                          : ATTEMPT_CHUNK;
+    hid_t space = H5Screate_simple (1, &zero, &unlimited);
+    hid_t dcpl = H5Pcreate (H5P_DATASET_CREATE);
+    appender_t a = { .d = H5I_INVALID_HID, .type = t->attempt,
+                     .hosts = hosts, .s = s };
+    int rc = -1;
+    if (space < 0 || dcpl < 0 || H5Pset_chunk (dcpl, 1, &chunk) < 0
+        || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
+        goto error;
+    a.d = H5Dcreate2 (file, "attempts", t->attempt, space, H5P_DEFAULT, dcpl,
+                      H5P_DEFAULT);
+    if (a.d < 0)
+        goto error;
+    if (!(a.rows = malloc (SLAB * sizeof (*a.rows)))
+        || !(a.sum = XXH3_createState ())) {
+        set_reason (msg, "out of memory");
+        goto error;
+    }
+    XXH3_64bits_reset (a.sum);
+    if (old) {
+        io__sink_t sink = { .arg = &a, .attempt = app_old };
+        if (io__h5_attempts (old, NULL, NULL, &sink, err) < 0) {
+            if (a.failed)
+                goto error;
+            rc = -2;   /* err names the old file */
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < s->nattempts; i++)
+        if (app_add (&a, &s->attempts[i]) < 0)
+            goto error;
+    if (app_flush (&a) < 0)
+        goto error;
+    hid_t d = a.d;
+    a.d = H5I_INVALID_HID;
+    if (dset_close (d, XXH3_64bits_digest (a.sum)) < 0)
+        goto error;
+    rc = 0;
+    goto done;
+error:
+    h5_reason (msg, "cannot write the attempts");
+done:
+    if (a.d >= 0)
+        H5Dclose (a.d);
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    if (space >= 0)
+        H5Sclose (space);
+    free (a.rows);
+    XXH3_freeState (a.sum);
+    return rc;
+}
+
+int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
+                  dr_error_t *err)
+{
+    types_t t = TYPES_INIT;
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     h5msg_t msg = { "" };
+    hosts_t hosts = { 0 };
+    char *old_hosts = NULL;
     quiet ();
+    /* Every host name a row will point to, interned first. */
+    for (size_t i = 0; i < s->nrecs; i++) {
+        uint32_t hi;
+        if (hosts_intern (&hosts, s->recs[i].host ? s->recs[i].host : "",
+                          &hi) < 0)
+            goto nomem;
+    }
+    for (size_t i = 0; i < s->nattempts; i++) {
+        uint32_t hi;
+        if (hosts_intern (&hosts, s->attempts[i].host, &hi) < 0)
+            goto nomem;
+    }
+    if (old && intern_old_hosts (old, &hosts, &old_hosts) < 0) {
+        if (errno == ENOMEM)
+            goto nomem;
+        set_reason (&msg, "cannot read the hosts of the previous manifest");
+        goto error;
+    }
     if (types_create (&t) < 0 || (fapl = make_fapl ()) < 0)
         goto error;
     if ((file = H5Fcreate (path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         goto error;
 
-    int32_t version = FORMAT_VERSION;
+    int32_t version = IO_MANIFEST_VERSION;
     unsigned maj, min, rel;
     char creator[96], ph[32];
     H5get_libversion (&maj, &min, &rel);
     snprintf (creator, sizeof (creator), "datumrun io/manifest.c, HDF5 "
               "%u.%u.%u", maj, min, rel);
-    hex32 (ph, pipeline_hash->b);
+    hex32 (ph, s->pipeline_hash.b);
     if (attr_write (file, "datumrun_manifest_version", H5T_NATIVE_INT32,
                     &version) < 0
         || attr_write_str (file, "creator", creator, strlen (creator)) < 0
         || attr_write_str (file, "pipeline_hash", ph, 32) < 0)
         goto error;
-    if (write_datums (file, &t, m, &msg) < 0
-        || write_jobs (file, &t, m, &msg) < 0
-        || write_statcache (file, &t, m, &msg) < 0)
+    if (write_hosts (file, &t, &hosts) < 0) {
+        h5_reason (&msg, "cannot write the hosts");
+        goto error;
+    }
+    if (write_datums (file, &t, s, &hosts, &msg) < 0
+        || write_jobs (file, &t, s, &msg) < 0
+        || write_statcache (file, &t, s, &msg) < 0)
+        goto error;
+    int arc = write_attempts (file, &t, s, old, &hosts, &msg, err);
+    if (arc == -2)
+        goto fail;
+    if (arc < 0)
         goto error;
     hid_t f = file;
     file = H5I_INVALID_HID;
@@ -779,17 +962,26 @@ int io__manifest_h5_store (const io_manifest_t *m, const char *path,
         goto error;
     H5Pclose (fapl);
     types_close (&t);
+    free (hosts.names);
+    free (hosts.tab);
+    free (old_hosts);
     return 0;
+nomem:
+    set_reason (&msg, "out of memory");
 error:
     h5_reason (&msg, "HDF5 error");
+    dr_errprintf (err, "%s: cannot write the manifest: %s", path, msg.text);
+fail:
     if (file >= 0)
         H5Fclose (file);
     if (fapl >= 0)
         H5Pclose (fapl);
     types_close (&t);
+    free (hosts.names);
+    free (hosts.tab);
+    free (old_hosts);
     errno = EIO;
-    return dr_errprintf (err, "%s: cannot write the manifest: %s", path,
-                         msg.text);
+    return -1;
 }
 
 /* ---------------------------------------------------------- reading */
@@ -871,7 +1063,7 @@ error:
 }
 
 static int read_datums (hid_t file, const types_t *t, int version,
-                        io_manifest_t *m, h5msg_t *msg)
+                        const io__sink_t *sink, h5msg_t *msg)
 {
     char *hosts = NULL, *strs = NULL;
     datum_row_t *rows = NULL;
@@ -971,13 +1163,16 @@ static int read_datums (hid_t file, const types_t *t, int version,
                             first + k);
                 goto error;
             }
-            if (io_manifest_find (m, &r.id)) {
+            if (!sink->put) {
                 io__datum_free_strings (&r);
+                continue;
+            }
+            if (sink->put (sink->arg, &r) < 0) {
+                if (errno != EEXIST)
+                    goto nomem;
                 set_reason (msg, "datums row %zu repeats an id", first + k);
                 goto error;
             }
-            if (io__manifest_apply_put (m, &r) < 0)
-                goto nomem;
         }
     }
     if (XXH3_64bits_digest (st) != sum) {
@@ -1000,14 +1195,39 @@ done:
     return rc;
 }
 
-static int read_jobs (hid_t file, const types_t *t, io_manifest_t *m,
+/* job_images, where the file has it (written since 0.2, and only when a
+ * job ran in an image): *rows (caller frees) and *n, or NULL and 0. */
+static int read_job_images (hid_t file, const types_t *t,
+                            job_image_row_t **rows, size_t *n, h5msg_t *msg)
+{
+    *rows = NULL;
+    *n = 0;
+    htri_t have = H5Lexists (file, "job_images", H5P_DEFAULT);
+    if (have < 0) {
+        h5_reason (msg, "job_images");
+        return -1;
+    }
+    if (have == 0)
+        return 0;
+    *rows = dset_read_all (file, "job_images", t->jimg, sizeof (**rows), n,
+                           msg);
+    return *rows ? 0 : -1;
+}
+
+static int read_jobs (hid_t file, const types_t *t, const io__sink_t *sink,
                       h5msg_t *msg)
 {
     size_t n;
+    job_image_row_t *imgs;
+    size_t nimgs;
+    if (read_job_images (file, t, &imgs, &nimgs, msg) < 0)
+        return -1;
     job_row_t *rows = dset_read_all (file, "jobs", t->job, sizeof (*rows),
                                      &n, msg);
-    if (!rows)
+    if (!rows) {
+        free (imgs);
         return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const job_row_t *w = &rows[i];
@@ -1027,54 +1247,32 @@ static int read_jobs (hid_t file, const types_t *t, io_manifest_t *m,
         j.bytes_uploaded = w->bytes_uploaded;
         j.start_ns = w->start_ns;
         j.duration_s = w->duration_s;
+        for (size_t k = 0; k < nimgs; k++) {
+            if (memcmp (imgs[k].id, w->id, 32) != 0)
+                continue;
+            size_t len = strnlen (imgs[k].image_id, sizeof (imgs[k].image_id));
+            if (len >= sizeof (j.image_id))
+                len = sizeof (j.image_id) - 1;
+            memcpy (j.image_id, imgs[k].image_id, len);
+            j.image_id[len] = '\0';
+            break;
+        }
         if (unhex32 (w->pipeline_hash, j.pipeline_hash) < 0) {
             set_reason (msg, "jobs row %zu is malformed", i);
             rc = -1;
         }
-        else if (io__manifest_apply_job (m, &j) < 0) {
+        else if (sink->job && sink->job (sink->arg, false, &j) < 0) {
             set_reason (msg, "out of memory");
             rc = -1;
         }
     }
     free (rows);
+    free (imgs);
     return rc;
 }
 
-/* job_images, where the file has it (written since 0.2, and only when a
- * job ran in an image). */
-static int read_job_images (hid_t file, const types_t *t, io_manifest_t *m,
-                            h5msg_t *msg)
-{
-    htri_t have = H5Lexists (file, "job_images", H5P_DEFAULT);
-    if (have < 0) {
-        h5_reason (msg, "job_images");
-        return -1;
-    }
-    if (have == 0)
-        return 0;
-    size_t n;
-    job_image_row_t *rows = dset_read_all (file, "job_images", t->jimg,
-                                           sizeof (*rows), &n, msg);
-    if (!rows)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < m->njobs; k++) {
-            if (memcmp (m->jobs[k].id, rows[i].id, 32) != 0)
-                continue;
-            size_t len = strnlen (rows[i].image_id, sizeof (rows[i].image_id));
-            if (len >= sizeof (m->jobs[k].image_id))
-                len = sizeof (m->jobs[k].image_id) - 1;
-            memcpy (m->jobs[k].image_id, rows[i].image_id, len);
-            m->jobs[k].image_id[len] = '\0';
-            break;
-        }
-    }
-    free (rows);
-    return 0;
-}
-
-static int read_statcache (hid_t file, const types_t *t, io_manifest_t *m,
-                           h5msg_t *msg)
+static int read_statcache (hid_t file, const types_t *t,
+                           const io__sink_t *sink, h5msg_t *msg)
 {
     size_t n, npaths;
     char *paths = NULL, *path = NULL;
@@ -1109,7 +1307,7 @@ static int read_statcache (hid_t file, const types_t *t, io_manifest_t *m,
         }
         memcpy (path, paths + w->path_offset, w->path_length);
         path[w->path_length] = '\0';
-        if (io_statcache_load (m->sc, path, &e) < 0)
+        if (sink->stat && sink->stat (sink->arg, path, &e) < 0)
             goto nomem;
     }
     rc = 0;
@@ -1124,83 +1322,266 @@ done:
     return rc;
 }
 
-int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err)
+struct io__h5 {
+    char *path;
+    hid_t file, fapl;
+    types_t t;
+    int version;
+    io_hash_t ph;
+};
+
+/* A reason found while reading becomes the error: "out of memory", or
+ * the damaged-file message with its advice. */
+static int read_error (dr_error_t *err, const char *path, const h5msg_t *msg)
 {
-    types_t t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    if (!strcmp (msg->text, "out of memory")) {
+        errno = ENOMEM;
+        return dr_errprintf (err, "%s: out of memory", path);
+    }
+    return corrupt (err, path, msg->text);
+}
+
+void io__h5_close (io__h5_t *f)
+{
+    int saved = errno;
+    if (f) {
+        if (f->file >= 0)
+            H5Fclose (f->file);
+        if (f->fapl >= 0)
+            H5Pclose (f->fapl);
+        types_close (&f->t);
+        H5Eclear2 (H5E_DEFAULT);
+        free (f->path);
+        free (f);
+    }
+    errno = saved;
+}
+
+io__h5_t *io__h5_open (const char *path, dr_error_t *err)
+{
     h5msg_t msg = { "" };
     int fd;
+    io__h5_t *f = calloc (1, sizeof (*f));
+    if (!f || !(f->path = strdup (path))) {
+        free (f);
+        dr_errprintf (err, "%s: out of memory", path);
+        return NULL;
+    }
+    f->file = f->fapl = H5I_INVALID_HID;
+    f->t = (types_t)TYPES_INIT;
     quiet ();
     /* Tell "cannot read" (permissions, I/O) apart from "not a manifest". */
-    if ((fd = open (m->path, O_RDONLY | O_CLOEXEC)) < 0)
-        return dr_errprintf (err, "%s: cannot read: %s", m->path,
-                             strerror (errno));
-    close (fd);
-    if (types_create (&t) < 0 || (fapl = make_fapl ()) < 0) {
-        h5_reason (&msg, "cannot initialize HDF5");
-        errno = EIO;
-        dr_errprintf (err, "%s: %s", m->path, msg.text);
+    if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0) {
+        dr_errprintf (err, "%s: cannot read: %s", path, strerror (errno));
         goto fail;
     }
-    if ((file = H5Fopen (m->path, H5F_ACC_RDONLY, fapl)) < 0) {
+    close (fd);
+    if (types_create (&f->t) < 0 || (f->fapl = make_fapl ()) < 0) {
+        h5_reason (&msg, "cannot initialize HDF5");
+        errno = EIO;
+        dr_errprintf (err, "%s: %s", path, msg.text);
+        goto fail;
+    }
+    if ((f->file = H5Fopen (path, H5F_ACC_RDONLY, f->fapl)) < 0) {
         h5_reason (&msg, "HDF5 cannot open it");
         goto error;
     }
     int32_t version;
     char ph[32];
-    if (attr_read (file, "datumrun_manifest_version", H5T_NATIVE_INT32,
+    if (attr_read (f->file, "datumrun_manifest_version", H5T_NATIVE_INT32,
                    &version) < 0) {
         H5Eclear2 (H5E_DEFAULT);
         set_reason (&msg, "no datumrun_manifest_version attribute");
         goto error;
     }
-    if (version != FORMAT_VERSION && version != 1) {
+    if (version < 1 || version > IO_MANIFEST_VERSION) {
         errno = EPROTO;
         dr_errprintf (err, "%s: manifest format version %d, but this "
-                      "datumrun reads version %d%s", m->path, (int)version,
-                      FORMAT_VERSION,
-                      version > FORMAT_VERSION ? ": use a newer datumrun" : "");
+                      "datumrun reads versions 1 to %d%s", path, (int)version,
+                      IO_MANIFEST_VERSION,
+                      version > IO_MANIFEST_VERSION ? ": use a newer datumrun"
+                                                    : "");
         goto fail;
     }
-    if (attr_read (file, "pipeline_hash", t.hex, ph) < 0
-        || unhex32 (ph, m->pipeline_hash.b) < 0) {
+    f->version = version;
+    if (attr_read (f->file, "pipeline_hash", f->t.hex, ph) < 0
+        || unhex32 (ph, f->ph.b) < 0) {
         h5_reason (&msg, "bad pipeline_hash attribute");
         goto error;
     }
-    if (read_datums (file, &t, version, m, &msg) < 0
-        || read_jobs (file, &t, m, &msg) < 0
-        || read_job_images (file, &t, m, &msg) < 0
-        || read_statcache (file, &t, m, &msg) < 0)
-        goto error;
-    if (version == 1)
-        for (size_t i = 0; i < m->n; i++)
-            io__manifest_fill_pipeline (m, &m->recs[i]);
-    hid_t f = file;
-    file = H5I_INVALID_HID;
-    if (H5Fclose (f) < 0) {
-        h5_reason (&msg, "HDF5 cannot close it");
-        goto error;
-    }
-    H5Pclose (fapl);
-    types_close (&t);
-    return 0;
+    return f;
 error:
-    if (!strcmp (msg.text, "out of memory")) {
-        errno = ENOMEM;
-        dr_errprintf (err, "%s: out of memory", m->path);
-    }
-    else
-        corrupt (err, m->path, msg.text);
+    read_error (err, path, &msg);
 fail:
-    {
-        int e = errno;
-        if (file >= 0)
-            H5Fclose (file);
-        if (fapl >= 0)
-            H5Pclose (fapl);
-        types_close (&t);
-        H5Eclear2 (H5E_DEFAULT);
-        errno = e;
+    io__h5_close (f);
+    return NULL;
+}
+
+int io__h5_version (const io__h5_t *f)
+{
+    return f->version;
+}
+
+io_hash_t io__h5_pipeline_hash (const io__h5_t *f)
+{
+    return f->ph;
+}
+
+int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err)
+{
+    h5msg_t msg = { "" };
+    quiet ();
+    if (read_datums (f->file, &f->t, f->version, sink, &msg) < 0
+        || read_jobs (f->file, &f->t, sink, &msg) < 0
+        || read_statcache (f->file, &f->t, sink, &msg) < 0)
+        return read_error (err, f->path, &msg);
+    return 0;
+}
+
+static int intern_old_hosts (io__h5_t *old, hosts_t *hosts, char **keep)
+{
+    h5msg_t msg = { "" };
+    size_t n;
+    *keep = NULL;
+    if (!io__h5_has_attempts (old))
+        return 0;   /* no attempts to copy */
+    char *raw = dset_read_all (old->file, "hosts", old->t.host, HOST_LEN, &n,
+                               &msg);
+    if (!raw) {
+        errno = strcmp (msg.text, "out of memory") ? EIO : ENOMEM;
+        return -1;
     }
-    return -1;
+    char *names = malloc (n * (HOST_LEN + 1) + 1);
+    if (!names) {
+        free (raw);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *dst = names + i * (HOST_LEN + 1);
+        memcpy (dst, raw + i * HOST_LEN, HOST_LEN);
+        dst[HOST_LEN] = '\0';
+    }
+    free (raw);
+    *keep = names;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t hi;
+        if (hosts_intern (hosts, names + i * (HOST_LEN + 1), &hi) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Format 1 files, and format 2 files written before attempts were kept,
+ * have no attempts table: they have no recorded attempts. */
+static bool io__h5_has_attempts (io__h5_t *f)
+{
+    return f->version >= 2 && H5Lexists (f->file, "attempts", H5P_DEFAULT) > 0;
+}
+
+/* Rows in the attempts table, 0 when there is none or it cannot be
+ * read (the copy will then report why). */
+static size_t io__h5_nattempts (io__h5_t *f)
+{
+    if (!io__h5_has_attempts (f))
+        return 0;
+    hid_t d = H5Dopen2 (f->file, "attempts", H5P_DEFAULT);
+    hid_t space = d >= 0 ? H5Dget_space (d) : H5I_INVALID_HID;
+    hsize_t dims = 0;
+    if (space < 0 || H5Sget_simple_extent_ndims (space) != 1
+        || H5Sget_simple_extent_dims (space, &dims, NULL) < 0)
+        dims = 0;
+    if (space >= 0)
+        H5Sclose (space);
+    if (d >= 0)
+        H5Dclose (d);
+    H5Eclear2 (H5E_DEFAULT);
+    return (size_t)dims;
+}
+
+int io__h5_attempts (io__h5_t *f, const io_hash_t *job,
+                     const io_hash_t *datum, const io__sink_t *sink,
+                     dr_error_t *err)
+{
+    h5msg_t msg = { "" };
+    char *hosts = NULL;
+    attempt_row_t *rows = NULL;
+    size_t nhosts, n;
+    uint64_t sum;
+    hid_t d = H5I_INVALID_HID;
+    XXH3_state_t *st = NULL;
+    int rc = -1;
+    char jhex[33] = "", dhex[33] = "";
+
+    if (!io__h5_has_attempts (f))
+        return 0;
+    quiet ();
+    if (job)
+        io_hash_hex (job, jhex);
+    if (datum)
+        io_hash_hex (datum, dhex);
+    if (!(st = XXH3_createState ()))
+        goto nomem;
+    XXH3_64bits_reset (st);
+    if (!(hosts = dset_read_all (f->file, "hosts", f->t.host, HOST_LEN,
+                                 &nhosts, &msg)))
+        goto error;
+    if ((d = dset_open (f->file, "attempts", &n, &sum, &msg)) < 0)
+        goto error;
+    if (!(rows = malloc (SLAB * sizeof (*rows))))
+        goto nomem;
+    for (size_t first = 0; first < n; first += SLAB) {
+        size_t count = n - first < SLAB ? n - first : SLAB;
+        if (dset_io (d, f->t.attempt, first, count, rows, false) < 0) {
+            h5_reason (&msg, "attempts");
+            goto error;
+        }
+        XXH3_64bits_update (st, rows, count * sizeof (*rows));
+        for (size_t k = 0; k < count; k++) {
+            const attempt_row_t *w = &rows[k];
+            if ((job && memcmp (w->job, jhex, 32))
+                || (datum && memcmp (w->datum, dhex, 32)))
+                continue;
+            io_attempt_t a;
+            memset (&a, 0, sizeof (a));
+            if (unhex32 (w->datum, a.datum.b) < 0
+                || unhex32 (w->job, a.job.b) < 0 || w->host_index >= nhosts
+                || w->outcome >= JOBS_ATTEMPT_NOUTCOMES) {
+                set_reason (&msg, "attempts row %zu is malformed", first + k);
+                goto error;
+            }
+            a.attempt = w->attempt;
+            a.rank = w->rank;
+            memcpy (a.host, hosts + (size_t)w->host_index * HOST_LEN,
+                    HOST_LEN);
+            a.host[HOST_LEN - 1] = '\0';
+            a.start_ns = w->start_ns;
+            a.duration_s = w->duration_s;
+            a.exit_status = w->exit_status;
+            a.term_signal = w->term_signal;
+            a.outcome = w->outcome;
+            if (sink->attempt && sink->attempt (sink->arg, &a) < 0) {
+                if (errno == ENOMEM)
+                    goto nomem;
+                goto stopped;   /* the sink's own reason */
+            }
+        }
+    }
+    if (XXH3_64bits_digest (st) != sum) {
+        set_reason (&msg, "checksum mismatch in attempts");
+        goto error;
+    }
+    rc = 0;
+    goto done;
+nomem:
+    set_reason (&msg, "out of memory");
+error:
+    read_error (err, f->path, &msg);
+stopped:
+done:
+    if (d >= 0)
+        H5Dclose (d);
+    free (hosts);
+    free (rows);
+    XXH3_freeState (st);
+    return rc;
 }

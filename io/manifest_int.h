@@ -1,6 +1,11 @@
-/* manifest_int.h: what io/manifest.c (the in-memory model and the public
- * API), io/manifest_h5.c (the HDF5 schema) and io/journal.c (the crash-safe
- * append-only log) share.  Private to io/: nothing outside includes it.
+/* manifest_int.h: what the manifest's files share, private to io/.
+ *
+ * The layers point one way.  manifest.c (the in-memory model and the
+ * public API) uses journal.c (the crash-safe append-only log) and
+ * manifest_h5.c (the HDF5 file); neither of those knows the model.  Both
+ * decode what they read into a sink, a table of callbacks the model
+ * provides, and manifest_h5.c writes a snapshot the model hands it.
+ * record.c holds the datum record's string helpers that all three use.
  */
 #ifndef DATUMRUN_IO_MANIFEST_INT_H
 #define DATUMRUN_IO_MANIFEST_INT_H
@@ -11,72 +16,92 @@
 
 #include "io/io.h"
 
-typedef struct io__journal io__journal_t;
+/* ------------------------------------------------------- record strings */
 
-struct io_manifest {
-    char *dir;             /* the state folder */
-    char *path;            /* <dir>/manifest.h5 */
-    char *tmp_path;        /* <dir>/manifest.h5.tmp */
-    char *journal_path;    /* <dir>/journal */
-    char *lock_path;       /* <dir>/lock */
-    bool ro;
-    int lock_fd;           /* -1 when read-only */
-    io__journal_t *journal;/* NULL when read-only */
-    io_statcache_t *sc;
-    io_hash_t pipeline_hash;
-
-    /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
-     * addressing with linear probing, tabcap a power of two. */
-    io_datum_rec_t *recs;
-    size_t n, cap;
-    uint32_t *tab;
-    size_t tabcap;
-
-    /* Host names, interned: a record holds a pointer, not 64 bytes. */
-    char **hosts;
-    size_t nhosts, hosts_cap, host_last;
-
-    jobs_record_t *jobs;   /* oldest first */
-    size_t njobs, jobscap;
-};
-
-/* Give rec its own copy of the strings: inputs (ilen bytes, no NUL) and
- * the outputs as nout NUL-terminated paths concatenated in outbuf (outlen
- * bytes).  Everything lives in one allocation that rec->inputs points to.
- * Returns 0, or -1 with errno EINVAL (malformed) or ENOMEM.
- */
 /* Format 1's inputs text ("name:path" lines, '\n'-separated) as an inputs
  * list (io_datum_rec_t.inputs); *out is malloc'd, *outlen excludes the
  * final NUL.  0 or -1 with errno. */
 int io__inputs_from_lines (const char *text, size_t len, char **out,
                            size_t *outlen);
 
+/* Give rec its own copy of the strings: inputs (ilen bytes, a list) and
+ * the outputs as nout NUL-terminated paths concatenated in outbuf (outlen
+ * bytes).  Everything lives in one allocation that rec->inputs points to.
+ * Returns 0, or -1 with errno EINVAL (malformed) or ENOMEM.
+ */
 int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
                            size_t ilen, const char *outbuf, size_t outlen,
                            size_t nout);
+/* The same from a caller's record (C strings, outputs array). */
+int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src);
 void io__datum_free_strings (io_datum_rec_t *rec);
 /* Bytes of rec's outputs in the concatenated form above. */
 size_t io__datum_outputs_len (const io_datum_rec_t *rec);
 
-/* Apply one operation in memory.  apply_put takes ownership of rec's
- * strings (also on failure) and interns its host.  Return 0 or -1 with errno ENOMEM. */
-int io__manifest_apply_put (io_manifest_t *m, io_datum_rec_t *rec);
-void io__manifest_apply_invalidate (io_manifest_t *m, const io_hash_t *id);
-void io__manifest_apply_forget (io_manifest_t *m, const io_hash_t *id);
-/* A record written before the manifest kept each datum's pipeline
- * (format 1, or a journal of that time) gets the pipeline hash of the job
- * that processed it, which its hash was made with. */
-void io__manifest_fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec);
-int io__manifest_apply_job (io_manifest_t *m, const jobs_record_t *job);
+/* ------------------------------------------------------------- the sink */
 
-/* The HDF5 file.  load fills an empty m from m->path; store writes the
- * whole of m to path (the caller fsyncs and renames it).  Both return 0 or
- * -1 with err naming the file. */
-int io__manifest_h5_load (io_manifest_t *m, dr_error_t *err);
-int io__manifest_h5_store (const io_manifest_t *m, const char *path,
-                           const io_hash_t *pipeline_hash, dr_error_t *err);
+/* Where decoders deliver records, in file order.  Each callback returns 0
+ * or -1 with errno (ENOMEM).  put takes ownership of rec's strings, also
+ * on failure.  A NULL callback drops that kind of record. */
+typedef struct io__sink {
+    void *arg;
+    int (*put) (void *arg, io_datum_rec_t *rec);
+    int (*invalidate) (void *arg, const io_hash_t *id);
+    int (*forget) (void *arg, const io_hash_t *id);
+    /* begin: a job_begin record (else job_end or a stored job row). */
+    int (*job) (void *arg, bool begin, const jobs_record_t *job);
+    int (*attempt) (void *arg, const io_attempt_t *a);
+    int (*stat) (void *arg, const char *path, const io_stat_entry_t *e);
+} io__sink_t;
 
-/* The journal.  open creates it if missing (read-write, append). */
+/* --------------------------------------------------------- the HDF5 file */
+
+/* What a checkpoint writes: the model's current state. */
+typedef struct io__snapshot {
+    const io_datum_rec_t *recs;
+    size_t nrecs;
+    const jobs_record_t *jobs;
+    size_t njobs;
+    const io_statcache_t *sc;     /* its seen entries are stored */
+    io_hash_t pipeline_hash;
+    /* Attempts: those of the previous file (old, may be NULL) that
+     * superseded() does not reject, then these. */
+    const io_attempt_t *attempts;
+    size_t nattempts;
+    bool (*superseded) (const void *arg, const io_attempt_t *a);
+    const void *superseded_arg;
+} io__snapshot_t;
+
+/* The format version manifest_h5.c writes; it reads 1 and 2. */
+#define IO_MANIFEST_VERSION 2
+
+/* An open manifest.h5, read-only. */
+typedef struct io__h5 io__h5_t;
+
+/* Open path and check its format version (1 and 2 are read).  A damaged
+ * file is an error naming it and saying how to recover.  Close with
+ * io__h5_close(). */
+io__h5_t *io__h5_open (const char *path, dr_error_t *err);
+void io__h5_close (io__h5_t *f);
+int io__h5_version (const io__h5_t *f);
+io_hash_t io__h5_pipeline_hash (const io__h5_t *f);
+/* Deliver every datum (put), job (job) and stat cache entry (stat). */
+int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err);
+/* Deliver the stored attempts (attempt), oldest first; a version 1 file
+ * has none.  With job/datum set, only those that match. */
+int io__h5_attempts (io__h5_t *f, const io_hash_t *job,
+                     const io_hash_t *datum, const io__sink_t *sink,
+                     dr_error_t *err);
+/* Write the snapshot to path (the caller fsyncs and renames it), in the
+ * current format version. */
+int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
+                  dr_error_t *err);
+
+/* ------------------------------------------------------------ the journal */
+
+typedef struct io__journal io__journal_t;
+
+/* Open creates it if missing (read-write, append). */
 io__journal_t *io__journal_open (const char *path, dr_error_t *err);
 void io__journal_close (io__journal_t *j);
 int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
@@ -87,15 +112,17 @@ int io__journal_forget (io__journal_t *j, const io_hash_t *id,
                         dr_error_t *err);
 int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
                      dr_error_t *err);
+int io__journal_attempt (io__journal_t *j, const io_attempt_t *a,
+                         dr_error_t *err);
 int io__journal_sync (io__journal_t *j, dr_error_t *err);
 /* Empty the journal (after a checkpoint): ftruncate to 0 and fsync. */
 int io__journal_reset (io__journal_t *j, dr_error_t *err);
-/* Apply the journal at path to m, in order.  A torn last record is
+/* Decode the journal at path into sink, in order.  A torn last record is
  * ignored; with j (read-write) it is also cut off so that new records
  * follow the last good one.  A missing journal is empty.  A bad record
  * that good records follow is an error naming the file.
  */
-int io__journal_replay (io_manifest_t *m, const char *path, io__journal_t *j,
-                        dr_error_t *err);
+int io__journal_replay (const char *path, io__journal_t *j,
+                        const io__sink_t *sink, dr_error_t *err);
 
 #endif /* DATUMRUN_IO_MANIFEST_INT_H */

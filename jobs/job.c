@@ -37,6 +37,26 @@ const char *jobs_datum_state_name (jobs_datum_state_t s)
     return "unknown";
 }
 
+int jobs_datum_state_parse (const char *s)
+{
+    for (int i = JOBS_DATUM_PENDING; i <= JOBS_DATUM_SKIPPED; i++)
+        if (!strcmp (s, jobs_datum_state_name ((jobs_datum_state_t)i)))
+            return i;
+    return -1;
+}
+
+const char *jobs_attempt_outcome_name (jobs_attempt_outcome_t o)
+{
+    switch (o) {
+        case JOBS_ATTEMPT_SUCCESS: return "success";
+        case JOBS_ATTEMPT_FAILED: return "failed";
+        case JOBS_ATTEMPT_INTERRUPTED: return "interrupted";
+        case JOBS_ATTEMPT_LOST: return "lost";
+        case JOBS_ATTEMPT_RECOVERED: return "recovered";
+    }
+    return "unknown";
+}
+
 void jobs_fmt_bytes (uint64_t bytes, char *buf, size_t len)
 {
     static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };

@@ -188,6 +188,20 @@ typedef enum jobs_datum_state {
 } jobs_datum_state_t;
 
 const char *jobs_datum_state_name (jobs_datum_state_t s);
+/* The state named s, or -1. */
+int jobs_datum_state_parse (const char *s);
+
+/* How one attempt at a datum ended (the manifest keeps every attempt). */
+typedef enum jobs_attempt_outcome {
+    JOBS_ATTEMPT_SUCCESS = 0,
+    JOBS_ATTEMPT_FAILED,       /* non-zero exit, signal, timeout, error */
+    JOBS_ATTEMPT_INTERRUPTED,  /* cut short because the job was stopping */
+    JOBS_ATTEMPT_LOST,         /* its worker was lost while running it */
+    JOBS_ATTEMPT_RECOVERED,    /* failed for the last time, err_cmd ran */
+} jobs_attempt_outcome_t;
+
+#define JOBS_ATTEMPT_NOUTCOMES 5
+const char *jobs_attempt_outcome_name (jobs_attempt_outcome_t o);
 
 typedef struct jobs_record {
     char id[33];           /* 32 hex digits */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runner/coord.h"
+#include "runner/progress.h"
 #include "runner/proto.h"
 #include "runner/runner.h"
 #include "sched/dispatch.h"
@@ -51,6 +52,7 @@ typedef struct coord {
     const int *pids;        /* per rank, from the hello */
     runner_lost_t *lost;    /* workers lost, in order */
     size_t nlost;
+    progress_t *prog;       /* attempt history and the live view */
 } coord_t;
 
 static void send_stop (coord_t *c, int r);
@@ -261,6 +263,7 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         wresult_free (&r);
         return;
     }
+    progress_result (c->prog, rank, &r);
     switch (r.outcome) {
     case OUT_SUCCESS:
         /* Counted only once recorded: what the summary calls processed, a
@@ -317,21 +320,16 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         }
         record (c, r.didx, &r, JOBS_DATUM_FAILED, rank);
         c->job.failed++;
-        char idhex[33];
-        io_hash_hex (&c->p->datums[r.didx].id, idhex);
-        char *log = jobs_sd_datum_log (c->spec->state_dir, c->job.id, idhex,
-                                       "err");
+        char logs[8500];
+        progress_log_hint (c->prog, r.didx, logs, sizeof (logs));
         if (r.term_signal)
             dr_log (LOG_ERR, "datum %s failed after %u attempts: killed "
-                    "by signal %d (%s); log %s", label,
-                    r.attempt, r.term_signal, strsignal (r.term_signal),
-                    log ? log : idhex);
+                    "by signal %d (%s); %s", label, r.attempt, r.term_signal,
+                    strsignal (r.term_signal), logs);
         else
-            dr_log (LOG_ERR, "datum %s failed after %u attempts: %s%s%d; "
-                    "log %s", label, r.attempt,
-                    r.message ? r.message : "", r.message ? ", exit " : "exit ",
-                    r.exit_status, log ? log : idhex);
-        free (log);
+            dr_log (LOG_ERR, "datum %s failed after %u attempts: %s%s%d; %s",
+                    label, r.attempt, r.message ? r.message : "",
+                    r.message ? ", exit " : "exit ", r.exit_status, logs);
         break;
     }
     wresult_free (&r);
@@ -748,6 +746,10 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         if (c.p->datums[i].action == SCHED_PROCESS
             && sched_dispatch_push (c.d, (uint32_t)i) < 0)
             abort ();
+    progress_cfg_t pcfg = { .m = c.m, .spec = spec, .o = o, .p = c.p,
+                            .job = &c.job, .hosts = hosts, .size = size };
+    if (!(c.prog = progress_create (&pcfg)))
+        abort ();
 
     dispatch (&c);
 
@@ -783,6 +785,7 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     fflush (stdout);
     rc = c.job.state == JOBS_STATE_SUCCESS ? EXIT_OK : EXIT_FAILED;
 out:
+    progress_destroy (c.prog);
     stop_all (&c);
     sched_dispatch_destroy (c.d);
     sched_plan_destroy (c.p);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runner/progress.h"
 #include "runner/runner.h"
 
 const optparse_option_t runner_plan_options[] = {
@@ -28,11 +29,21 @@ const optparse_option_t runner_inspect_options[] = {
     OPTPARSE_END,
 };
 
+const optparse_option_t runner_list_datum_options[] = {
+    RUNNER_OPT_STATE_DIR,
+    { .name = "status", .type = OPTPARSE_STR, .arg = "STATE[,STATE...]",
+      .help = "only the datums in these states: pending, success, failed, "
+              "recovered, skipped" },
+    RUNNER_OPT_JSON ("print one JSON document"),
+    OPTPARSE_END,
+};
+
 typedef struct iopts {
     const char *cmd;
     const char *state;
     bool json;
     bool reprocess;
+    const char *status;     /* list-datum --status */
     const char *pos[4];
     int npos;
 } iopts_t;
@@ -46,6 +57,8 @@ static void parse (optparse_t *p, iopts_t *o)
     o->json = optparse_has (p, "json");
     if (optparse_command (p)->options == runner_plan_options)
         o->reprocess = optparse_has (p, "reprocess");
+    if (optparse_command (p)->options == runner_list_datum_options)
+        o->status = optparse_str (p, "status", NULL);
     for (; o->npos < optparse_npos (p) && o->npos < 4; o->npos++)
         o->pos[o->npos] = optparse_pos (p, o->npos);
 }
@@ -516,12 +529,38 @@ static char *one_line (const char *inputs)
     return out;
 }
 
+/* --status STATE[,STATE...]: a bit per datum state; -1 when one is not a
+ * state name. */
+static int status_mask (const char *list)
+{
+    int mask = 0;
+    char *copy = strdup (list), *save = NULL;
+    if (!copy)
+        abort ();
+    for (char *t = strtok_r (copy, ",", &save); t;
+         t = strtok_r (NULL, ",", &save)) {
+        int st = jobs_datum_state_parse (t);
+        if (st < 0) {
+            mask = -1;
+            break;
+        }
+        mask |= 1 << st;
+    }
+    free (copy);
+    return mask ? mask : -1;
+}
+
 int cmd_list_datum (optparse_t *args)
 {
     iopts_t o;
     jobs_spec_t *spec;
     io_manifest_t *m;
+    int mask = -1;
     parse (args, &o);
+    if (o.status && (mask = status_mask (o.status)) < 0)
+        return optparse_error (args, "--status: '%s' is not one of pending, "
+                               "success, failed, recovered, skipped (or a "
+                               "comma-separated list of them)", o.status);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
     size_t nj = io_manifest_njobs (m);
@@ -555,6 +594,8 @@ int cmd_list_datum (optparse_t *args)
             hidden++;
             continue;
         }
+        if (o.status && !(mask & (1 << jobs_datum_state_parse (st))))
+            continue;
         hex (&r->id, h);
         if (o.json) {
             json_t *dj = json_pack ("{s:s, s:s, s:f, s:i, s:s}", "id", h,
@@ -585,6 +626,67 @@ int cmd_list_datum (optparse_t *args)
     io_manifest_close (m);
     jobs_spec_destroy (spec);
     return EXIT_OK;
+}
+
+/* Attempts collected from the manifest. */
+typedef struct att_vec {
+    io_attempt_t *v;
+    size_t n, cap;
+} att_vec_t;
+
+static int att_collect (const io_attempt_t *a, void *arg)
+{
+    att_vec_t *h = arg;
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? 2 * h->cap : 16;
+        io_attempt_t *v = realloc (h->v, ncap * sizeof (*v));
+        if (!v)
+            return -1;
+        h->v = v;
+        h->cap = ncap;
+    }
+    h->v[h->n++] = *a;
+    return 0;
+}
+
+static void fmt_exit (const io_attempt_t *a, char *buf, size_t len)
+{
+    if (a->term_signal)
+        snprintf (buf, len, "sig %d", a->term_signal);
+    else if (a->exit_status < 0)
+        snprintf (buf, len, "-");
+    else
+        snprintf (buf, len, "%d", a->exit_status);
+}
+
+static json_t *attempt_json (const io_attempt_t *a)
+{
+    char jh[33];
+    return json_pack ("{s:s, s:I, s:s, s:i, s:s, s:I, s:f, s:i, s:i}",
+                      "job", hex (&a->job, jh), "attempt",
+                      (json_int_t)a->attempt, "outcome",
+                      jobs_attempt_outcome_name (
+                          (jobs_attempt_outcome_t)a->outcome),
+                      "rank", a->rank, "host", a->host, "start_ns",
+                      (json_int_t)a->start_ns, "duration_s", a->duration_s,
+                      "exit_status", a->exit_status, "signal",
+                      a->term_signal);
+}
+
+static void print_attempt_row (const io_attempt_t *a)
+{
+    char jh[33], t[64], dur[32], ex[32];
+    hex (&a->job, jh);
+    if (a->start_ns > 0)
+        fmt_time (a->start_ns, t, sizeof (t));
+    else
+        snprintf (t, sizeof (t), "-");
+    jobs_fmt_duration (a->duration_s, dur, sizeof (dur));
+    fmt_exit (a, ex, sizeof (ex));
+    printf ("  %-8.8s  %-7u  %-11s  %-19s  %-9s  %-6s  rank %d on %s\n", jh,
+            a->attempt,
+            jobs_attempt_outcome_name ((jobs_attempt_outcome_t)a->outcome), t,
+            dur, ex, a->rank, a->host);
 }
 
 int cmd_inspect_datum (optparse_t *args)
@@ -645,10 +747,8 @@ int cmd_inspect_datum (optparse_t *args)
     jobs_fmt_duration (r->duration_s, dur, sizeof (dur));
     jobs_fmt_bytes (r->bytes_in, bi, sizeof (bi));
     jobs_fmt_bytes (r->bytes_out, bo, sizeof (bo));
-    char *out_log = jobs_sd_datum_log (spec->state_dir, pj, id, "out");
-    char *err_log = jobs_sd_datum_log (spec->state_dir, pj, id, "err");
-    if (!out_log || !err_log)
-        abort ();
+    char *out_log, *err_log;
+    runner_log_files (spec->state_dir, pj, &r->id, &out_log, &err_log);
     jobview_t v;
     jobview_init (&v, m, j);
     const char *st = datum_state_in (r, &v);
@@ -659,23 +759,34 @@ int cmd_inspect_datum (optparse_t *args)
                  "datum's latest record only: inspect it there\n", id, pj);
         io_manifest_close (m);
         jobs_spec_destroy (spec);
+        free (out_log);
+        free (err_log);
         return EXIT_USAGE;
     }
+    att_vec_t hist = { 0 };
+    dr_error_t aerr = { { 0 } };
+    if (io_manifest_attempts (m, NULL, &r->id, att_collect, &hist, &aerr) < 0)
+        fprintf (stderr, "datumrun inspect-datum: %s\n", aerr.text);
     if (o.json) {
         json_t *outs = json_array ();
         for (size_t i = 0; i < r->noutputs; i++)
             json_array_append_new (outs, json_path (r->outputs[i]));
+        json_t *ha = json_array ();
+        for (size_t i = 0; i < hist.n; i++)
+            json_array_append_new (ha, attempt_json (&hist.v[i]));
         json_t *dj = json_pack (
             "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:i, s:s, s:I, s:f, "
-            "s:I, s:I, s:i, s:i, s:o, s:o, s:o}",
+            "s:I, s:I, s:i, s:i, s:o, s:o, s:o, s:o}",
             "id", id, "job", j->id, "state", st, "hash", hh, "processed_by_job",
             pj, "pipeline_version", vnum, "pipeline_hash", ph,
             "attempts", r->attempts, "rank", r->rank, "host", r->host,
             "start_ns", (json_int_t)r->start_ns, "duration_s", r->duration_s,
             "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
             (json_int_t)r->bytes_out, "exit_status", r->exit_status,
-            "signal", r->term_signal, "stdout_log", json_path (out_log),
-            "stderr_log", json_path (err_log), "outputs", outs);
+            "signal", r->term_signal,
+            "stdout_log", out_log ? json_path (out_log) : json_null (),
+            "stderr_log", err_log ? json_path (err_log) : json_null (),
+            "outputs", outs, "history", ha);
         if (!dj)
             abort ();
         inputs_json (dj, r->inputs);
@@ -699,11 +810,20 @@ int cmd_inspect_datum (optparse_t *args)
             put_name (e);
             putchar ('\n');
         }
-        printf ("Logs:\n  ");
-        put_name (out_log);
-        printf ("\n  ");
-        put_name (err_log);
-        printf ("\nOutputs:\n");
+        if (out_log || err_log) {
+            printf ("Logs:\n");
+            for (int k = 0; k < 2; k++) {
+                const char *lp = k ? err_log : out_log;
+                if (!lp)
+                    continue;
+                printf ("  ");
+                put_name (lp);
+                putchar ('\n');
+            }
+        }
+        else
+            printf ("Logs: none (the command wrote no output)\n");
+        printf ("Outputs:\n");
         for (size_t i = 0; i < r->noutputs; i++) {
             printf ("  ");
             put_name (spec->output);
@@ -711,7 +831,16 @@ int cmd_inspect_datum (optparse_t *args)
             put_name (r->outputs[i]);
             putchar ('\n');
         }
+        if (hist.n) {
+            printf ("Attempts (all jobs, oldest first):\n"
+                    "  %-8s  %-7s  %-11s  %-19s  %-9s  %-6s  %s\n", "JOB",
+                    "ATTEMPT", "OUTCOME", "STARTED", "DURATION", "EXIT",
+                    "WORKER");
+            for (size_t i = 0; i < hist.n; i++)
+                print_attempt_row (&hist.v[i]);
+        }
     }
+    free (hist.v);
     free (out_log);
     free (err_log);
     io_manifest_close (m);

@@ -343,10 +343,27 @@ static const optparse_cmd_t commands[] = {
       .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
     { .name = "list-datum", .args = "SPEC [JOB]", .fn = cmd_list_datum,
       .summary = "list the datums of a job (default: the latest)",
-      .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+      .options = runner_list_datum_options,
+      .complete = OPTPARSE_COMP_SPEC },
     { .name = "inspect-datum", .args = "SPEC JOB DATUM",
-      .fn = cmd_inspect_datum, .summary = "show one datum of a job",
+      .fn = cmd_inspect_datum,
+      .summary = "show one datum of a job, with its attempts in every job",
       .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "logs", .args = "SPEC DATUM", .fn = cmd_logs,
+      .summary = "print a datum's stdout and stderr (DATUM may be a unique "
+                 "prefix)",
+      .options = runner_logs_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "report", .args = "SPEC [JOB]", .fn = cmd_report,
+      .summary = "write a self-contained HTML report of a job (default: "
+                 "the latest)",
+      .options = runner_report_options, .complete = OPTPARSE_COMP_SPEC,
+      .description = "The page has the job's counters, a timeline with one "
+                     "row per worker and a bar per attempt coloured by "
+                     "outcome, a histogram of datum durations, each "
+                     "worker's and node's busy fraction, the slowest datums "
+                     "and the failures with their log files.  It needs no "
+                     "network.  Beyond 5000 attempts the timeline shows "
+                     "busy time per worker in time bins, and says so." },
     { .name = "sbatch", .args = "SPEC", .fn = cmd_sbatch,
       .summary = "write (or submit) a Slurm batch script for the pipeline",
       .options = runner_sbatch_options, .complete = OPTPARSE_COMP_SPEC,

@@ -173,6 +173,9 @@ extern const optparse_option_t runner_sbatch_options[];
 extern const optparse_option_t runner_info_options[];
 extern const optparse_option_t runner_campaign_sbatch_options[];
 extern const optparse_option_t runner_next_options[];
+extern const optparse_option_t runner_list_datum_options[];
+extern const optparse_option_t runner_logs_options[];
+extern const optparse_option_t runner_report_options[];
 
 /* The commands (inspect.c, cluster.c, campaign.c, next.c). */
 int cmd_sbatch (optparse_t *p);
@@ -185,5 +188,7 @@ int cmd_inspect_job (optparse_t *p);
 int cmd_list_datum (optparse_t *p);
 int cmd_inspect_datum (optparse_t *p);
 int cmd_next (optparse_t *p);   /* next.c */
+int cmd_logs (optparse_t *p);   /* logs.c */
+int cmd_report (optparse_t *p); /* report.c */
 
 #endif /* DATUMRUN_RUNNER_H */

@@ -305,6 +305,21 @@ static void append_log (worker_t *w, const char *line)
 }
 
 /* Run transform.cmd (x == w->x) or err_cmd (x == w->xerr) for cur. */
+/* Later attempts of a datum in the same job append to its logs: a marker
+ * line in both files lets `datumrun logs --attempt N` find each one. */
+static void mark_attempt (worker_t *w)
+{
+    for (int i = 0; i < 2; i++) {
+        char *path = log_path (w, i ? "err" : "out");
+        FILE *f = path ? fopen (path, "a") : NULL;
+        if (f) {
+            fprintf (f, "datumrun: ---- attempt %u ----\n", w->cur.attempt);
+            fclose (f);
+        }
+        free (path);
+    }
+}
+
 static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
 {
     bool is_err = x == w->xerr;
@@ -382,11 +397,8 @@ static void start_next (worker_t *w)
     w->start = dr_now ();
     w->start_ns = dr_realtime_ns ();
     io_hash_hex (&w->cur.id, w->idhex);
-    if (w->cur.attempt > 1) {
-        char hdr[64];
-        dr_pathf (hdr, sizeof (hdr), "---- attempt %u ----", w->cur.attempt);
-        append_log (w, hdr);
-    }
+    if (w->cur.attempt > 1)
+        mark_attempt (w);
     if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0) {
         /* A full disk under the state or scratch folder is not the
          * datum's failure: say so, and rank 0 stops the job. */

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """read_manifest.py: an independent reader of datumrun's manifest, h5py only.
 
-    read_manifest.py STATE_DIR [--summary|--datums|--jobs|--statcache]
+    read_manifest.py STATE_DIR
+                     [--summary|--datums|--jobs|--statcache|--attempts]
                      [--journal]
 
 Prints one JSON document on stdout (default --summary).  Integration tests
@@ -129,11 +130,37 @@ def statcache(f):
     return out
 
 
+def attempts(f):
+    """Every attempt (format version 2; a version 1 file has none)."""
+    if "attempts" not in f:
+        return []
+    ds = f["attempts"]
+    hosts = [text(h) for h in f["hosts"][...]]
+    outcomes = enum_names(ds, "outcome")
+    out = []
+    for r in ds[...]:
+        out.append({
+            "datum": text(r["datum"]),
+            "job": text(r["job"]),
+            "attempt": int(r["attempt"]),
+            "rank": int(r["rank"]),
+            "host": hosts[int(r["host_index"])],
+            "start_ns": int(r["start_ns"]),
+            "duration_s": float(r["duration_s"]),
+            "exit_status": int(r["exit_status"]),
+            "term_signal": int(r["term_signal"]),
+            "outcome": outcomes.get(int(r["outcome"]), int(r["outcome"])),
+        })
+    return out
+
+
 # ------------------------------------------------------------- journal
 
 DATUM_STATES = ["pending", "success", "failed", "recovered", "skipped"]
 JOB_STATES = ["running", "success", "failure", "killed"]
+OUTCOMES = ["success", "failed", "interrupted", "lost", "recovered"]
 REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5
+REC_ATTEMPT = 6
 
 
 def xxh3_64():
@@ -234,6 +261,22 @@ def decode_job(c):
     return j
 
 
+def decode_attempt(c):
+    a = {"datum": c.take(16).hex(), "job": c.take(16).hex(),
+         "attempt": c.u(4), "rank": c.i32()}
+    a["host"] = c.take(c.u(1)).decode("utf-8", "replace")
+    a["start_ns"] = c.i64()
+    a["duration_s"] = c.f64()
+    a["exit_status"] = c.i32()
+    a["term_signal"] = c.i32()
+    o = c.u(1)
+    if o >= len(OUTCOMES):
+        raise Bad("attempt outcome %d" % o)
+    a["outcome"] = OUTCOMES[o]
+    c.done()
+    return a
+
+
 def journal_records(path):
     """The journal's good records as (type, payload), in order."""
     try:
@@ -269,10 +312,16 @@ def journal_records(path):
     return recs
 
 
-def replay(state_dir, dlist, jlist):
-    """Apply the journal to the datum and job lists (as datums()/jobs())."""
+def attempt_key(a):
+    return (a["datum"], a["job"], a["attempt"])
+
+
+def replay(state_dir, dlist, jlist, alist=()):
+    """Apply the journal to the datum, job and attempt lists (as datums(),
+    jobs(), attempts()).  Returns the three."""
     dmap = {d["id"]: d for d in dlist}
     jobs_ = list(jlist)
+    amap = {attempt_key(a): a for a in alist}
     path = os.path.join(state_dir, "journal")
     for off, (typ, payload) in enumerate(journal_records(path)):
         c = Cursor(payload)
@@ -280,6 +329,10 @@ def replay(state_dir, dlist, jlist):
             if typ == REC_PUT:
                 d = decode_put(c)
                 dmap[d["id"]] = d
+            elif typ == REC_ATTEMPT:
+                a = decode_attempt(c)
+                amap.pop(attempt_key(a), None)  # a replayed one goes last
+                amap[attempt_key(a)] = a
             elif typ in (REC_INVALIDATE, REC_FORGET):
                 ident = c.take(16).hex()
                 c.done()
@@ -302,7 +355,7 @@ def replay(state_dir, dlist, jlist):
                 raise Bad("unknown record type %d" % typ)
         except Bad as e:
             raise Bad("%s: record %d: %s" % (path, off, e))
-    return list(dmap.values()), jobs_
+    return list(dmap.values()), jobs_, list(amap.values())
 
 
 def summary(f, state_dir, with_journal):
@@ -310,11 +363,12 @@ def summary(f, state_dir, with_journal):
     states = enum_names(ds, "state")
     counts = {}
     ndatums, njobs = int(ds.shape[0]), int(f["jobs"].shape[0])
+    nattempts = int(f["attempts"].shape[0]) if "attempts" in f else 0
     if with_journal:
-        dl, jl = replay(state_dir, datums(f), jobs(f))
+        dl, jl, al = replay(state_dir, datums(f), jobs(f), attempts(f))
         for d in dl:
             counts[d["state"]] = counts.get(d["state"], 0) + 1
-        ndatums, njobs = len(dl), len(jl)
+        ndatums, njobs, nattempts = len(dl), len(jl), len(al)
     else:
         for v in ds.fields("state")[...]:
             name = states.get(int(v), str(int(v)))
@@ -330,19 +384,21 @@ def summary(f, state_dir, with_journal):
         "datums": ndatums,
         "jobs": njobs,
         "statcache": int(f["statcache"].shape[0]),
+        "attempts": nattempts,
         "states": counts,
         "journal_bytes": journal,
     }
 
 
 def main(argv):
-    modes = ("--summary", "--datums", "--jobs", "--statcache")
+    modes = ("--summary", "--datums", "--jobs", "--statcache", "--attempts")
     with_journal = "--journal" in argv[1:]
     args = [a for a in argv[1:] if a not in modes and a != "--journal"]
     chosen = [a for a in argv[1:] if a in modes] or ["--summary"]
     if len(args) != 1 or len(chosen) != 1:
         sys.stderr.write("usage: read_manifest.py STATE_DIR "
-                         "[--summary|--datums|--jobs|--statcache] "
+                         "[--summary|--datums|--jobs|--statcache|"
+                         "--attempts] "
                          "[--journal]\n")
         return 2
     state_dir = args[0]
@@ -368,6 +424,10 @@ def main(argv):
                 doc = jobs(f)
                 if with_journal:
                     doc = replay(state_dir, [], doc)[1]
+            elif mode == "--attempts":
+                doc = attempts(f)
+                if with_journal:
+                    doc = replay(state_dir, [], [], doc)[2]
             elif mode == "--statcache":
                 doc = statcache(f)
             else:

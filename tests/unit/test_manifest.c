@@ -912,6 +912,149 @@ static void test_open_cases (void **state)
     assert_non_null (strstr (err.text, "newer datumrun"));
 }
 
+/* ----------------------------------------------------------- attempts */
+
+static io_attempt_t attempt_make (int datum, int job, uint32_t n, int outcome)
+{
+    io_attempt_t a;
+    memset (&a, 0, sizeof (a));
+    a.datum = hash_of ("datum", datum);
+    a.job = hash_of ("job", job);
+    a.attempt = n;
+    a.rank = 1 + datum % 3;
+    snprintf (a.host, sizeof (a.host), "node%d", datum % 2);
+    a.start_ns = 1700000000000000000LL + datum * 1000 + (int64_t)n;
+    a.duration_s = 0.25 * datum + n;
+    a.exit_status = outcome == JOBS_ATTEMPT_SUCCESS ? 0 : 3;
+    a.term_signal = outcome == JOBS_ATTEMPT_INTERRUPTED ? 15 : 0;
+    a.outcome = (uint8_t)outcome;
+    return a;
+}
+
+typedef struct att_list {
+    io_attempt_t v[64];
+    size_t n;
+} att_list_t;
+
+static int collect (const io_attempt_t *a, void *arg)
+{
+    att_list_t *l = arg;
+    assert_true (l->n < 64);
+    l->v[l->n++] = *a;
+    return 0;
+}
+
+static void list_attempts (io_manifest_t *m, const io_hash_t *job,
+                           const io_hash_t *datum, att_list_t *l)
+{
+    dr_error_t err = { "" };
+    l->n = 0;
+    if (io_manifest_attempts (m, job, datum, collect, l, &err) < 0)
+        fail_msg ("io_manifest_attempts: %s", err.text);
+}
+
+static void check_attempt (const io_attempt_t *got, const io_attempt_t *want)
+{
+    assert_true (io_hash_eq (&got->datum, &want->datum));
+    assert_true (io_hash_eq (&got->job, &want->job));
+    assert_int_equal (got->attempt, want->attempt);
+    assert_int_equal (got->rank, want->rank);
+    assert_string_equal (got->host, want->host);
+    assert_int_equal (got->start_ns, want->start_ns);
+    assert_true (got->duration_s == want->duration_s);
+    assert_int_equal (got->exit_status, want->exit_status);
+    assert_int_equal (got->term_signal, want->term_signal);
+    assert_int_equal (got->outcome, want->outcome);
+}
+
+/* Every attempt survives checkpoints (copied from the file being
+ * replaced), the journal and reopening, in order; a replayed attempt
+ * replaces its earlier copy; a version 1 file (no attempts) still opens
+ * and is written back as version 2. */
+static void test_attempts (void **state)
+{
+    fixture_t *f = *state;
+    dr_error_t err = { "" };
+    io_attempt_t want[8];
+    want[0] = attempt_make (1, 1, 1, JOBS_ATTEMPT_FAILED);
+    want[1] = attempt_make (1, 1, 2, JOBS_ATTEMPT_SUCCESS);
+    want[2] = attempt_make (2, 1, 1, JOBS_ATTEMPT_INTERRUPTED);
+    want[3] = attempt_make (2, 2, 1, JOBS_ATTEMPT_LOST);
+    want[4] = attempt_make (2, 2, 2, JOBS_ATTEMPT_RECOVERED);
+    want[5] = attempt_make (3, 2, 1, JOBS_ATTEMPT_SUCCESS);
+    snprintf (want[5].host, sizeof (want[5].host), "a-new-host");
+
+    io_manifest_t *m = open_ok (f->dir);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal (io_manifest_attempt (m, &want[i], &err), 0);
+    io_hash_t ph = hash_of ("pipeline", 1);
+    checkpoint_ok (m, &ph);
+    for (int i = 3; i < 5; i++)
+        assert_int_equal (io_manifest_attempt (m, &want[i], &err), 0);
+    checkpoint_ok (m, &ph);
+    /* The journal holds one attempt again (as after a crash between the
+     * rename and the journal's truncation) and a new one. */
+    assert_int_equal (io_manifest_attempt (m, &want[3], &err), 0);
+    assert_int_equal (io_manifest_attempt (m, &want[5], &err), 0);
+
+    att_list_t l;
+    list_attempts (m, NULL, NULL, &l);
+    assert_int_equal (l.n, 6);
+    /* Oldest checkpoint first; a replaced one moves to the journal's end. */
+    int order[] = { 0, 1, 2, 4, 3, 5 };
+    for (int i = 0; i < 6; i++)
+        check_attempt (&l.v[i], &want[order[i]]);
+    io_manifest_close (m);
+
+    /* Reopened read-only and read-write (journal replayed): the same. */
+    for (int ro = 1; ro >= 0; ro--) {
+        m = ro ? open_ro_ok (f->dir) : open_ok (f->dir);
+        list_attempts (m, NULL, NULL, &l);
+        assert_int_equal (l.n, 6);
+        for (int i = 0; i < 6; i++)
+            check_attempt (&l.v[i], &want[order[i]]);
+        io_hash_t j2 = hash_of ("job", 2), d2 = hash_of ("datum", 2);
+        list_attempts (m, &j2, NULL, &l);
+        assert_int_equal (l.n, 3);
+        list_attempts (m, &j2, &d2, &l);
+        assert_int_equal (l.n, 2);
+        list_attempts (m, NULL, &d2, &l);
+        assert_int_equal (l.n, 3);
+        if (!ro) {
+            checkpoint_ok (m, &ph);
+            list_attempts (m, NULL, NULL, &l);
+            assert_int_equal (l.n, 6);
+            for (int i = 0; i < 6; i++)
+                check_attempt (&l.v[i], &want[order[i]]);
+        }
+        io_manifest_close (m);
+    }
+
+    /* Make it a version 1 file: no attempts table. */
+    hid_t h5 = H5Fopen (f->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true (h5 >= 0);
+    hid_t a = H5Aopen (h5, "datumrun_manifest_version", H5P_DEFAULT);
+    int32_t v = 1;
+    assert_true (a >= 0);
+    assert_true (H5Awrite (a, H5T_NATIVE_INT32, &v) >= 0);
+    H5Aclose (a);
+    assert_true (H5Ldelete (h5, "attempts", H5P_DEFAULT) >= 0);
+    H5Fclose (h5);
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_format_version (m), 1);
+    list_attempts (m, NULL, NULL, &l);
+    assert_int_equal (l.n, 0);
+    assert_int_equal (io_manifest_attempt (m, &want[0], &err), 0);
+    checkpoint_ok (m, &ph);
+    assert_int_equal (io_manifest_format_version (m), 2);
+    io_manifest_close (m);
+    m = open_ro_ok (f->dir);
+    list_attempts (m, NULL, NULL, &l);
+    assert_int_equal (l.n, 1);
+    check_attempt (&l.v[0], &want[0]);
+    io_manifest_close (m);
+}
+
 /* The independent reader: h5py only. */
 static void test_python_reader (void **state)
 {
@@ -925,6 +1068,8 @@ static void test_python_reader (void **state)
         put_i (m, i, 0);
     io_hash_t id3 = hash_of ("datum", 3);
     assert_int_equal (io_manifest_invalidate (m, &id3, &err), 0);
+    io_attempt_t at = attempt_make (7, 1, 2, JOBS_ATTEMPT_INTERRUPTED);
+    assert_int_equal (io_manifest_attempt (m, &at, &err), 0);
     io_hash_t ph = hash_of ("pipeline", 1);
     checkpoint_ok (m, &ph);
     io_manifest_close (m);
@@ -942,15 +1087,18 @@ static void test_python_reader (void **state)
             *slash = '\0';
         }
     }
-    const char *modes[] = { "--summary", "--datums", "--jobs" };
+    const char *modes[] = { "--summary", "--datums", "--jobs",
+                            "--attempts" };
     const char *want[][3] = {
-        { "\"datums\": 50", "\"jobs\": 1", "\"journal_bytes\": 0" },
+        { "\"datums\": 50", "\"jobs\": 1", "\"attempts\": 1" },
         { "\"out/7/part-0.txt\"", "words:/data/words/file-000007.txt",
           "\"state\": \"pending\"" },
         { "\"state\": \"success\"", "\"pipeline\": \"wordcount\"",
           "\"processed\": 11" },
+        { "\"outcome\": \"interrupted\"", "\"host\": \"node1\"",
+          "\"term_signal\": 15" },
     };
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         char cmd[1200];
         snprintf (cmd, sizeof (cmd), "/usr/bin/python3 "
                   "%s/tests/integration/read_manifest.py %s %s", src, f->dir,
@@ -1043,6 +1191,7 @@ int main (void)
                                          teardown),
         cmocka_unit_test_setup_teardown (test_open_cases, setup, teardown),
         cmocka_unit_test_setup_teardown (test_old_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown (test_python_reader, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_kill9_stress, setup, teardown),

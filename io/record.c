@@ -1,0 +1,160 @@
+/* record.c: a datum record's strings.  Its inputs text and its output
+ * paths live in one allocation (inputs, NUL, padding, the outputs array,
+ * the paths), so that a million records cost one malloc each and the
+ * journal and the HDF5 file can hand over their concatenated form as is.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/manifest_int.h"
+
+static size_t align8 (size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* One block: [inputs NUL][pad][char *outputs[nout]][outbuf]. */
+static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
+                          size_t nout, char **outdst)
+{
+    /* The file formats count in 32 bits; this also keeps sums exact. */
+    if (ilen >= UINT32_MAX || outlen >= UINT32_MAX || nout >= UINT32_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t at = align8 (ilen + 1);
+    char *block = malloc (at + nout * sizeof (char *) + outlen);
+    if (!block)
+        return -1;
+    rec->inputs = block;
+    rec->outputs = nout ? (char **)(void *)(block + at) : NULL;
+    rec->noutputs = nout;
+    *outdst = block + at + nout * sizeof (char *);
+    return 0;
+}
+
+size_t io_inputs_len (const char *inputs)
+{
+    const char *e = inputs;
+    if (!e)
+        return 0;
+    while (*e)
+        e += strlen (e) + 1;
+    return (size_t)(e - inputs);
+}
+
+/* An inputs list of ilen bytes is well-formed: non-empty entries, each
+ * NUL-terminated. */
+static bool inputs_ok (const char *inputs, size_t ilen)
+{
+    if (ilen == 0)
+        return true;
+    if (inputs[0] == '\0' || inputs[ilen - 1] != '\0')
+        return false;
+    for (size_t i = 1; i < ilen; i++)
+        if (inputs[i] == '\0' && inputs[i - 1] == '\0')
+            return false;
+    return true;
+}
+
+int io__inputs_from_lines (const char *text, size_t len, char **out,
+                           size_t *outlen)
+{
+    char *s = malloc (len + 2), *q = s;
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+        if (n) {
+            if (memchr (text + i, '\0', n)) {
+                free (s);
+                errno = EINVAL;
+                return -1;
+            }
+            memcpy (q, text + i, n);
+            q += n;
+            *q++ = '\0';
+        }
+        i += n + 1;
+    }
+    *q = '\0';
+    *out = s;
+    *outlen = (size_t)(q - s);
+    return 0;
+}
+
+int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
+                           size_t ilen, const char *outbuf, size_t outlen,
+                           size_t nout)
+{
+    if (!inputs_ok (inputs, ilen)
+        || (outlen > 0 && outbuf[outlen - 1] != '\0')) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < outlen; i++)
+        count += outbuf[i] == '\0';
+    if (count != nout) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *dst;
+    if (alloc_strings (rec, ilen, outlen, nout, &dst) < 0)
+        return -1;
+    memcpy (rec->inputs, inputs, ilen);
+    rec->inputs[ilen] = '\0';
+    memcpy (dst, outbuf, outlen);
+    for (size_t k = 0; k < nout; k++) {
+        rec->outputs[k] = dst;
+        dst += strlen (dst) + 1;
+    }
+    return 0;
+}
+
+int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
+{
+    const char *inputs = src->inputs ? src->inputs : "";
+    size_t ilen = io_inputs_len (inputs), outlen = 0;
+    if (src->noutputs && !src->outputs) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t k = 0; k < src->noutputs; k++) {
+        if (!src->outputs[k]) {
+            errno = EINVAL;
+            return -1;
+        }
+        outlen += strlen (src->outputs[k]) + 1;
+    }
+    char *p;
+    if (alloc_strings (dst, ilen, outlen, src->noutputs, &p) < 0)
+        return -1;
+    memcpy (dst->inputs, inputs, ilen);
+    dst->inputs[ilen] = '\0';
+    for (size_t k = 0; k < src->noutputs; k++) {
+        size_t l = strlen (src->outputs[k]) + 1;
+        memcpy (p, src->outputs[k], l);
+        dst->outputs[k] = p;
+        p += l;
+    }
+    return 0;
+}
+
+void io__datum_free_strings (io_datum_rec_t *rec)
+{
+    free (rec->inputs);
+    rec->inputs = NULL;
+    rec->outputs = NULL;
+    rec->noutputs = 0;
+}
+
+size_t io__datum_outputs_len (const io_datum_rec_t *rec)
+{
+    size_t len = 0;
+    for (size_t k = 0; k < rec->noutputs; k++)
+        len += strlen (rec->outputs[k]) + 1;
+    return len;
+}
