@@ -65,7 +65,7 @@ int io_hash_from_hex (const char *hex, io_hash_t *out)
         int hi = hexvals[(unsigned char)hex[2 * i]];
         int lo = hexvals[(unsigned char)hex[2 * i + 1]];
         bad |= !hi | !lo;
-        out->b[i] = (uint8_t)((hi - 1) << 4 | ((lo - 1) & 15));
+        out->b[i] = (uint8_t)(((hi - 1) & 15) << 4 | ((lo - 1) & 15));
     }
     if (bad) {
         errno = EINVAL;
