@@ -124,15 +124,14 @@ int cmd_sbatch (optparse_t *p)
     jobs_spec_t *spec = runner_load_spec (spec_path, state);
     if (!spec)
         return EXIT_USAGE;
-    char exe[4096], abs_spec[4096];
+    char exe[4096];
     if (runner_self_exe (exe, sizeof (exe)) < 0) {
         fprintf (stderr, "datumrun sbatch: cannot find my own executable\n");
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
-    snprintf (abs_spec, sizeof (abs_spec), "%s", spec->path);
     so.datumrun = exe;
-    so.spec_path = abs_spec;
+    so.spec_path = spec->path;   /* lives until spec is destroyed, below */
     char *logdir = NULL;
     if (!so.log_dir) {
         if (!(logdir = jobs_sd_path (spec->state_dir, JOBS_SD_SLURM))) {

@@ -212,20 +212,25 @@ int coord_fresh_output (coord_ctx_t *c, dr_error_t *err)
     closedir (d);
     if (empty)
         return 0;
-    char aside[4200];
-    snprintf (aside, sizeof (aside), "%s.old-%lld", out,
-              (long long)(dr_realtime_ns () / 1000000000));
-    if (renameat2 (AT_FDCWD, out, AT_FDCWD, aside, RENAME_NOREPLACE) < 0)
-        return dr_errprintf (err, "output folder %s holds files that the "
-                             "manifest in %s does not record (a first run "
-                             "into a used folder, or a manifest moved "
-                             "aside), and it cannot be moved aside to %s: "
-                             "%s; move or empty it and rerun", out,
-                             c->spec->state_dir, aside, strerror (errno));
+    char *aside = jobs_pathf ("%s.old-%lld", out,
+                              (long long)(dr_realtime_ns () / 1000000000));
+    if (!aside)
+        return dr_errprintf (err, "out of memory");
+    if (renameat2 (AT_FDCWD, out, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
+        int rc = dr_errprintf (err, "output folder %s holds files that the "
+                               "manifest in %s does not record (a first run "
+                               "into a used folder, or a manifest moved "
+                               "aside), and it cannot be moved aside to %s: "
+                               "%s; move or empty it and rerun", out,
+                               c->spec->state_dir, aside, strerror (errno));
+        free (aside);
+        return rc;
+    }
     dr_log (LOG_WARN, "output folder %s held files that the manifest does "
             "not record (a first run into a used folder, or a manifest "
             "moved aside); moved it to %s so that every output is rebuilt",
             out, aside);
+    free (aside);
     return 0;
 }
 

@@ -626,7 +626,7 @@ int cmd_report (optparse_t *args)
     jobs_spec_t *spec = NULL;
     rep_t r = { 0 };
     int rc = EXIT_USAGE;
-    char path[4200];
+    char *path = NULL;
     if (!(spec = jobs_spec_load (spec_path,
                                  optparse_str (args, "state-dir", NULL),
                                  &err))) {
@@ -672,14 +672,12 @@ int cmd_report (optparse_t *args)
     const char *mb = getenv ("DATUMRUN_REPORT_MAX_BARS");
     r.max_bars = mb && atol (mb) > 0 ? (size_t)atol (mb) : DEFAULT_MAX_BARS;
     build_workers (&r);
-    if (opt_out)
-        snprintf (path, sizeof (path), "%s", opt_out);
-    else
-        snprintf (path, sizeof (path), "report-%.8s.html", r.job->id);
-    FILE *f = fopen (path, "w");
+    path = opt_out ? strdup (opt_out)
+                   : jobs_pathf ("report-%.8s.html", r.job->id);
+    FILE *f = path ? fopen (path, "w") : NULL;
     if (!f) {
-        fprintf (stderr, "datumrun report: %s: cannot create: %s\n", path,
-                 strerror (errno));
+        fprintf (stderr, "datumrun report: %s: cannot create: %s\n",
+                 path ? path : "report", strerror (errno));
         goto out;
     }
     int wrc = write_report (f, &r);
@@ -691,6 +689,7 @@ int cmd_report (optparse_t *args)
     printf ("report: %s (%zu attempts of job %.8s)\n", path, r.n, r.job->id);
     rc = EXIT_OK;
 out:
+    free (path);
     free (r.a);
     free (r.w);
     io_manifest_close (r.m);
