@@ -165,7 +165,8 @@ static hid_t enum_type (const char *const *names, size_t n)
 static int types_create (types_t *t)
 {
     static const char *const dstates[] = { "pending", "success", "failed",
-                                           "recovered", "skipped" };
+                                           "recovered", "skipped",
+                                           "interrupted" };
     static const char *const jstates[] = { "running", "success", "failure",
                                            "killed" };
     const char *outcomes[JOBS_ATTEMPT_NOUTCOMES];

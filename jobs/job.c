@@ -33,6 +33,7 @@ const char *jobs_datum_state_name (jobs_datum_state_t s)
         case JOBS_DATUM_FAILED: return "failed";
         case JOBS_DATUM_RECOVERED: return "recovered";
         case JOBS_DATUM_SKIPPED: return "skipped";
+        case JOBS_DATUM_INTERRUPTED: return "interrupted";
     }
     return "unknown";
 }

@@ -185,6 +185,8 @@ typedef enum jobs_datum_state {
     JOBS_DATUM_FAILED,
     JOBS_DATUM_RECOVERED,    /* failed, but err_cmd succeeded */
     JOBS_DATUM_SKIPPED,      /* unchanged since an earlier success */
+    JOBS_DATUM_INTERRUPTED,  /* cut short because its job was stopping: not
+                              * a failed attempt; the next run does it */
 } jobs_datum_state_t;
 
 const char *jobs_datum_state_name (jobs_datum_state_t s);

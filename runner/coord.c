@@ -282,8 +282,19 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
                 label);
         break;
     case OUT_RETURNED:
-    case OUT_INTERRUPTED:
         break;      /* queued again; the next run does it if we stop */
+    case OUT_INTERRUPTED: {
+        /* Recorded as such, unless a success of it is on record (its
+         * outputs stay owned): either way the next run does it. */
+        const io_datum_rec_t *old = io_manifest_find (c->m,
+                                                      &c->p->datums[r.didx].id);
+        if (!old || old->state != JOBS_DATUM_SUCCESS)
+            record (c, r.didx, &r, JOBS_DATUM_INTERRUPTED, rank);
+        datum_label (c, r.didx, label, sizeof (label));
+        dr_log (LOG_WARN, "datum %s interrupted by the stop after %.1fs; the "
+                "next run processes it", label, r.duration_s);
+        break;
+    }
     case OUT_NOSPACE:
         /* Not the datum's failure: a disk is full.  Nothing more can be
          * set up, so no new datum starts; the next run does this one. */

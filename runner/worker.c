@@ -509,7 +509,7 @@ static void on_exit_status (worker_t *w, int status, const char *message)
     }
     wresult_t r;
     int cs = w->cmd_status;
-    result_init (w, &r, w->stopped ? OUT_RETURNED : OUT_FAILED);
+    result_init (w, &r, w->stopped ? OUT_INTERRUPTED : OUT_FAILED);
     if (!was_cmd && ok && !w->stopped)
         r.outcome = OUT_RECOVERED;
     r.exit_status = WIFEXITED (cs) ? WEXITSTATUS (cs) : -1;

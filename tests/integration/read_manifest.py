@@ -156,7 +156,8 @@ def attempts(f):
 
 # ------------------------------------------------------------- journal
 
-DATUM_STATES = ["pending", "success", "failed", "recovered", "skipped"]
+DATUM_STATES = ["pending", "success", "failed", "recovered", "skipped",
+                "interrupted"]
 JOB_STATES = ["running", "success", "failure", "killed"]
 OUTCOMES = ["success", "failed", "interrupted", "lost", "recovered"]
 REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5

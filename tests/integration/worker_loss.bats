@@ -210,3 +210,30 @@ at_most_twice() {
     # the sleep it left behind is gone too
     ! pgrep -f "^sleep 30$" -P 1 >/dev/null || true
 }
+
+@test "a stop cuts a running datum short: interrupted, not failed; the next run does only what is left" {
+    mkdir repo
+    for i in 1 2 3 4 5 6; do echo "$i" > "repo/f$i"; done
+    touch "$T/slow"
+    # f1 and f2 are quick; the others run until the job_timeout stop.
+    spec s.json wl 'case "$(basename "$in")" in f1|f2) ;; *) [ -e "'"$T"'/slow" ] && sleep 60;; esac; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "job_timeout": "4s"}'
+    run dr run s.json --json --grace 1
+    echo "$output" >&2
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" state)" = killed ]
+    [ "$(jget "$j" failed)" -eq 0 ]
+    [ "$(jget "$j" processed)" -eq 2 ]
+    [[ "$output" == *"interrupted by the stop"* ]]
+    run dr list-datum s.json --json
+    [ "$status" -eq 0 ]
+    n=$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); d=d.get("datums", d) if isinstance(d, dict) else d; print(sum(1 for x in d if x["state"] == "interrupted"))' "$output")
+    [ "$n" -ge 1 ]
+    rm "$T/slow"
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "4 + 2 / 6" ]
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
