@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,19 @@ static const char *upstream_failure (const campaign_t *c, const node_t *n)
     return NULL;
 }
 
+/* Ctrl-C (SIGINT to the terminal's process group: the running pipeline's
+ * launcher gets it too and stops its job gracefully) or SIGTERM (to us
+ * alone: passed on to the launcher) stops the campaign after the current
+ * pipeline, and the table is still printed. */
+static volatile sig_atomic_t campaign_stop;
+static volatile pid_t campaign_child;
+
+static void on_campaign_signal (int sig)
+{
+    if (campaign_stop++ == 0 && sig == SIGTERM && campaign_child > 0)
+        kill (campaign_child, SIGTERM);
+}
+
 /* Run `datumrun run SPEC ARGS...` as a child and return its status. */
 static int run_one (const char *spec, int argc, char **argv)
 {
@@ -235,9 +249,11 @@ static int run_one (const char *spec, int argc, char **argv)
     if (exec_spawn_process (&so, &pid, &err) < 0)
         fprintf (stderr, "datumrun campaign: %s\n", err.text);
     free (av);
+    campaign_child = pid;
     int status = 0;
     while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
+    campaign_child = 0;
     if (pid < 0 || !WIFEXITED (status))
         return EXIT_FAILED;
     return WEXITSTATUS (status);
@@ -246,8 +262,17 @@ static int run_one (const char *spec, int argc, char **argv)
 static int campaign_run (campaign_t *c, int argc, char **argv)
 {
     int rc = EXIT_OK;
+    struct sigaction sa = { .sa_handler = on_campaign_signal };
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
     for (size_t i = 0; i < c->count; i++) {
         node_t *n = &c->n[c->order[i]];
+        if (campaign_stop) {
+            n->state = 4;
+            rc = EXIT_FAILED;
+            continue;
+        }
         const char *up = upstream_failure (c, n);
         if (up) {
             n->state = 3;
@@ -262,11 +287,15 @@ static int campaign_run (campaign_t *c, int argc, char **argv)
         n->state = r == 0 ? 1 : 2;
         if (r != 0)
             rc = EXIT_FAILED;
+        if (campaign_stop)
+            fprintf (stderr, "datumrun campaign: stopped (signal) after "
+                     "'%s'; the next campaign run picks up from here\n",
+                     n->spec->name);
     }
     for (size_t i = 0; i < c->count; i++) {
         node_t *n = &c->n[c->order[i]];
         static const char *names[] = { "pending", "success", "failure",
-                                       "skipped" };
+                                       "skipped", "not run (stopped)" };
         printf ("%-24s %s\n", n->spec->name, names[n->state]);
     }
     return rc;

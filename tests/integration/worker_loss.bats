@@ -237,3 +237,47 @@ at_most_twice() {
     [ "$(counts "$j")" = "4 + 2 / 6" ]
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
 }
+
+@test "campaign run on Ctrl-C stops its pipeline gracefully and prints its table" {
+    mkdir -p repo specs out/double
+    for i in 1 2 3 4 5 6; do echo "$i" > "repo/f$i"; done
+    $PY - "$T" <<'SPECS'
+import json, sys
+t = sys.argv[1]
+cmd_double = 'echo x >> %s/started; sleep 2; echo $(($(cat "$in") * 2)) > "$DATUMRUN_OUT/$(basename "$in")"' % t
+cmd_sum = "cat pfs/d/* | awk '{s+=$1} END {print s}' > \"$DATUMRUN_OUT/total\""
+json.dump({"pipeline": {"name": "double"},
+           "transform": {"cmd": ["sh", "-c", cmd_double]},
+           "input": {"pfs": {"name": "in", "repo": "../repo", "glob": "/*"}},
+           "output": "../out/double", "parallelism_spec": {"constant": 2}},
+          open("specs/b_double.json", "w"))
+json.dump({"pipeline": {"name": "sum"},
+           "transform": {"cmd": ["sh", "-c", cmd_sum]},
+           "input": {"pfs": {"name": "d", "repo": "../out/double", "glob": "/"}},
+           "output": "../out/sum", "parallelism_spec": {"constant": 1}},
+          open("specs/a_sum.json", "w"))
+SPECS
+    rm -f "$T/sid"
+    setsid sh -c 'echo $$ > "$0/sid"; exec "$@"' "$T" \
+        timeout -k 10 300 "$DATUMRUN" campaign run specs >"$T/c.out" 2>"$T/c.err" &
+    JOB=$!
+    wait_for test -s "$T/sid"
+    SID=$(cat "$T/sid")
+    wait_for test -s "$T/started"
+    # Ctrl-C: SIGINT to the terminal's foreground process group.
+    kill -INT -- "-$SID"
+    rc=0; wait "$JOB" || rc=$?
+    SID=
+    cat "$T/c.err" >&2
+    [ "$rc" -eq 1 ]
+    grep -q "^double .*failure" "$T/c.out"
+    grep -q "^sum .*not run (stopped)" "$T/c.out"
+    grep -q "stopped (signal) after 'double'" "$T/c.err"
+    run dr list-job specs/b_double.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'j[0]["state"]')" = killed ]
+    # what it finished is recorded: the next campaign run completes
+    run dr campaign run specs
+    [ "$status" -eq 0 ]
+    [ "$(cat out/sum/total)" -eq 42 ]
+}
