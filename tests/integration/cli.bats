@@ -281,6 +281,8 @@ commands() {
     run dr list-datum s.json --state-dir "$T/sd" --json
     want=$(pyget "$output" '" ".join(sorted(d["id"] for d in j))')
     [ "$(complete_words datumrun inspect-datum s.json "${job:0:8}" --state-dir "$T/sd" "" | sort | tr '\n' ' ')" = "$want " ]
+    # logs SPEC DATUM: the latest job's datums.
+    [ "$(complete_words datumrun logs s.json --state-dir "$T/sd" "" | sort | tr '\n' ' ')" = "$want " ]
     # Values of options that take one are not positional arguments.
     [ "$(complete_words datumrun list-datum --state-dir "$T/sd" s.json "" )" = "$job" ]
 }
