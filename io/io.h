@@ -171,6 +171,12 @@ int io_manifest_job_end (io_manifest_t *m, const jobs_record_t *job,
  * replaces it, so that replaying the journal stays idempotent. */
 int io_manifest_attempt (io_manifest_t *m, const io_attempt_t *a,
                          dr_error_t *err);
+/* Batch journal appends: between hold and release, operations apply in
+ * memory at once and their records are written together at release (one
+ * write(2)); a crash before release loses them as it would lose results
+ * not yet received.  sync, checkpoint and close release first. */
+void io_manifest_hold (io_manifest_t *m);
+int io_manifest_release (io_manifest_t *m, dr_error_t *err);
 /* fsync the journal. */
 int io_manifest_sync (io_manifest_t *m, dr_error_t *err);
 

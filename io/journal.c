@@ -47,8 +47,10 @@ struct io__journal {
     dev_t dev;          /* the file this job opened: a journal deleted or */
     ino_t ino;          /* replaced under it is noticed at the next append */
     uint64_t size;      /* bytes of good records: where to roll back to */
-    uint8_t *buf;       /* the record being built */
+    uint8_t *buf;       /* held records, then the record being built */
     size_t cap, len;
+    size_t rec;         /* where the record being built starts */
+    bool holding;       /* io__journal_hold: records wait in buf */
 };
 
 /* ------------------------------------------------------------ encoding */
@@ -74,7 +76,8 @@ static int rec_begin (io__journal_t *j, int type, size_t len)
         errno = EFBIG;
         return -1;
     }
-    size_t need = HEADER + len + TRAILER;
+    size_t base = j->holding ? j->len : 0;
+    size_t need = base + HEADER + len + TRAILER;
     if (need > j->cap) {
         size_t ncap = j->cap ? j->cap : 4096;
         while (ncap < need)
@@ -85,10 +88,11 @@ static int rec_begin (io__journal_t *j, int type, size_t len)
         j->buf = b;
         j->cap = ncap;
     }
-    memcpy (j->buf, magic, 4);
-    put_le (j->buf + 4, (uint64_t)type, 4);
-    put_le (j->buf + 8, len, 4);
-    j->len = HEADER;
+    memcpy (j->buf + base, magic, 4);
+    put_le (j->buf + base + 4, (uint64_t)type, 4);
+    put_le (j->buf + base + 8, len, 4);
+    j->rec = base;
+    j->len = base + HEADER;
     return 0;
 }
 
@@ -113,7 +117,20 @@ static void w_double (io__journal_t *j, double d)
 
 /* Append the record built in j->buf with one write(2); on failure roll
  * the file back so that no partial record stays behind. */
+static int journal_write (io__journal_t *j, dr_error_t *err);
+
 static int rec_commit (io__journal_t *j, dr_error_t *err)
+{
+    put_le (j->buf + j->len, XXH3_64bits (j->buf + j->rec, j->len - j->rec),
+            TRAILER);
+    j->len += TRAILER;
+    if (j->holding)
+        return 0;       /* written by io__journal_release */
+    return journal_write (j, err);
+}
+
+/* Write buf's complete records with one write(2). */
+static int journal_write (io__journal_t *j, dr_error_t *err)
 {
     /* Appending to a journal someone deleted or replaced would record into
      * nothing: a kill -9 later would lose what the job did.  One stat per
@@ -123,13 +140,12 @@ static int rec_commit (io__journal_t *j, dr_error_t *err)
         || st.st_ino != j->ino) {
         int e = errno;
         bool gone = e == ENOENT;
+        j->len = 0;
         errno = ESTALE;
         return dr_errprintf (err, "%s: the journal was %s during the job "
                              "(it is no longer the file this job opened)",
                              j->path, gone ? "deleted" : "replaced");
     }
-    put_le (j->buf + j->len, XXH3_64bits (j->buf, j->len), TRAILER);
-    j->len += TRAILER;
     size_t done = 0;
     while (done < j->len) {
         ssize_t n = write (j->fd, j->buf + done, j->len - done);
@@ -141,13 +157,30 @@ static int rec_commit (io__journal_t *j, dr_error_t *err)
                 /* Replay will see a torn tail and ignore it. */
             }
             errno = e;
+            j->len = 0;
             return dr_errprintf (err, "%s: cannot append: %s", j->path,
                                  strerror (e));
         }
         done += (size_t)n;
     }
     j->size += j->len;
+    j->len = 0;
     return 0;
+}
+
+void io__journal_hold (io__journal_t *j)
+{
+    if (!j->holding)
+        j->len = 0;
+    j->holding = true;
+}
+
+int io__journal_release (io__journal_t *j, dr_error_t *err)
+{
+    j->holding = false;
+    if (!j->len)
+        return 0;
+    return journal_write (j, err);
 }
 
 static int oom (io__journal_t *j, dr_error_t *err)
@@ -662,6 +695,8 @@ void io__journal_close (io__journal_t *j)
 
 int io__journal_sync (io__journal_t *j, dr_error_t *err)
 {
+    if (j->holding && j->len && io__journal_release (j, err) < 0)
+        return -1;
     if (fsync (j->fd) < 0)
         return dr_errprintf (err, "%s: fsync: %s", j->path,
                              strerror (errno));
@@ -670,6 +705,8 @@ int io__journal_sync (io__journal_t *j, dr_error_t *err)
 
 int io__journal_reset (io__journal_t *j, dr_error_t *err)
 {
+    if (j->holding && j->len && io__journal_release (j, err) < 0)
+        return -1;
     if (ftruncate (j->fd, 0) < 0 || fsync (j->fd) < 0)
         return dr_errprintf (err, "%s: cannot truncate after a checkpoint: "
                              "%s", j->path, strerror (errno));

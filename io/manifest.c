@@ -513,10 +513,23 @@ static io_manifest_t *manifest_new (const char *dir, bool ro)
     return m;
 }
 
+void io_manifest_hold (io_manifest_t *m)
+{
+    if (m->journal)
+        io__journal_hold (m->journal);
+}
+
+int io_manifest_release (io_manifest_t *m, dr_error_t *err)
+{
+    return m->journal ? io__journal_release (m->journal, err) : 0;
+}
+
 void io_manifest_close (io_manifest_t *m)
 {
     int saved = errno;
     if (m) {
+        if (m->journal)
+            io__journal_release (m->journal, NULL);
         io__journal_close (m->journal);
         if (m->lock_fd >= 0)
             close (m->lock_fd);   /* releases the flock */

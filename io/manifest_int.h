@@ -115,6 +115,11 @@ int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
 int io__journal_attempt (io__journal_t *j, const io_attempt_t *a,
                          dr_error_t *err);
 int io__journal_sync (io__journal_t *j, dr_error_t *err);
+/* Hold: records wait in memory until release writes them all with one
+ * write(2) (rank 0 holds over a sweep of results).  Sync and reset write
+ * what waits first. */
+void io__journal_hold (io__journal_t *j);
+int io__journal_release (io__journal_t *j, dr_error_t *err);
 /* Empty the journal (after a checkpoint): ftruncate to 0 and fsync. */
 int io__journal_reset (io__journal_t *j, dr_error_t *err);
 /* Decode the journal at path into sink, in order.  A torn last record is

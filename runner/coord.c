@@ -353,9 +353,11 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
 /* Take in what arrived; *got tells whether anything did. */
 static void progress (coord_t *c, bool *got)
 {
-    dr_error_t err = { { 0 } };
+    dr_error_t err = { { 0 } }, jerr = { { 0 } };
     int failed = -1;
     *got = false;
+    /* The results of one sweep go to the journal in one write. */
+    io_manifest_hold (c->m);
     for (;;) {
         proto_msg_t msg;
         int rc = proto_recv (c->proto, -1, &msg, &err);
@@ -374,12 +376,25 @@ static void progress (coord_t *c, bool *got)
         *got = true;
         if (msg.source > 0 && msg.source < c->size) {
             sched_dispatch_heard (c->d, msg.source, dr_now ());
-            if (msg.tag == PROTO_RESULT)
-                handle_result (c, msg.source, &msg.body);
+            if (msg.tag == PROTO_RESULT) {
+                /* One or more results (batched workers send several). */
+                size_t before;
+                do {
+                    before = msg.body.pos;
+                    handle_result (c, msg.source, &msg.body);
+                } while (!msg.body.bad && msg.body.pos > before
+                         && msg.body.pos < msg.body.len);
+            }
             else if (msg.tag == PROTO_BYE)
                 handle_bye (c, msg.source);
         }
         buf_free (&msg.body);
+    }
+    if (io_manifest_release (c->m, &jerr) < 0 && !c->stop_reason) {
+        dr_log (LOG_ERR, "%s; stopping the job: datums finished from here "
+                "on could not be recorded", jerr.text);
+        c->stop_reason = "the manifest journal cannot be written";
+        runner_stop_requested = 1;
     }
     while (proto_progress (c->proto, &failed, &err) < 0)
         lose_worker (c, failed, "%s", err.text);
@@ -744,10 +759,19 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         .nworkers = size - 1,   /* slots are ranks */
         .chunk = spec->chunk_number > 0 ? (uint32_t)spec->chunk_number : 1,
         .guided = false,
+        /* Batched datums may last microseconds: chunks sized to ~5 ms of
+         * work, shrinking toward the end of the queue, keep rank 0 at a
+         * message per chunk and still balance uneven datums. */
+        .chunk_seconds = spec->datum_batching ? 0.005 : 0,
         .datum_tries = (uint32_t)spec->datum_tries,
         .crash_limit = (uint32_t)spec->datum_crash_limit,
         .worker_timeout = spec->worker_timeout,
     };
+    if (spec->datum_batching) {
+        dopts.guided = true;
+        if (dopts.chunk < 1024)
+            dopts.chunk = 1024;
+    }
     if (!(c.d = sched_dispatch_create (&dopts)))
         abort ();
     c.chunk_max = dopts.chunk;

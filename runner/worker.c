@@ -70,6 +70,9 @@ typedef struct worker {
     double start;
 
     double last_sent;       /* dr_now() of our last message */
+    buf_t results;          /* batched mode: results not yet sent */
+    size_t nresults;
+    double results_since;   /* dr_now() of the oldest of them */
     bool rank0_lost;
 } worker_t;
 
@@ -89,11 +92,33 @@ static void send_msg (worker_t *w, proto_tag_t tag, buf_t *b)
     w->last_sent = dr_now ();
 }
 
+/* Batched datums end tens of thousands of times a second: their results
+ * go to rank 0 several to a message (rank 0 reads them in order), sent
+ * when the worker is about to run dry, after 64, or 2 ms after the oldest,
+ * so that rank 0 handles a message per chunk, not per datum. */
+static void flush_results (worker_t *w)
+{
+    if (!w->nresults)
+        return;
+    buf_t b = w->results;
+    memset (&w->results, 0, sizeof (w->results));
+    w->nresults = 0;
+    send_msg (w, PROTO_RESULT, &b);
+}
+
 static void send_result (worker_t *w, const wresult_t *r)
 {
-    buf_t b = { 0 };
-    proto_result_pack (r, &b);
-    send_msg (w, PROTO_RESULT, &b);
+    if (!w->spec->datum_batching) {
+        buf_t b = { 0 };
+        proto_result_pack (r, &b);
+        send_msg (w, PROTO_RESULT, &b);
+        return;
+    }
+    if (!w->nresults++)
+        w->results_since = dr_now ();
+    proto_result_pack (r, &w->results);
+    if (w->nresults >= 64 || w->qlen <= 1)
+        flush_results (w);
 }
 
 /* Complete our sends; say we are alive when we said nothing for a
@@ -106,6 +131,8 @@ static void progress_sends (worker_t *w)
         dr_log (LOG_ERR, "%s; rank 0 is lost, leaving", err.text);
         w->rank0_lost = true;
     }
+    if (w->nresults && (w->qlen <= 1 || dr_now () - w->results_since > 2e-3))
+        flush_results (w);
     if (!w->rank0_lost && !w->stop_received
         && dr_now () - w->last_sent >= w->spec->worker_heartbeat)
         send_msg (w, PROTO_HEARTBEAT, NULL);
@@ -622,6 +649,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         if (backoff < 5e-3)
             backoff *= 2;
     }
+    flush_results (&w);
     executor_destroy (w.x);
     executor_destroy (w.xerr);
     exec_reap_orphans ();

@@ -182,6 +182,11 @@ int sched_dispatch_worker_leaving (sched_dispatch_t *d, int w)
 size_t sched_dispatch_chunk (const sched_dispatch_t *d)
 {
     size_t c = d->o.chunk;
+    if (d->o.chunk_seconds > 0) {
+        double want = d->avg > 0 ? d->o.chunk_seconds / d->avg : 1;
+        if (want < (double)c)
+            c = want < 1 ? 1 : (size_t)want;
+    }
     if (d->o.guided && c > 1) {
         size_t parts = 3 * (size_t)(d->active > 0 ? d->active : 1);
         size_t g = (d->len + parts - 1) / parts;

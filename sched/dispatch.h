@@ -8,7 +8,9 @@
  * - A worker holds the datum it runs plus a reserve, so that it never
  *   waits on rank 0 between datums: one chunk in reserve, two while datums
  *   average under 50 ms (rank 0's reply could otherwise come too late).
- * - Chunks are chunk_spec.number datums; with `guided`, they shrink toward
+ * - Chunks are chunk_spec.number datums (with chunk_seconds, as many as
+ *   make that much work at the average duration, up to that number); with
+ *   `guided`, they shrink toward
  *   the end of the queue (guided self-scheduling: ceil(queued / (3 x
  *   workers)), at least 1, at most the chunk size), so that big chunks
  *   amortize messages early and the last datums still balance.
@@ -36,6 +38,11 @@ typedef struct sched_dispatch_opts {
     int nworkers;            /* worker slots are 1..nworkers (0: rank 0) */
     uint32_t chunk;          /* datums per chunk, >= 1 */
     bool guided;             /* chunks shrink toward the end of the queue */
+    double chunk_seconds;    /* > 0: a chunk holds about this much work at
+                              * the average duration (at most `chunk`; 1
+                              * until a duration is known): batched datums
+                              * of microseconds go by the thousand, datums
+                              * of seconds one by one */
     uint32_t datum_tries;    /* attempts before a datum fails, >= 1 */
     uint32_t crash_limit;    /* losses before a datum fails, >= 1 */
     double worker_timeout;   /* seconds of silence before tick() reports a
