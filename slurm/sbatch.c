@@ -342,10 +342,17 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
     if (sz.mem_mib > 0)
         fputs ("# --mem=0: the step may use all of the job's memory (rank 0 "
                "is not counted\n# as a task of its own).\n", f);
-    fputs ("# exec: the job ends with datumrun's exit status (0 success, 1 "
-           "a datum failed\n# or the job was killed, 2 nothing was run).\n",
-           f);
-    fprintf (f, "exec srun --mpi=pmix --overcommit --distribution=block "
+    /* Under srun --mpi=pmix the death of any task cancels the whole step
+     * (measured on Slurm 22.05, docs/cluster.md): the script runs the step
+     * again in the same allocation, which picks up from the manifest. */
+    fputs ("# The job ends with datumrun's exit status (0 success, 1 a datum "
+           "failed or the\n# job was killed, 2 nothing was run).  Under srun "
+           "--mpi=pmix the death of any\n# task (a worker killed, a node lost) "
+           "cancels the whole step, and srun exits\n# 128 + signal: the step "
+           "then runs again in this allocation, at most 3 more\n# times, and "
+           "does only what the manifest says is left.\n", f);
+    fputs ("rc=0\nfor step in 1 2 3 4; do\n    rc=0\n    ", f);
+    fprintf (f, "srun --mpi=pmix --overcommit --distribution=block "
              "--ntasks=%d --cpus-per-task=%d", sz.ntasks, sz.cpus_per_task);
     if (sz.mem_mib > 0)
         fputs (" --mem=0", f);
@@ -363,7 +370,12 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
         if (sz.nodes > 0)
             fprintf (f, " --nodes %d", sz.nodes);
     }
-    fputc ('\n', f);
+    fputs (" || rc=$?\n"
+           "    [ \"$rc\" -le 2 ] && break\n"
+           "    [ \"$step\" -lt 4 ] && echo \"datumrun sbatch: the job step "
+           "was killed (srun exit $rc); running it again in this allocation "
+           "($step of 3)\" >&2\n"
+           "done\nexit \"$rc\"\n", f);
 
     if (ferror (f) || fclose (f) != 0) {
         f = NULL;

@@ -235,7 +235,7 @@ static void test_sbatch_sizing (void **state)
         assert_has_line (s, "#SBATCH --open-mode=append");
         char run[512];
         int n = snprintf (run, sizeof (run),
-                          "exec srun --mpi=pmix --overcommit "
+                          "    srun --mpi=pmix --overcommit "
                           "--distribution=block --ntasks=%d "
                           "--cpus-per-task=%d%s "
                           "/opt/datumrun/bin/datumrun run /data/wc/spec.json",
@@ -250,10 +250,16 @@ static void test_sbatch_sizing (void **state)
                 n += snprintf (run + n, sizeof (run) - (size_t)n, " -n %d",
                                cases[i].workers);
             if (cases[i].want_nodes > 0)
-                snprintf (run + n, sizeof (run) - (size_t)n, " --nodes %d",
-                          cases[i].want_nodes);
+                n += snprintf (run + n, sizeof (run) - (size_t)n,
+                               " --nodes %d", cases[i].want_nodes);
         }
+        /* The step runs again if a task's death killed it (issue 9). */
+        snprintf (run + strlen (run), sizeof (run) - strlen (run),
+                  " || rc=$?");
         assert_has_line (s, run);
+        assert_has_line (s, "for step in 1 2 3 4; do");
+        assert_has_line (s, "    [ \"$rc\" -le 2 ] && break");
+        assert_has_line (s, "exit \"$rc\"");
         free (s);
     }
 }
@@ -589,7 +595,7 @@ static void test_sbatch_script_options (void **state)
     s = slurm_sbatch_script (&spec, &o, &err);
     assert_non_null (s);
     assert_has_line (s, "#SBATCH --signal=TERM@300");
-    assert_non_null (strstr (s, " run /other/spec.json\n"));
+    assert_non_null (strstr (s, " run /other/spec.json || rc=$?\n"));
     free (s);
 }
 
@@ -617,7 +623,7 @@ static void test_sbatch_script_nasty_paths (void **state)
     char *s = slurm_sbatch_script (&spec, &o, &err);
     if (!s)
         fail_msg ("%s", err.text);
-    const char *line = strstr (s, "exec srun ");
+    const char *line = strstr (s, "\nrc=0\n");
     assert_non_null (line);
     char script[PATH_MAX];
     snprintf (script, sizeof (script), "%s/nasty.sh", tmpdir);
@@ -625,7 +631,7 @@ static void test_sbatch_script_nasty_paths (void **state)
     assert_non_null (f);
     fputs ("srun () { while [ \"${1#--}\" != \"$1\" ]; do shift; done; "
            "\"$@\"; }\n", f);
-    fputs (line + strlen ("exec "), f);
+    fputs (line + 1, f);
     fclose (f);
     snprintf (cmd, sizeof (cmd), "bash '%s'", script);
     assert_int_equal (run_capture (cmd, out, sizeof (out)), 0);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# A lost worker under srun --mpi=pmix (issue 9) on the real local Slurm:
+# the death of any task cancels the whole step (Slurm 22.05's PMIx plugin),
+# so the generated batch script runs the step again in the same
+# allocation, and the job completes with only the lost datums redone.
+
+load helpers
+export DATUMRUN_TEST_TMPDIR=/var/tmp
+
+setup_file() {
+    timeout 120 "$DATUMRUN_SRC/slurm/cluster.sh" up >/dev/null
+}
+
+setup() { common_setup; }
+teardown() {
+    for id in ${JOBS:-}; do scancel "$id" 2>/dev/null || true; done
+    common_teardown
+}
+
+wait_job() {
+    local id=$1 limit=$2 t=0
+    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
+        sleep 1
+        t=$((t + 1))
+        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
+    done
+    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+}
+
+# rank_pid JOB R: the pid of MPI rank R of Slurm job JOB (not its keeper).
+rank_pid() {
+    local p
+    for p in $(pgrep -f "run $T/s.json"); do
+        tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n 2p \
+            | grep -qx run || continue
+        local env
+        env=$(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null)
+        grep -qx "SLURM_JOB_ID=$1" <<< "$env" || continue
+        grep -qx "PMIX_RANK=$2" <<< "$env" && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+@test "kill -9 of one worker under srun: the step runs again in the allocation and the job completes" {
+    mkdir -p repo
+    for i in $(seq -w 1 12); do echo "$i" > "repo/f$i"; done
+    spec s.json sl 'sleep 1; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}}'
+    id=$(dr sbatch s.json --overcommit --time 5 --submit | tail -n 1)
+    JOBS="$id"
+    [[ "$id" =~ ^[0-9]+$ ]]
+    for t in $(seq 1 240); do
+        [ "$(ls sl 2>/dev/null | wc -l)" -ge 2 ] && rank_pid "$id" 2 >/dev/null && break
+        sleep 0.5
+    done
+    w=$(rank_pid "$id" 2)
+    kill -9 "$w"
+    state=$(wait_job "$id" 240)
+    log=$(ls .datumrun/sl/slurm/*-"$id".out)
+    cat "$log"
+    [ "$state" = COMPLETED ]
+    grep -q "running it again in this allocation (1 of 3)" "$log"
+    grep -q "success: .* / 12 total, 0 failed" "$log"
+    [ "$(ls sl | wc -l)" -eq 12 ]
+    [ "$(tree sl)" = "$(scratch_tree s.json)" ]
+    run dr list-job s.json --json
+    [ "$(pyget "$output" 'j[0]["state"]')" = success ]
+    [ "$(pyget "$output" 'j[1]["state"]')" = killed ]
+}
