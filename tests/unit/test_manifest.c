@@ -27,6 +27,7 @@
 #include <xxhash.h>
 
 #include "io/io.h"
+#include "io/manifest_int.h"
 #include "seeds.h"
 
 #ifdef __SANITIZE_ADDRESS__
@@ -1171,6 +1172,46 @@ static void test_checkpoint_failure (void **state)
     io_manifest_close (m);
 }
 
+/* Format 1's inputs lines become the inputs list of format 2; a name
+ * with a newline stays one entry in the list (issue 13). */
+static void test_inputs_list (void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lines;
+        size_t len;
+        const char *list;
+        size_t list_len;
+    } cases[] = {
+        { "", 0, "", 0 },
+        { "in:/a", 5, "in:/a\0", 6 },
+        { "in:/a\nw:/b", 10, "in:/a\0w:/b\0", 11 },
+        { "in:/a\n\nw:/b\n", 12, "in:/a\0w:/b\0", 11 },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char *out;
+        size_t n;
+        assert_int_equal (io__inputs_from_lines (cases[i].lines, cases[i].len,
+                                                 &out, &n), 0);
+        assert_int_equal (n, cases[i].list_len);
+        assert_memory_equal (out, cases[i].list, n + 1);
+        assert_int_equal (io_inputs_len (out), n);
+        free (out);
+    }
+    /* A record keeps a newline inside an entry. */
+    io_datum_rec_t r;
+    memset (&r, 0, sizeof (r));
+    assert_int_equal (io__datum_set_strings (&r, "in:/two\nlines", 14, "", 0,
+                                             0), 0);
+    assert_int_equal (io_inputs_len (r.inputs), 14);
+    assert_string_equal (r.inputs, "in:/two\nlines");
+    io__datum_free_strings (&r);
+    /* Malformed lists are refused: no final NUL, an empty entry. */
+    assert_int_equal (io__datum_set_strings (&r, "in:/a", 5, "", 0, 0), -1);
+    assert_int_equal (io__datum_set_strings (&r, "a\0\0b\0", 5, "", 0, 0),
+                      -1);
+}
+
 int main (void)
 {
     const struct CMUnitTest tests[] = {
@@ -1195,6 +1236,7 @@ int main (void)
         cmocka_unit_test_setup_teardown (test_python_reader, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_kill9_stress, setup, teardown),
+        cmocka_unit_test (test_inputs_list),
     };
     /* TEST_FILTER=test_lock runs one test (cmocka's glob pattern). */
     const char *filter = getenv ("TEST_FILTER");
