@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# batch.sh: batched datums (transform.datum_batching) against fork-per-datum
+# mode and `xargs -P 2 -n 1 true` over the same N names, side by side, on 2
+# workers; rank 0's CPU time per datum in both modes; and the makespan of M
+# heavy-tailed datums against the lower bound max(sum/workers, longest).
+#   bench/batch.sh [BUILD_DIR] [N] [M]
+# STATE=DIR puts the state folders (and so the workers' sandboxes) in DIR,
+# e.g. a tmpfs (/dev/shm), as node-local scratch would be.
+set -euo pipefail
+BUILD=${1:-build}
+N=${2:-20000}
+M=${3:-2000}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DR=$(cd "$BUILD" && pwd)/datumrun
+W=$(mktemp -d /tmp/datumrun-bench.XXXXXX)
+STATE=${STATE:-}
+trap 'rm -rf "$W"; [ -n "$STATE" ] && rm -rf "$STATE"/bb-*' EXIT
+export PATH="$(dirname "$DR"):$PATH" PYTHONPATH="$SRC/python"
+cc -O2 -o "$W/consumer" "$SRC/examples/batched/consumer.c"
+mkdir -p "$W/repo"
+seq -f "d%07g" 1 "$N" | (cd "$W/repo" && xargs touch)
+now() { date +%s.%N; }
+# spec NAME TRANSFORM_JSON [INPUT_REPO]
+spec() {
+    cat > "$W/$1.json" <<JSON
+{"pipeline": {"name": "$1"}, "transform": $2,
+ "input": {"pfs": {"name": "in", "repo": "${3:-repo}", "glob": "/*"}},
+ "parallelism_spec": {"constant": 2}}
+JSON
+}
+spec cbatch '{"cmd": ["'"$W"'/consumer", "noop"], "datum_batching": true}'
+spec pybatch '{"cmd": ["python3", "-c", "import datumrun\nfor d in datumrun.datums(): pass"], "datum_batching": true}'
+spec shbatch '{"cmd": ["sh"], "stdin": ["while vars=$(datumrun next); do :; done"], "datum_batching": true}'
+spec fork '{"cmd": ["true"]}'
+# run NAME: wall seconds of a from-scratch run; rank 0's CPU from job.log.
+run() {
+    local sd=()
+    [ -n "$STATE" ] && sd=(--state-dir "$STATE/bb-$1")
+    rm -rf "$W/.datumrun/$1" "$W/$1" "${STATE:-/nonexistent}/bb-$1"
+    local t0 t1
+    t0=$(now)
+    "$DR" run "$W/$1.json" -q "${sd[@]}" > /dev/null
+    t1=$(now)
+    local log sdir="$W/.datumrun/$1"
+    [ -n "$STATE" ] && sdir="$STATE/bb-$1"
+    log=$(ls "$sdir"/logs/*/job.log)
+    cpu=$(grep -o 'rank0_cpu_s=[0-9.]*' "$log" | cut -d= -f2)
+    wall=$(echo "$t1 - $t0" | bc)
+}
+echo "N=$N datums, 2 workers, state: ${STATE:-the disk of the spec folder}"
+printf '%-28s %10s %12s %14s\n' mode wall_s datums_per_s rank0_us_per_datum
+for m in cbatch pybatch fork; do
+    run $m
+    eval "wall_$m=$wall"
+    printf '%-28s %10.3f %12.0f %14.1f\n' "$m" "$wall" "$(echo "$N / $wall" | bc -l)" "$(echo "$cpu * 1000000 / $N" | bc -l)"
+done
+t0=$(now); (cd "$W/repo" && ls | xargs -P 2 -n 1 true); t1=$(now)
+wall_xargs=$(echo "$t1 - $t0" | bc)
+printf '%-28s %10.3f %12.0f\n' "xargs -P 2 -n 1 true" "$wall_xargs" "$(echo "$N / $wall_xargs" | bc -l)"
+echo "ratios: fork/cbatch $(echo "scale=1; $wall_fork / $wall_cbatch" | bc)x," \
+     "xargs/cbatch $(echo "scale=1; $wall_xargs / $wall_cbatch" | bc)x," \
+     "fork/pybatch $(echo "scale=1; $wall_fork / $wall_pybatch" | bc)x"
+# The shell loop, for the record, over a tenth of the names.
+mkdir -p "$W/repo10"
+ls "$W/repo" | head -n $((N / 10)) | (cd "$W/repo10" && xargs touch)
+spec shbatch '{"cmd": ["sh"], "stdin": ["while vars=$(datumrun next); do :; done"], "datum_batching": true}' repo10
+run shbatch
+n10=$((N / 10))
+rate=$(echo "$n10 / $wall" | bc -l)
+per=$(echo "$cpu * 1000000 / $n10" | bc -l)
+printf '%-28s %10.3f %12.0f %14.1f\n' "shbatch N/10 next loop" "$wall" "$rate" "$per"
+
+# Heavy-tailed: M datums, lognormal durations (median 5 ms, sigma 1), five
+# of them 50x the median; each file holds its duration, a batched Python
+# command sleeps it.
+mkdir -p "$W/heavy"
+/usr/bin/python3 - "$W/heavy" "$M" <<'PY'
+import math, os, random, sys
+d, m = sys.argv[1], int(sys.argv[2])
+rng = random.Random(42)
+ds = [0.005 * math.exp(rng.gauss(0, 1)) for _ in range(m)]
+for i in rng.sample(range(m), 5):
+    ds[i] = 0.25
+for i, x in enumerate(ds):
+    open(os.path.join(d, "h%05d" % i), "w").write("%.6f\n" % x)
+print("sum %.3f longest %.3f" % (sum(ds), max(ds)))
+PY
+spec heavy '{"cmd": ["python3", "-c", "import time, datumrun\nfor d in datumrun.datums(): time.sleep(float(open(d.inputs[\"in\"]).read()))"], "datum_batching": true}' heavy
+read -r _ sum _ longest < <(/usr/bin/python3 -c 'import os,sys; d=sys.argv[1]; v=[float(open(os.path.join(d,f)).read()) for f in os.listdir(d)]; print("sum", sum(v), "longest", max(v))' "$W/heavy")
+sd=(); [ -n "$STATE" ] && sd=(--state-dir "$STATE/bb-heavy")
+ms=$("$DR" run "$W/heavy.json" --json "${sd[@]}" | tail -n 1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["duration_s"])')
+lb=$(echo "if ($sum / 2 > $longest) $sum / 2 else $longest" | bc -l)
+printf 'heavy-tailed M=%d: makespan %.3fs (rank 0 job duration), lower bound %.3fs, ratio %.3f\n' \
+    "$M" "$ms" "$lb" "$(echo "$ms / $lb" | bc -l)"
