@@ -224,7 +224,9 @@ datum_id() {
 
 @test "the read-only commands work while a job runs, which list-job shows running" {
     mkdir R; for i in 1 2 3 4; do echo $i > R/f$i; done
-    spec s.json busy 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in R '/*')"
+    # The datums wait for the test to say go: no race with the checks.
+    # (At most 60 s, so that a failed test leaves nothing running.)
+    spec s.json busy "for i in \$(seq 1200); do [ -e \"$T/go\" ] && break; sleep 0.05; done; cp \"\$in\" \"\$DATUMRUN_OUT/\"" "$(pfs in R '/*')"
     dr run s.json -q > bg.out 2>&1 &
     BG=$!
     for i in $(seq 100); do
@@ -243,6 +245,7 @@ datum_id() {
     run dr run s.json
     [ "$status" -ne 0 ]
     [[ "$output" =~ "is in use by another datumrun" ]]
+    touch "$T/go"
     wait "$BG"; BG=
     run dr list-job s.json --json
     [ "$(pyget "$output" '(j[0]["state"], j[0]["processed"])')" = "('success', 4)" ]
