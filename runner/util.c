@@ -80,6 +80,9 @@ void runner_signals_install (void)
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGUSR2, &sa, NULL);
+    /* From a datumrun sbatch script (Slurm's time-limit warning): the
+     * user's commands ignore it, so they keep running through the grace. */
+    sigaction (SIGURG, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
 }
 

@@ -159,7 +159,7 @@ static int put_options (FILE *f, const jobs_spec_t *spec,
         && put_directive (f, "--account=", o->account, "--account", err) < 0)
         goto done;
     if (grace > 0)
-        fprintf (f, "#SBATCH --signal=TERM@%d\n", grace);
+        fprintf (f, "#SBATCH --signal=B:USR1@%d\n", grace);
 
     if (!(pattern = slurm__pattern_escape (log_dir))) {
         dr_errprintf (err, "log folder \"%s\" cannot be an sbatch output "
@@ -256,12 +256,12 @@ static void put_header (FILE *f, const jobs_spec_t *spec,
         fputs ("# --overcommit lets the ranks outnumber the CPUs (rank 0 "
                "needs almost none).\n", f);
     if (grace > 0)
-        fprintf (f, "# --signal: every rank gets SIGTERM %d s before the "
-                 "time limit (Slurm may send\n# it up to 60 s earlier); "
-                 "datumrun stops handing out datums, lets the running\n"
-                 "# ones finish or fail, and saves the manifest.  Submitting "
-                 "this script again\n# processes only the datums not done "
-                 "yet.\n", grace);
+        fprintf (f, "# --signal: this script gets SIGUSR1 %d s before the "
+                 "time limit (Slurm may send\n# it up to 60 s earlier) and "
+                 "asks the ranks to stop; datumrun stops handing out\n"
+                 "# datums, lets the running ones finish within its --grace, "
+                 "and saves the\n# manifest.  Submitting this script again "
+                 "processes only the datums not done yet.\n", grace);
     fputs ("# Output of all ranks: ", f);
     put_comment_text (f, log_dir);
     fputs ("/<job name>-<job id>.out\n#\n", f);
@@ -351,6 +351,17 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
            "cancels the whole step, and srun exits\n# 128 + signal: the step "
            "then runs again in this allocation, at most 3 more\n# times, and "
            "does only what the manifest says is left.\n", f);
+    /* Slurm signals every process of a step, the commands included
+     * (measured): the warning goes to this script alone (B:), which asks
+     * the step with SIGURG, caught by the ranks and ignored by the
+     * commands (its default), so that running datums get the grace. */
+    fputs ("# Slurm's time-limit warning (B:USR1) reaches this script alone; "
+           "it asks the\n# ranks to stop with SIGURG, which the user's "
+           "commands ignore (its default), so\n# running datums get "
+           "datumrun's --grace.  `scancel --batch -s USR1 JOB` does the\n"
+           "# same by hand.\n", f);
+    fputs ("stopping=0\ntrap 'stopping=1; scancel -s URG \"$SLURM_JOB_ID\" "
+           "|| true' USR1\n", f);
     fputs ("rc=0\nfor step in 1 2 3 4; do\n    rc=0\n    ", f);
     fprintf (f, "srun --mpi=pmix --overcommit --distribution=block "
              "--ntasks=%d --cpus-per-task=%d", sz.ntasks, sz.cpus_per_task);
@@ -370,8 +381,15 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
         if (sz.nodes > 0)
             fprintf (f, " --nodes %d", sz.nodes);
     }
-    fputs (" || rc=$?\n"
+    fputs (" &\n"
+           "    pid=$!\n"
+           "    # wait returns early when the trap runs: wait until srun is "
+           "gone.\n"
+           "    while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\" || true; "
+           "done\n"
+           "    wait \"$pid\" || rc=$?\n"
            "    [ \"$rc\" -le 2 ] && break\n"
+           "    [ \"$stopping\" = 1 ] && break\n"
            "    [ \"$step\" -lt 4 ] && echo \"datumrun sbatch: the job step "
            "was killed (srun exit $rc); running it again in this allocation "
            "($step of 3)\" >&2\n"

@@ -46,7 +46,7 @@ make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; 
     [[ "$output" =~ "#SBATCH --time=10:00" ]]
     [[ "$output" =~ "#SBATCH --partition=debug" ]]
     [[ "$output" =~ "#SBATCH --qos=normal" ]]
-    [[ "$output" =~ "#SBATCH --signal=TERM@" ]]
+    [[ "$output" =~ "#SBATCH --signal=B:USR1@" ]]
     [[ "$output" =~ "srun --mpi=pmix" ]]
     run dr sbatch s.json --dry-run
     [ "$status" -eq 0 ]

@@ -67,3 +67,34 @@ rank_pid() {
     [ "$(pyget "$output" 'j[0]["state"]')" = success ]
     [ "$(pyget "$output" 'j[1]["state"]')" = killed ]
 }
+
+@test "the time-limit warning (B:USR1 to the script) gives running datums the grace: none fails, the rerun does the rest" {
+    mkdir -p repo
+    for i in $(seq -w 1 24); do echo "$i" > "repo/f$i"; done
+    spec s.json gr 'sleep 2; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}}'
+    id=$(dr sbatch s.json --overcommit --time 5 --submit | tail -n 1)
+    JOBS="$id"
+    for t in $(seq 1 240); do
+        [ "$(ls gr 2>/dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.5
+    done
+    # What Slurm does at the --signal time, by hand.
+    scancel --batch --signal=USR1 "$id"
+    wait_job "$id" 240
+    log=$(ls .datumrun/gr/slurm/*-"$id".out)
+    cat "$log"
+    run dr list-job s.json --json
+    [ "$(pyget "$output" 'j[0]["state"]')" = killed ]
+    [ "$(pyget "$output" 'j[0]["failed"]')" -eq 0 ]
+    done_first=$(pyget "$output" 'j[0]["processed"]')
+    [ "$done_first" -ge 2 ]
+    [ "$done_first" -lt 24 ]
+    # The running commands were not killed: their outputs are all there.
+    [ "$(ls gr | wc -l)" -eq "$done_first" ]
+    ! grep -q "running it again" "$log"
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "$((24 - done_first)) + $done_first / 24" ]
+}

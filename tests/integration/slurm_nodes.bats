@@ -226,7 +226,7 @@ EOF
     [[ "$output" =~ "#SBATCH --mem=64M" ]]
     [[ "$output" =~ "#SBATCH --open-mode=append" ]]
     [[ "$output" =~ "fits partition" ]]
-    [[ "$output" =~ "#SBATCH --signal=TERM@120" ]]
+    [[ "$output" =~ "#SBATCH --signal=B:USR1@120" ]]
     run dr sbatch s.json --nodes 3 --grace 0
     [[ ! "$output" =~ "--signal" ]]
     run dr sbatch s.json --nodes 3 --time 5 --grace 0 --submit

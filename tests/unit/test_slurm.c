@@ -254,11 +254,12 @@ static void test_sbatch_sizing (void **state)
                                " --nodes %d", cases[i].want_nodes);
         }
         /* The step runs again if a task's death killed it (issue 9). */
-        snprintf (run + strlen (run), sizeof (run) - strlen (run),
-                  " || rc=$?");
+        snprintf (run + strlen (run), sizeof (run) - strlen (run), " &");
         assert_has_line (s, run);
         assert_has_line (s, "for step in 1 2 3 4; do");
         assert_has_line (s, "    [ \"$rc\" -le 2 ] && break");
+        assert_has_line (s, "trap 'stopping=1; scancel -s URG "
+                            "\"$SLURM_JOB_ID\" || true' USR1");
         assert_has_line (s, "exit \"$rc\"");
         free (s);
     }
@@ -542,7 +543,7 @@ static void test_sbatch_script_options (void **state)
     static const char *const want[] = {
         "--job-name=datumrun-wordcount", "--ntasks=2", "--cpus-per-task=1",
         "--time=2:00:00", "--partition=debug", "--account=proj 42",
-        "--signal=TERM@120", "--output=/scratch/logs 100%%/%x-%j.out",
+        "--signal=B:USR1@120", "--output=/scratch/logs 100%%/%x-%j.out",
         "--open-mode=append", "--overcommit", "--requeue", "--mem=4G",
         "--comment=it's a #test \"x\" \\ y", "--constraint=a&b|c",
     };
@@ -594,8 +595,8 @@ static void test_sbatch_script_options (void **state)
     o.spec_path = "/other/spec.json";
     s = slurm_sbatch_script (&spec, &o, &err);
     assert_non_null (s);
-    assert_has_line (s, "#SBATCH --signal=TERM@300");
-    assert_non_null (strstr (s, " run /other/spec.json || rc=$?\n"));
+    assert_has_line (s, "#SBATCH --signal=B:USR1@300");
+    assert_non_null (strstr (s, " run /other/spec.json &\n"));
     free (s);
 }
 
