@@ -193,6 +193,12 @@ int container_wrap (const container_t *c, const jobs_spec_t *spec,
         if (c->gpus)
             sv_push (&a, "--nv");
         add_binds_apptainer (&a, c, sandbox);
+        /* A batched command talks to its worker on descriptor 3, which
+         * Apptainer passes through like every open descriptor. */
+        if (spec->datum_batching) {
+            sv_push (&a, "--env");
+            sv_push (&a, "DATUMRUN_BATCH_FD=3");
+        }
         for (char *const *p = envp; p && *p; p++)
             if (container_passes_env (spec, *p))
                 sv_pushf (&e, "%s%s", envpfx, *p);
@@ -226,6 +232,13 @@ int container_wrap (const container_t *c, const jobs_spec_t *spec,
         sv_push (&a, "-w");
         sv_push (&a, sandbox);
         add_binds_oci (&a, c, sandbox);
+        /* A batched command talks to its worker on descriptor 3: podman
+         * hands descriptors 3.. on with --preserve-fds (container_setup
+         * refuses Docker, which cannot). */
+        if (spec->datum_batching) {
+            sv_push (&a, "--preserve-fds=1");
+            sv_push (&a, "--env=DATUMRUN_BATCH_FD=3");
+        }
         /* --env NAME takes the value from the runtime's own environment,
          * so no value is ever parsed from or shown on its command line. */
         for (char *const *p = envp; p && *p; p++)
@@ -511,6 +524,11 @@ int container_setup (container_t *c, jobs_spec_t *spec, const char *want,
                                  "singularity, podman or docker is on PATH",
                                  spec->path, spec->image);
     }
+    if (c->kind == CONTAINER_DOCKER && spec->datum_batching)
+        return dr_errprintf (err, "%s: transform.datum_batching cannot run "
+                             "in a Docker container: docker run cannot hand "
+                             "the batch descriptor to the command (use "
+                             "podman or apptainer)", spec->path);
     if (!(c->image = strdup (spec->image)))
         return dr_errprintf (err, "out of memory");
     c->rootless = geteuid () != 0;

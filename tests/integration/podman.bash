@@ -44,7 +44,7 @@ podman_image() {
     mkdir -p "$root/bin" "$root/tmp"
     cp /bin/busybox "$root/bin/busybox"
     for a in sh ls cat echo wc mkdir cp rm touch tr sed sleep env sort \
-             basename readlink id test true false printf; do
+             basename readlink id test true false printf head od; do
         ln -s busybox "$root/bin/$a"
     done
     printf '#!/bin/sh\necho "imgtool %s $*"\n' "$version" > "$root/bin/imgtool"

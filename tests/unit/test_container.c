@@ -256,6 +256,48 @@ static void test_docker_argv (void **state)
     jobs_spec_destroy (spec);
 }
 
+/* A batched command's descriptor 3 and its name reach the container. */
+static void test_batching (void **state)
+{
+    jobs_spec_t *spec = spec_with (", \"image\": \"tool:1\", "
+                                   "\"datum_batching\": true");
+    char *cmd[] = { "tool", NULL };
+    char **argv, **envp;
+    container_t c = { .kind = CONTAINER_PODMAN, .runtime = "/usr/bin/podman",
+                      .image = spec->image };
+    assert_int_equal (container_wrap (&c, spec, "/sb", envp_datum, cmd, &argv,
+                                      &envp), 0);
+    assert_true (has (argv, "--preserve-fds=1"));
+    assert_true (has (argv, "--env=DATUMRUN_BATCH_FD=3"));
+    container_argv_free (argv);
+    container_argv_free (envp);
+    c.kind = CONTAINER_APPTAINER;
+    assert_int_equal (container_wrap (&c, spec, "/sb", envp_datum, cmd, &argv,
+                                      &envp), 0);
+    assert_true (has (argv, "DATUMRUN_BATCH_FD=3"));
+    assert_false (has (argv, "--preserve-fds=1"));
+    container_argv_free (argv);
+    container_argv_free (envp);
+
+    /* Docker cannot pass it: refused before anything runs */
+    char bin[PATH_MAX + 8], *old = getenv ("PATH");
+    char *saved = old ? strdup (old) : NULL;
+    snprintf (bin, sizeof (bin), "%s/bin", tmp);
+    write_file ("bin/docker", "#!/bin/sh\necho sha256:00\n", 0755);
+    setenv ("PATH", bin, 1);
+    dr_error_t err = { { 0 } };
+    assert_int_equal (container_setup (&c, spec, "docker", &err), -1);
+    assert_non_null (strstr (err.text, "datum_batching cannot run in a "
+                                       "Docker container"));
+    container_free (&c);
+    char dk[PATH_MAX + 16];
+    snprintf (dk, sizeof (dk), "%s/docker", bin);
+    unlink (dk);
+    setenv ("PATH", saved ? saved : "/usr/bin:/bin", 1);
+    free (saved);
+    jobs_spec_destroy (spec);
+}
+
 static void test_kind_names (void **state)
 {
     container_kind_t k;
@@ -408,6 +450,7 @@ int main (void)
         cmocka_unit_test (test_podman_argv),
         cmocka_unit_test (test_docker_argv),
         cmocka_unit_test (test_kind_names),
+        cmocka_unit_test (test_batching),
         cmocka_unit_test (test_setup_sif),
         cmocka_unit_test (test_spec_keys),
     };
