@@ -49,7 +49,7 @@ run() {
 }
 echo "N=$N datums, 2 workers, state: ${STATE:-the disk of the spec folder}"
 printf '%-28s %10s %12s %14s\n' mode wall_s datums_per_s rank0_us_per_datum
-for m in cbatch pybatch fork; do
+for m in ${MODES:-cbatch pybatch fork}; do
     run $m
     eval "wall_$m=$wall"
     printf '%-28s %10.3f %12.0f %14.1f\n' "$m" "$wall" "$(echo "$N / $wall" | bc -l)" "$(echo "$cpu * 1000000 / $N" | bc -l)"
@@ -62,7 +62,7 @@ echo "ratios: fork/cbatch $(echo "scale=1; $wall_fork / $wall_cbatch" | bc)x," \
      "fork/pybatch $(echo "scale=1; $wall_fork / $wall_pybatch" | bc)x"
 # The shell loop, for the record, over a tenth of the names.
 mkdir -p "$W/repo10"
-ls "$W/repo" | head -n $((N / 10)) | (cd "$W/repo10" && xargs touch)
+seq -f "d%07g" 1 $((N / 10)) | (cd "$W/repo10" && xargs touch)
 spec shbatch '{"cmd": ["sh"], "stdin": ["while vars=$(datumrun next); do :; done"], "datum_batching": true}' repo10
 run shbatch
 n10=$((N / 10))
@@ -73,8 +73,8 @@ printf '%-28s %10.3f %12.0f %14.1f\n' "shbatch N/10 next loop" "$wall" "$rate" "
 # Heavy-tailed: M datums, lognormal durations (median 5 ms, sigma 1), five
 # of them 50x the median; each file holds its duration, a batched Python
 # command sleeps it.
-mkdir -p "$W/heavy"
-/usr/bin/python3 - "$W/heavy" "$M" <<'PY'
+mkdir -p "$W/hrepo"
+/usr/bin/python3 - "$W/hrepo" "$M" <<'PY'
 import math, os, random, sys
 d, m = sys.argv[1], int(sys.argv[2])
 rng = random.Random(42)
@@ -85,8 +85,8 @@ for i, x in enumerate(ds):
     open(os.path.join(d, "h%05d" % i), "w").write("%.6f\n" % x)
 print("sum %.3f longest %.3f" % (sum(ds), max(ds)))
 PY
-spec heavy '{"cmd": ["python3", "-c", "import time, datumrun\nfor d in datumrun.datums(): time.sleep(float(open(d.inputs[\"in\"]).read()))"], "datum_batching": true}' heavy
-read -r _ sum _ longest < <(/usr/bin/python3 -c 'import os,sys; d=sys.argv[1]; v=[float(open(os.path.join(d,f)).read()) for f in os.listdir(d)]; print("sum", sum(v), "longest", max(v))' "$W/heavy")
+spec heavy '{"cmd": ["python3", "-c", "import time, datumrun\nfor d in datumrun.datums(): time.sleep(float(open(d.inputs[\"in\"]).read()))"], "datum_batching": true}' hrepo
+read -r _ sum _ longest < <(/usr/bin/python3 -c 'import os,sys; d=sys.argv[1]; v=[float(open(os.path.join(d,f)).read()) for f in os.listdir(d)]; print("sum", sum(v), "longest", max(v))' "$W/hrepo")
 sd=(); [ -n "$STATE" ] && sd=(--state-dir "$STATE/bb-heavy")
 ms=$("$DR" run "$W/heavy.json" --json "${sd[@]}" | tail -n 1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["duration_s"])')
 lb=$(echo "if ($sum / 2 > $longest) $sum / 2 else $longest" | bc -l)
