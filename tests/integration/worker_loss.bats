@@ -185,6 +185,10 @@ at_most_twice() {
     [ "$(jget "$j" lost_workers)" -eq 2 ]
     [[ "$output" == *"the worker running it was lost 2 times (datum_crash_limit 2)"* ]]
     [ ! -e wl/f05 ]
+    # the datum given up is on record as failed (list-datum, the next run)
+    run dr list-datum s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" '[x["entries"][0]["path"] for x in j if x["state"] == "failed"]')" = "['/f05']" ]
 }
 
 @test "children a command detaches (setsid, nohup) are killed when its datum ends" {
