@@ -275,6 +275,15 @@ static const scenario_t scenarios[] = {
         { "lost 1=0", "1:lost 2:0 | q:- | rem:1" },
         { "ok 2 0=finished", "1:lost 2:- | q:- | rem:0" },
         { NULL, NULL } } },
+    { "a loss gives the attempt back: a failure after it is still retried",
+      OPTS (1, 2, 1, false, 2, 5, 0), 1, {
+        { "join 1", NULL },
+        { "join 2", NULL },
+        { "fill", "1:0 2:- | q:- | rem:1" },
+        { "lost 1=0", "1:lost 2:0 | q:- | rem:1" },
+        { "fail 2 0=retry", "1:lost 2:0 | q:- | rem:1" },
+        { "fail 2 0=gave_up", "1:lost 2:- | q:- | rem:0" },
+        { NULL, NULL } } },
     { "silence: tick declares a worker lost after worker_timeout",
       OPTS (4, 2, 1, false, 3, 5, 10), 4, {
         { "join 1", NULL },
