@@ -284,6 +284,14 @@ static const scenario_t scenarios[] = {
         { "fail 2 0=retry", "1:lost 2:0 | q:- | rem:1" },
         { "fail 2 0=gave_up", "1:lost 2:- | q:- | rem:0" },
         { NULL, NULL } } },
+    { "a returned datum gives its attempt back: a failure after it is retried",
+      OPTS (2, 1, 1, false, 2, 5, 0), 2, {
+        { "join 1", NULL },
+        { "fill", "1:0,1 | q:- | rem:2" },
+        { "ret 1 1=requeued", "1:0,1 | q:- | rem:2" },
+        { "fail 1 1=retry", "1:0,1 | q:- | rem:2" },
+        { "fail 1 1=gave_up", "1:0 | q:- | rem:1" },
+        { NULL, NULL } } },
     { "silence: tick declares a worker lost after worker_timeout",
       OPTS (4, 2, 1, false, 3, 5, 10), 4, {
         { "join 1", NULL },
