@@ -19,6 +19,8 @@ static const char *const entry_names[] = {
     [JOBS_SD_SANDBOX] = "sandbox",
     [JOBS_SD_INFLIGHT] = "inflight",
     [JOBS_SD_SLURM] = "slurm",
+    [JOBS_SD_STATUS] = "status.json",
+    [JOBS_SD_STATUS_TMP] = "status.json.tmp",
 };
 
 char *jobs_pathf (const char *fmt, ...)

@@ -28,6 +28,8 @@ typedef enum jobs_sd_entry {
     JOBS_SD_SANDBOX,        /* sandbox/ */
     JOBS_SD_INFLIGHT,       /* inflight/ */
     JOBS_SD_SLURM,          /* slurm/ */
+    JOBS_SD_STATUS,         /* status.json: a running job's live view */
+    JOBS_SD_STATUS_TMP,     /* status.json.tmp: the next one, renamed over */
 } jobs_sd_entry_t;
 
 /* printf into a new string: the building block of the functions below. */

@@ -133,9 +133,11 @@ static void fill (coord_t *c, int w)
     while ((n = sched_dispatch_assign (c->d, w, c->chunk, c->chunk_max))) {
         buf_t b = { 0 };
         proto_assign_begin (&b, c->job.id);
-        for (size_t i = 0; i < n; i++)
-            proto_assign_add (&b, c->p, c->chunk[i],
-                              sched_dispatch_attempts (c->d, c->chunk[i]));
+        for (size_t i = 0; i < n; i++) {
+            uint32_t at = sched_dispatch_attempts (c->d, c->chunk[i]);
+            proto_assign_add (&b, c->p, c->chunk[i], at);
+            progress_assigned (c->prog, w, c->chunk[i], at);
+        }
         if (proto_send (c->proto, w, PROTO_ASSIGN, &b, &err) < 0) {
             lose_worker (c, w, "%s", err.text);
             return;
@@ -203,6 +205,7 @@ static void lose_worker (coord_t *c, int w, const char *fmt, ...)
     va_start (ap, fmt);
     vsnprintf (l->reason, sizeof (l->reason), fmt, ap);
     va_end (ap);
+    progress_lost (c->prog, w, l->reason);
     size_t nheld = sched_dispatch_held (c->d, w), ngave = 0;
     uint32_t *gave = calloc (nheld ? nheld : 1, sizeof (*gave));
     if (!gave)
@@ -322,11 +325,13 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     case OUT_ERROR:
         datum_label (c, r.didx, label, sizeof (label));
         if (v == SCHED_V_RETRY) {
-            dr_log (LOG_WARN, "datum %s attempt %u/%d failed (%s); retrying",
-                    label, r.attempt, c->spec->datum_tries,
+            char logs[8500];
+            progress_log_hint (c->prog, r.didx, logs, sizeof (logs));
+            dr_log (LOG_WARN, "datum %s attempt %u/%d failed (%s); retrying; "
+                    "%s", label, r.attempt, c->spec->datum_tries,
                     r.message ? r.message
                     : r.term_signal ? strsignal (r.term_signal)
-                                    : "non-zero exit");
+                                    : "non-zero exit", logs);
             break;
         }
         record (c, r.didx, &r, JOBS_DATUM_FAILED, rank);
@@ -498,6 +503,7 @@ static void dispatch (coord_t *c)
             break;
         }
         maybe_checkpoint (c, &last_ckpt);
+        progress_tick (c->prog);
         if (got) {
             backoff = 50e-6;
             continue;
@@ -796,6 +802,7 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     else
         c.job.state = JOBS_STATE_SUCCESS;
     report_collisions (&c);
+    progress_end (c.prog);
     if (io_manifest_job_end (c.m, &c.job, &err) < 0
         || io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0)
         dr_log (LOG_ERR, "%s (the journal keeps every result; the next run "

@@ -424,6 +424,37 @@ static json_t *job_json (const jobs_record_t *j)
     return o;
 }
 
+/* A running job's record holds its counts only once it ends: count what
+ * its datums' records (journal included) show so far. */
+static const jobs_record_t *live_job (const io_manifest_t *m,
+                                      const jobs_record_t *j,
+                                      jobs_record_t *live)
+{
+    if (j->state != JOBS_STATE_RUNNING)
+        return j;
+    *live = *j;
+    io_hash_t jid;
+    io_hash_from_hex (j->id, &jid);
+    live->processed = live->failed = live->recovered = 0;
+    live->bytes_downloaded = live->bytes_uploaded = 0;
+    for (size_t k = 0; k < io_manifest_ndatums (m); k++) {
+        const io_datum_rec_t *r = io_manifest_datum (m, k);
+        if (!io_hash_eq (&r->proc_job, &jid))
+            continue;
+        if (r->state == JOBS_DATUM_SUCCESS) {
+            live->processed++;
+            live->bytes_downloaded += r->bytes_in;
+            live->bytes_uploaded += r->bytes_out;
+        }
+        else if (r->state == JOBS_DATUM_FAILED)
+            live->failed++;
+        else if (r->state == JOBS_DATUM_RECOVERED)
+            live->recovered++;
+    }
+    live->duration_s = (double)(dr_realtime_ns () - j->start_ns) * 1e-9;
+    return live;
+}
+
 int cmd_list_job (optparse_t *args)
 {
     iopts_t o;
@@ -438,7 +469,8 @@ int cmd_list_job (optparse_t *args)
         printf ("%-32s  %-18s  %-9s  %-24s  %-8s  %-8s  %s\n", "ID",
                 "STARTED", "DURATION", "PROGRESS", "DL", "UL", "STATE");
     for (size_t i = n; i-- > 0;) {
-        const jobs_record_t *j = io_manifest_job (m, i);
+        jobs_record_t live;
+        const jobs_record_t *j = live_job (m, io_manifest_job (m, i), &live);
         if (o.json) {
             json_array_append_new (arr, job_json (j));
             continue;
@@ -472,7 +504,10 @@ int cmd_inspect_job (optparse_t *args)
     parse (args, &o);
     if (open_both (&o, &spec, &m) < 0)
         return EXIT_USAGE;
+    jobs_record_t live;
     const jobs_record_t *j = find_job (m, o.pos[1], "inspect-job");
+    if (j)
+        j = live_job (m, j, &live);
     if (!j)
         rc = EXIT_USAGE;
     else if (o.json)

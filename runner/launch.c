@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,10 @@ int runner_launch (run_opts_t *o)
     jobs_spec_t *spec = runner_load_spec (o->spec_path, o->state_dir);
     if (!spec)
         return EXIT_USAGE;
+    /* On a terminal, the live line is ours to draw (ttyline.c). */
+    char state_dir[4200];
+    snprintf (state_dir, sizeof (state_dir), "%s", spec->state_dir);
+    bool tty = runner_tty_wanted (o);
     /* A missing runtime or image stops the job before mpirun starts. */
     container_t ct;
     dr_error_t err = { { 0 } };
@@ -200,7 +205,22 @@ int runner_launch (run_opts_t *o)
     pid_t pid;
     dr_error_t serr = { { 0 } };
     exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .new_pgroup = true };
-    if (exec_spawn_process (&so, &pid, &serr) < 0) {
+    int relay[2] = { -1, -1 };
+    int64_t t0_ns = dr_realtime_ns ();
+    if (tty && pipe2 (relay, O_CLOEXEC) == 0) {
+        so.fd[1] = relay[1];
+        if (runner_tty_stdout_same ())
+            so.fd[0] = relay[1];
+        setenv ("DATUMRUN_PROGRESS_TTY", "1", 1);
+    }
+    else
+        unsetenv ("DATUMRUN_PROGRESS_TTY");
+    int spawned = exec_spawn_process (&so, &pid, &serr);
+    if (relay[1] >= 0)
+        close (relay[1]);
+    if (spawned < 0) {
+        if (relay[0] >= 0)
+            close (relay[0]);
         fprintf (stderr, "datumrun: %s\n", serr.text);
         unlink (status_file);
         free (argv);
@@ -209,8 +229,11 @@ int runner_launch (run_opts_t *o)
     }
     mpirun_pid = pid;
     int status = 0;
-    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (relay[0] >= 0)
+        runner_tty_relay (relay[0], pid, state_dir, t0_ns, &status);
+    else
+        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+            ;
     mpirun_pid = 0;
     free (argv);
     free (mpirun);

@@ -52,6 +52,9 @@ const optparse_option_t runner_run_options[] = {
       .help = "no progress or information messages; the summary and "
               "errors still print" },
     { .name = "verbose", .key = 'v', .help = "debug messages" },
+    { .name = "progress-interval", .type = OPTPARSE_NUM, .arg = "SECONDS",
+      .help = "when standard error is not a terminal, a progress line every "
+              "SECONDS (default 60; 0: none)" },
     OPTPARSE_END,
 };
 
@@ -100,6 +103,7 @@ static int parse_run_opts (optparse_t *p, run_opts_t *o)
     o->state_dir = optparse_str (p, "state-dir", NULL);
     o->bind = optparse_str (p, "bind", "core");
     o->grace = optparse_num (p, "grace", 30);
+    o->progress_interval = optparse_num (p, "progress-interval", 60);
     o->runtime = optparse_str (p, "runtime", NULL);
     o->json = optparse_has (p, "json");
     o->quiet = optparse_has (p, "quiet");
@@ -143,6 +147,10 @@ static int run_in_world (run_opts_t *o)
     /* The launcher's status file is ours alone: keep it out of the
      * environment the user's commands inherit. */
     char *status_file = NULL;
+    /* Set by the launcher for rank 0; never for the commands. */
+    const char *tl = getenv ("DATUMRUN_PROGRESS_TTY");
+    o->tty_line = tl && !strcmp (tl, "1");
+    unsetenv ("DATUMRUN_PROGRESS_TTY");
     if (getenv ("DATUMRUN_STATUS_FILE")) {
         status_file = strdup (getenv ("DATUMRUN_STATUS_FILE"));
         unsetenv ("DATUMRUN_STATUS_FILE");
@@ -353,6 +361,14 @@ static const optparse_cmd_t commands[] = {
       .summary = "print a datum's stdout and stderr (DATUM may be a unique "
                  "prefix)",
       .options = runner_logs_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "status", .args = "SPEC", .fn = cmd_status,
+      .summary = "the running job's counts, rate, ETA and workers, from any "
+                 "shell",
+      .options = runner_status_options, .complete = OPTPARSE_COMP_SPEC,
+      .description = "Reads the status file that rank 0 rewrites in the "
+                     "state folder about once a second (never MPI).  A "
+                     "status not updated for 30 seconds is a job that died "
+                     "without saying so." },
     { .name = "report", .args = "SPEC [JOB]", .fn = cmd_report,
       .summary = "write a self-contained HTML report of a job (default: "
                  "the latest)",

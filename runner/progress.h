@@ -27,6 +27,23 @@ void progress_destroy (progress_t *pg);
 
 /* A worker reported one attempt at a datum. */
 void progress_result (progress_t *pg, int rank, const wresult_t *r);
+/* Rank 0 handed didx to a worker (it runs its datums in that order). */
+void progress_assigned (progress_t *pg, int rank, uint32_t didx,
+                        uint32_t attempt);
+/* The worker was lost: the datum it was running is a lost attempt. */
+void progress_lost (progress_t *pg, int rank, const char *reason);
+/* Called on every turn of rank 0's loop: rewrites the status file at most
+ * once a second and prints the periodic progress line when due. */
+void progress_tick (progress_t *pg);
+/* The job ended (its state is set): the final status file. */
+void progress_end (progress_t *pg);
+
+/* The status file as JSON (caller json_decref()s), NULL if none or
+ * unreadable. */
+struct json_t;
+struct json_t *progress_read_status (const char *state_dir);
+/* One line from a status document: "478/2000 (23.9%) 470 processed, ..." */
+void progress_format_line (struct json_t *st, char *buf, size_t len);
 
 /* "log PATH and PATH" naming the datum's log files in this job that
  * exist, or "the command wrote no output". */

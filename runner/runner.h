@@ -32,6 +32,8 @@ typedef struct run_opts {
     double grace;           /* seconds running datums get after SIGTERM */
     bool oversubscribe;     /* more workers than JOBS_WORKERS_PER_CORE x cores */
     uint64_t log_limit;     /* bytes per datum log stream, 0 = no limit */
+    double progress_interval; /* seconds between plain progress lines */
+    bool tty_line;          /* the launcher draws the live line (ttyline.c) */
     const char *runtime;    /* --runtime: container runtime, or NULL */
     const struct container *container; /* transform.image, set up per rank */
     const int *worker_ok;   /* rank 0: per rank, 0 when it must stay idle
@@ -143,6 +145,14 @@ int runner_check_folders (const jobs_spec_t *spec);
  * inside one, else this machine's online cores.  *what says which. */
 long runner_capacity_cores (const char **what);
 
+/* ttyline.c: the live status line the launcher draws on a terminal. */
+bool runner_tty_wanted (const run_opts_t *o);
+bool runner_tty_stdout_same (void);
+/* Pass fd's bytes (mpirun's output) to stderr, redrawing the line from
+ * state_dir's status file in between, until fd closes; then reap pid. */
+int runner_tty_relay (int fd, pid_t pid, const char *state_dir,
+                      int64_t t0_ns, int *status);
+
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);
 
@@ -176,6 +186,7 @@ extern const optparse_option_t runner_next_options[];
 extern const optparse_option_t runner_list_datum_options[];
 extern const optparse_option_t runner_logs_options[];
 extern const optparse_option_t runner_report_options[];
+extern const optparse_option_t runner_status_options[];
 
 /* The commands (inspect.c, cluster.c, campaign.c, next.c). */
 int cmd_sbatch (optparse_t *p);
@@ -190,5 +201,6 @@ int cmd_inspect_datum (optparse_t *p);
 int cmd_next (optparse_t *p);   /* next.c */
 int cmd_logs (optparse_t *p);   /* logs.c */
 int cmd_report (optparse_t *p); /* report.c */
+int cmd_status (optparse_t *p); /* status.c */
 
 #endif /* DATUMRUN_RUNNER_H */

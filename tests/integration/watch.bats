@@ -5,7 +5,10 @@
 load helpers
 
 setup() { common_setup; }
-teardown() { common_teardown; }
+teardown() {
+    [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null; wait 2>/dev/null
+    common_teardown
+}
 
 # h5 STATE_DIR MODE: the independent h5py reader.
 h5() { $PY "$READ_MANIFEST" "$@"; }
@@ -126,4 +129,138 @@ did() { pyget "$DATUMS" "[d['id'] for d in j if d['inputs'] == ['in:/$1']][0]"; 
     [ "$(pyget "$output" 'len(j)')" -eq 3 ]
     run dr list-datum s.json --status nosuch
     [ "$status" -eq 2 ] && [[ "$output" =~ "--status: 'nosuch' is not one of pending, success, failed, recovered, skipped" ]]
+}
+
+# ---------------------------------------------------------------- live view
+
+# slow_spec FILE NAME N SECONDS [EXTRA]: N datums that each sleep SECONDS;
+# f2 fails (once, datum_tries 1) when FAIL2 is set in the spec's env.
+slow_spec() {
+    local file=$1 name=$2 n=$3 secs=$4 extra=${5:-}
+    mkdir -p "R$name"
+    for i in $(seq 1 "$n"); do echo "$i" > "R$name/f$i"; done
+    spec "$file" "$name" "sleep $secs; case \$(basename \"\$in\") in f2) [ -n \"\$FAIL2\" ] && { echo bad >&2; exit 3; };; esac; cp \"\$in\" \"\$DATUMRUN_OUT/\"" \
+        "$(pfs in "R$name" '/*')" "${extra:-{\"datum_tries\": 1\}}"
+}
+
+# render FILE: what a terminal shows after FILE's bytes (\r returns to the
+# line's start, ESC[K erases to its end, other escapes are dropped).
+render() {
+    $PY - "$1" <<'PYEOF'
+import re, sys
+data = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+lines, cur, col = [], [], 0
+for tok in re.findall(r"\x1b\[K|\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\r\n\x1b]+|\x1b", data):
+    if tok == "\n":
+        lines.append("".join(cur)); cur, col = [], 0
+    elif tok == "\r":
+        col = 0
+    elif tok == "\x1b[K":
+        del cur[col:]
+    elif tok.startswith("\x1b"):
+        pass
+    else:
+        for ch in tok:
+            if col < len(cur): cur[col] = ch
+            else: cur.append(ch)
+            col += 1
+if cur: lines.append("".join(cur))
+print("\n".join(lines))
+PYEOF
+}
+
+# tty_run LOG ARGS...: datumrun ARGS on a real terminal (script), its
+# terminal output in LOG.
+tty_run() {
+    local log=$1; shift
+    local cmd="stty cols 200 2>/dev/null; exec $DATUMRUN"
+    for a in "$@"; do cmd="$cmd $(printf '%q' "$a")"; done
+    timeout -k 10 300 script -qfec "$cmd" "$log" > /dev/null
+}
+
+@test "on a terminal run redraws one status line in place and the summary stays whole" {
+    slow_spec s.json tt 6 0.8 '{"datum_tries": 1, "transform": {"env": {"FAIL2": "1"}}}'
+    run tty_run "$T/tty.log" run s.json -n 2
+    [ "$status" -eq 1 ]
+    # the line was drawn (and redrawn) with \r ... ESC[K, counting datums
+    grep -aq $'\r[0-9]*/6 [0-9.]*% | [0-9]* processed, 0 skipped, [01] failed | .*/s | .*, ETA .* | [0-9]* running, 0 lost\e\[K' tty.log
+    [ "$(grep -ao $'\e\[K' tty.log | wc -l)" -ge 2 ]
+    # what the terminal shows: the messages and the summary, whole; no
+    # status line left behind
+    render tty.log > shown.txt
+    cat shown.txt
+    grep -Eq '^job [0-9a-f]{8} failure: 5 processed \+ 0 skipped / 6 total, 1 failed, DL [^ ]+, UL [^ ]+, [0-9.]+m?s$' shown.txt
+    grep -Eq "^datumrun\[rank 0\]: error: datum [0-9a-f]{12} \(in:/f2\) failed after 1 attempts: exit 3; log $T/.datumrun/tt/logs/[0-9a-f]{32}/[0-9a-f]{32}.err" shown.txt
+    ! grep -q ' running, .* lost' shown.txt
+    grep -A1 -E '^job [0-9a-f]{8} failure' shown.txt | tail -n 1 | grep -qx "outputs: $T/tt"
+}
+
+@test "on a terminal -q hides the line, and --json stays one intact JSON line" {
+    slow_spec s.json tq 4 0.5
+    run tty_run "$T/q.log" run s.json -n 2 -q
+    [ "$status" -eq 0 ]
+    ! grep -aq $'\e\[K' q.log
+    render q.log | grep -Eq '^job [0-9a-f]{8} success: 4 processed'
+    run tty_run "$T/j.log" run s.json -n 2 --reprocess --json
+    [ "$status" -eq 0 ]
+    render j.log > shown.txt
+    [ "$(grep -c '^{' shown.txt)" -eq 1 ]
+    $PY -c 'import json,sys; j=json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][0]); assert j["processed"] == 4, j' shown.txt
+}
+
+@test "not on a terminal: a progress line every --progress-interval, a line per failed attempt with its log" {
+    slow_spec s.json pl 5 0.8 '{"datum_tries": 2, "transform": {"env": {"FAIL2": "1"}}}'
+    run dr run s.json -n 1 --progress-interval 1
+    [ "$status" -eq 1 ]
+    echo "$output"
+    [ "$(grep -Ec '^datumrun\[rank 0\]: info: progress: [0-9]+/5 [0-9.]+% \| [0-9]+ processed, 0 skipped, [0-9]+ failed \| [0-9.]+/s \| .*, ETA .* \| [01] running, 0 lost$' <<< "$output")" -ge 2 ]
+    ! grep -q $'\e' <<< "$output"
+    # each failed attempt, with the log that holds its output
+    grep -Eq "attempt 1/2 failed \(non-zero exit\); retrying; log $T/.datumrun/pl/logs/[0-9a-f]{32}/[0-9a-f]{32}.err" <<< "$output"
+    grep -Eq "failed after 2 attempts: exit 3; log $T/.datumrun/pl/logs/" <<< "$output"
+    # the default interval (60 s) prints none in a short job; 0 none at all
+    run dr run s.json -n 1 --reprocess
+    ! grep -q 'progress:' <<< "$output"
+    # -q: none either
+    run dr run s.json -n 1 --reprocess -q --progress-interval 1
+    ! grep -q 'progress:' <<< "$output"
+}
+
+@test "status --json from another shell while a job runs; list-job and inspect-job show live counts" {
+    slow_spec s.json st 6 1.5
+    ( dr run s.json -n 1 > run.out 2>&1 ) &
+    BG=$!
+    # poll until the job is running and one datum is done (never a fixed sleep)
+    live=""
+    for i in $(seq 1 240); do
+        out=$(dr status s.json --json) || true
+        if [ "$(pyget "$out" 'j.get("live") and j.get("done", 0) >= 1')" = True ]; then live=$out; break; fi
+        sleep 0.25
+    done
+    [ -n "$live" ]
+    [ "$(pyget "$live" 'j["state"], j["total"], j["workers_in_use"], j["workers_lost"]')" = "('running', 6, 1, 0)" ]
+    [ "$(pyget "$live" 'j["running"] == 1 and j["workers"][0]["state"] == "busy" and j["workers"][0]["inputs"].startswith("in:/f")')" = True ]
+    [ "$(pyget "$live" 'j["eta_s"] is not None and j["eta_s"] > 0 and j["rate"] > 0')" = True ]
+    [ "$(pyget "$live" 'len(j["slowest_running"]) == 1 and j["slowest_running"][0]["running_s"] >= 0')" = True ]
+    run dr status s.json
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "pipeline st: job ${live:11:8} running" ]] || [[ "$output" =~ "pipeline st: job" ]]
+    [[ "$output" =~ RANK\ +HOST\ +STATE ]]
+    # list-job and inspect-job count what is done so far, not 0
+    run dr list-job s.json --json
+    [ "$(pyget "$output" 'j[0]["state"] == "running" and j[0]["processed"] >= 1')" = True ]
+    J=$(pyget "$output" 'j[0]["job_id"]')
+    run dr inspect-job s.json "${J:0:8}"
+    [[ "$output" =~ "State: running" ]]
+    ! [[ "$output" =~ "Datums: 0 processed" ]]
+    wait "$BG"; BG=""
+    grep -q "success: 6 processed" run.out
+    # afterwards: not running, the last job's final state
+    run dr status s.json --json
+    [ "$(pyget "$output" 'j["live"], j["state"], j["done"]')" = "(False, 'success', 6)" ]
+    run dr status s.json
+    [[ "$output" =~ "no job running; the last one" ]] && [[ "$output" =~ ": success" ]]
+    # --watch returns once the job is not running
+    run timeout 60 "$DATUMRUN" status s.json --watch
+    [ "$status" -eq 0 ]
 }
