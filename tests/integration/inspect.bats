@@ -235,7 +235,8 @@ datum_id() {
     done
     run dr list-job s.json
     [ "$status" -eq 0 ]
-    [[ "${lines[1]}" =~ \ -\ +0\ \+\ 0\ /\ 4\ .*running$ ]]
+    # a running job's counts so far (from its datums' records)
+    [[ "${lines[1]}" =~ \ -\ +[0-4]\ \+\ 0\ /\ 4\ .*running$ ]]
     run dr plan s.json --json
     [ "$status" -eq 0 ]
     [ "$(pyget "$output" 'j["total"]')" -eq 4 ]
