@@ -330,14 +330,19 @@ static int hash_path (io_statcache_t *sc, int dfd, const char *name,
         .size = (uint64_t)st.st_size,
         .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000
                     + st.st_mtim.tv_nsec,
+        .ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000
+                    + st.st_ctim.tv_nsec,
         .ino = st.st_ino,
         .dev = st.st_dev,
     };
     *bytes = e.size;
     if (sc && !rehash) {
         const io_stat_entry_t *c = io_statcache_get (sc, path);
+        /* ctime too: a same-size rewrite that restores the old mtime
+         * (cp -p, rsync -t, touch -r) cannot restore the ctime. */
         if (c && c->size == e.size && c->mtime_ns == e.mtime_ns
-            && c->ino == e.ino && c->dev == e.dev) {
+            && c->ctime_ns == e.ctime_ns && c->ino == e.ino
+            && c->dev == e.dev) {
             *out = c->hash;
             return 0;
         }
@@ -361,7 +366,8 @@ static int hash_path (io_statcache_t *sc, int dfd, const char *name,
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
     int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    bool racy = e.mtime_ns > now_ns - 2000000000LL;
+    int64_t changed_ns = e.mtime_ns > e.ctime_ns ? e.mtime_ns : e.ctime_ns;
+    bool racy = changed_ns > now_ns - 2000000000LL;
     if (sc && !racy && io_statcache_put (sc, path, &e) < 0)
         return dr_errprintf (err, "%s: out of memory", path);
     *out = e.hash;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "jobs/jobs.h"
@@ -39,6 +40,7 @@ void io_hasher_destroy (io_hasher_t *h);
 typedef struct io_stat_entry {
     uint64_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns;   /* a rewrite that keeps the mtime changes it */
     uint64_t ino;
     uint64_t dev;
     io_hash_t hash;     /* content hash of the file */
@@ -77,6 +79,7 @@ int io_content_hash (io_statcache_t *sc, const char *path, bool rehash,
 /* -------------------------------------------------------------- manifest */
 
 #define IO_HOST_MAX 64
+#define IO_MTIME_UNKNOWN INT64_MIN
 
 /* One datum's latest record.  Strings are owned by the manifest. */
 typedef struct io_datum_rec {
@@ -104,6 +107,9 @@ typedef struct io_datum_rec {
                                 then one more NUL ("" is no entry): a path
                                 may hold any byte but NUL (io_inputs_len) */
     char **outputs;          /* output paths relative to the output folder */
+    uint64_t *out_sizes;     /* per output: size when it was made */
+    int64_t *out_mtimes;     /* per output: mtime_ns, or IO_MTIME_UNKNOWN
+                              * (recorded by a format 1 manifest) */
     size_t noutputs;
 } io_datum_rec_t;
 
@@ -142,6 +148,11 @@ io_manifest_t *io_manifest_open_ro (const char *state_dir, dr_error_t *err);
 
 io_statcache_t *io_manifest_statcache (io_manifest_t *m);
 io_hash_t io_manifest_pipeline_hash (const io_manifest_t *m);
+/* The output folder this pipeline's datums wrote into, as recorded at the
+ * last checkpoint or set since (NULL before either). */
+const char *io_manifest_output (const io_manifest_t *m);
+/* Record the output folder (stored at the next checkpoint). 0 or -1. */
+int io_manifest_set_output (io_manifest_t *m, const char *output);
 
 size_t io_manifest_ndatums (const io_manifest_t *m);
 const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i);
@@ -233,28 +244,90 @@ int io_remove_tree (const char *path);
  * Returns 0, or -1 with err naming the path. */
 int io_stage_empty (const char *src, const char *dst, dr_error_t *err);
 
-/* Remove an output file and then its parent folders up to (excluding)
- * root while they are empty. */
+/* ---------------------------------------------------------------- owner
+ * (owner.c) The marker <output>/.datumrun-owner.json names the one
+ * pipeline and state folder that own an output folder. */
+
+#define IO_OWNER_FILE ".datumrun-owner.json"
+
+typedef struct io_owner {
+    char *pipeline;
+    char *spec;             /* absolute path of its spec file */
+    char *state_dir;        /* absolute path of its state folder */
+    char *state_rel;        /* the state folder relative to the output */
+    char *manifest;         /* absolute path of its manifest.h5 */
+} io_owner_t;
+
+/* Fill o for a pipeline; 0 or -1 (ENOMEM).  Free with io_owner_free(). */
+int io_owner_init (io_owner_t *o, const char *pipeline, const char *spec,
+                   const char *state_dir, const char *output);
+/* 1 and o filled when output has a marker, 0 when it has none, -1 with
+ * err when it cannot be read or is not a marker. */
+int io_owner_read (const char *output, io_owner_t *o, dr_error_t *err);
+/* Write the marker atomically (temporary file, rename). */
+int io_owner_write (const char *output, const io_owner_t *o,
+                    dr_error_t *err);
+int io_owner_remove (const char *output);
+void io_owner_free (io_owner_t *o);
+/* Does the marker read from output name state_dir (the same folder, or,
+ * when the project moved, the same place relative to the output)? */
+bool io_owner_same_state (const io_owner_t *marker, const char *output,
+                          const char *state_dir);
+
+/* ------------------------------------------------------------ containment
+ * (contain.c) Every path deleted or written in an output folder is
+ * relative to a descriptor of it, clean, and never followed through a
+ * symbolic link. */
+
+/* A relative path with no "..", "." or empty component, not absolute. */
+bool io_path_is_clean (const char *rel);
+/* Open the folder that holds rel's last component, beneath rootfd and
+ * without following any link (openat2 RESOLVE_BENEATH where the kernel has
+ * it, else an O_NOFOLLOW walk); with create, missing folders are made.
+ * *leaf points into rel.  Returns an fd (caller closes) or -1 with errno:
+ * EINVAL for a path that is not clean, ELOOP for a link on the way. */
+int io_beneath_parent (int rootfd, const char *rel, bool create,
+                       const char **leaf);
+/* Remove the output file rel beneath rootfd, then the folders it leaves
+ * empty (never rootfd itself).  A missing file is not an error; a path
+ * that is not clean is refused (EINVAL). */
+int io_remove_output_at (int rootfd, const char *rel);
+/* The same, opening root first. */
 int io_remove_output (const char *root, const char *rel);
+/* lstat of rel beneath rootfd (one call); EINVAL if rel is not clean. */
+int io_stat_output_at (int rootfd, const char *rel, struct stat *st);
+/* Copy the file src to leaf in dirfd without replacing anything (a
+ * temporary file linked into place); -1 with EEXIST on a collision. */
+int io_copy_noreplace_at (const char *src, int dirfd, const char *leaf);
+/* Replace the symbolic link at path by a copy of what it leads to (a file,
+ * or a folder copied whole, links inside followed).  A dangling link, a
+ * loop, a FIFO, socket or device fails with err naming `shown`. */
+int io_link_materialize (const char *path, const char *shown,
+                         dr_error_t *err);
 
 /* Outputs found under a datum's pfs/out, as paths relative to it. */
 typedef struct io_outlist {
     char **paths;
     uint64_t *sizes;
+    int64_t *mtimes;        /* mtime_ns once moved (io_outlist_move) */
     size_t n;
     uint64_t bytes;
 } io_outlist_t;
 
-/* List regular files and symlinks under dir, sorted. */
+/* List the regular files under dir, sorted.  A symbolic link is first
+ * replaced by a copy of its target (io_link_materialize); anything that
+ * is not a regular file or folder fails naming it. */
 int io_outlist_scan (const char *dir, io_outlist_t *out, dr_error_t *err);
 void io_outlist_free (io_outlist_t *out);
 
 /* Move each listed file from src_dir to dst_dir at the same relative path,
- * never replacing an existing file.  On a collision, moves back what it
- * moved, sets *collision to the colliding relative path (caller frees) and
- * returns -1 with errno EEXIST.  Falls back to copying across file systems.
+ * beneath a descriptor of dst_dir, never replacing an existing file and
+ * never following a link there; records each moved file's size and mtime.
+ * On a collision, moves back what it moved, sets *collision to the
+ * colliding relative path (caller frees) and returns -1 with errno EEXIST.
+ * Falls back to copying across file systems.
  */
-int io_outlist_move (const io_outlist_t *ol, const char *src_dir,
+int io_outlist_move (io_outlist_t *ol, const char *src_dir,
                      const char *dst_dir, char **collision, dr_error_t *err);
 
 #endif /* DATUMRUN_IO_H */

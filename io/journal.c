@@ -31,6 +31,7 @@ enum {
     REC_FORGET = 4,
     REC_JOB_END = 5,
     REC_ATTEMPT = 6,
+    REC_PUT_V2 = 7,     /* a put with each output's size and mtime */
 };
 
 /* How a put record holds the datum's inputs. */
@@ -198,7 +199,8 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     size_t olen = io__datum_outputs_len (rec);
     size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
                  + 4 + 4 + olen + 16 + 1;
-    if (rec_begin (j, REC_PUT, len) < 0)
+    len += rec->noutputs * 16;
+    if (rec_begin (j, REC_PUT_V2, len) < 0)
         return oom (j, err);
     w_bytes (j, rec->id.b, 16);
     w_bytes (j, rec->hash.b, 16);
@@ -223,6 +225,11 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
         w_bytes (j, rec->outputs[k], strlen (rec->outputs[k]) + 1);
     w_bytes (j, rec->pipeline.b, 16);
     w_int (j, INPUTS_LIST, 1);
+    for (size_t k = 0; k < rec->noutputs; k++) {
+        w_int (j, rec->out_sizes ? rec->out_sizes[k] : 0, 8);
+        w_int (j, (uint64_t)(rec->out_mtimes ? rec->out_mtimes[k]
+                                             : IO_MTIME_UNKNOWN), 8);
+    }
     return rec_commit (j, err);
 }
 
@@ -345,7 +352,7 @@ static void r_copy (cursor_t *c, void *dst, size_t n)
 
 /* The decoders return 0, or -1 with errno EINVAL (malformed) or what the
  * sink's errno is (ENOMEM). */
-static int decode_put (const io__sink_t *sink, cursor_t *c)
+static int decode_put (const io__sink_t *sink, cursor_t *c, bool v2)
 {
     io_datum_rec_t rec;
     memset (&rec, 0, sizeof (rec));
@@ -374,12 +381,25 @@ static int decode_put (const io__sink_t *sink, cursor_t *c)
     size_t nout = (size_t)r_int (c, 4);
     size_t olen = (size_t)r_int (c, 4);
     const uint8_t *outbuf = r_bytes (c, olen);
-    /* The pipeline came last, in format 2; older journals lack it.  Then
-     * the inputs' form: a list (INPUTS_LIST), or lines when absent. */
-    if (c->left >= 16)
+    const uint8_t *stats = NULL;
+    int form = INPUTS_LINES;
+    if (v2) {
+        /* Type 7: the pipeline, the inputs' form, then each output's size
+         * and mtime. */
         r_copy (c, rec.pipeline.b, 16);
-    int form = c->left == 1 ? (int)r_int (c, 1) : INPUTS_LINES;
-    if (c->bad || c->left || (form != INPUTS_LIST && form != INPUTS_LINES)) {
+        form = (int)r_int (c, 1);
+        if (!c->bad && nout <= c->left / 16)
+            stats = r_bytes (c, nout * 16);
+    }
+    else {
+        /* Type 2: the pipeline came last in format 2; older journals lack
+         * it.  Then the inputs' form: a list, or lines when absent. */
+        if (c->left >= 16)
+            r_copy (c, rec.pipeline.b, 16);
+        form = c->left == 1 ? (int)r_int (c, 1) : INPUTS_LINES;
+    }
+    if (c->bad || c->left || (v2 && !stats)
+        || (form != INPUTS_LIST && form != INPUTS_LINES)) {
         errno = EINVAL;
         return -1;
     }
@@ -395,6 +415,10 @@ static int decode_put (const io__sink_t *sink, cursor_t *c)
     free (list);
     if (rc < 0)
         return -1;
+    for (size_t k = 0; stats && k < nout; k++) {
+        rec.out_sizes[k] = get_le (stats + 16 * k, 8);
+        rec.out_mtimes[k] = (int64_t)get_le (stats + 16 * k + 8, 8);
+    }
     if (!sink->put) {
         io__datum_free_strings (&rec);
         return 0;
@@ -472,7 +496,8 @@ static int decode (const io__sink_t *sink, int type, const uint8_t *p,
     io_hash_t id;
     switch (type) {
     case REC_PUT:
-        return decode_put (sink, &c);
+    case REC_PUT_V2:
+        return decode_put (sink, &c, type == REC_PUT_V2);
     case REC_JOB_BEGIN:
     case REC_JOB_END:
         return decode_job (sink, type == REC_JOB_BEGIN, &c);

@@ -46,6 +46,7 @@ struct io_manifest {
     bool have_file;
     io_statcache_t *sc;
     io_hash_t pipeline_hash;
+    char *output;          /* the output folder it owns, or NULL */
 
     /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
      * addressing with linear probing, tabcap a power of two. */
@@ -437,6 +438,10 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
     }
     m->pipeline_hash = io__h5_pipeline_hash (f);
     m->version = io__h5_version (f);
+    if (io__h5_output (f) && io_manifest_set_output (m, io__h5_output (f)) < 0) {
+        io__h5_close (f);
+        return dr_errprintf (err, "%s: out of memory", m->path);
+    }
     if (m->version == 1)
         for (size_t i = 0; i < m->n; i++)
             fill_pipeline (m, &m->recs[i]);
@@ -550,6 +555,7 @@ void io_manifest_close (io_manifest_t *m)
         free (m->tmp_path);
         free (m->journal_path);
         free (m->lock_path);
+        free (m->output);
         free (m);
     }
     errno = saved;
@@ -678,6 +684,21 @@ io_statcache_t *io_manifest_statcache (io_manifest_t *m)
 io_hash_t io_manifest_pipeline_hash (const io_manifest_t *m)
 {
     return m->pipeline_hash;
+}
+
+const char *io_manifest_output (const io_manifest_t *m)
+{
+    return m->output;
+}
+
+int io_manifest_set_output (io_manifest_t *m, const char *output)
+{
+    char *copy = strdup (output);
+    if (!copy)
+        return -1;
+    free (m->output);
+    m->output = copy;
+    return 0;
 }
 
 size_t io_manifest_ndatums (const io_manifest_t *m)
@@ -903,7 +924,7 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
         return read_only (m, err);
     io__snapshot_t snap = {
         .recs = m->recs, .nrecs = m->n, .jobs = m->jobs, .njobs = m->njobs,
-        .sc = m->sc,
+        .sc = m->sc, .output = m->output,
         .pipeline_hash = pipeline_hash ? *pipeline_hash : m->pipeline_hash,
         .attempts = m->att.v, .nattempts = m->att.n,
         .superseded = att_superseded, .superseded_arg = &m->att,

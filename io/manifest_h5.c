@@ -92,10 +92,30 @@ typedef struct __attribute__ ((packed)) stat_row {
     uint32_t path_length;
     uint64_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns;           /* since format 2's output stats */
     uint64_t ino;
     uint64_t dev;
     char hash[32];
 } stat_row_t;
+
+/* The stat cache row without ctime_ns (format 1, and format 2 files
+ * written before it), read when the file has no ctime_ns field. */
+typedef struct __attribute__ ((packed)) stat_row_v1 {
+    uint64_t path_offset;
+    uint32_t path_length;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t ino;
+    uint64_t dev;
+    char hash[32];
+} stat_row_v1_t;
+
+/* One row per output path, in the order of the datums rows and of each
+ * datum's outputs: what the file was when the datum made it. */
+typedef struct __attribute__ ((packed)) outstat_row {
+    uint64_t size;
+    int64_t mtime_ns;
+} outstat_row_t;
 
 /* Format version 2. */
 typedef struct __attribute__ ((packed)) attempt_row {
@@ -118,16 +138,18 @@ typedef struct types {
     hid_t hex, host, pipeline, image, dstate, jstate, aoutcome, datum, job,
         stat, jimg, attempt;
     hid_t datum_v1;             /* the datums row of format 1 */
+    hid_t stat_v1, outstat;
 } types_t;
 
-#define TYPES_INIT { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+#define TYPES_INIT                                                          \
+    { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 static void types_close (types_t *t)
 {
     hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->image,
                      &t->dstate, &t->jstate, &t->aoutcome, &t->datum,
                      &t->job, &t->stat, &t->jimg, &t->attempt,
-                     &t->datum_v1 };
+                     &t->datum_v1, &t->stat_v1, &t->outstat };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
             H5Tclose (*all[i]);
@@ -185,9 +207,12 @@ static int types_create (types_t *t)
     t->stat = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_t));
     t->jimg = H5Tcreate (H5T_COMPOUND, sizeof (job_image_row_t));
     t->attempt = H5Tcreate (H5T_COMPOUND, sizeof (attempt_row_t));
+    t->stat_v1 = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_v1_t));
+    t->outstat = H5Tcreate (H5T_COMPOUND, sizeof (outstat_row_t));
     if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->image < 0
         || t->dstate < 0 || t->jstate < 0 || t->aoutcome < 0 || t->datum < 0
-        || t->job < 0 || t->stat < 0 || t->jimg < 0 || t->attempt < 0)
+        || t->job < 0 || t->stat < 0 || t->jimg < 0 || t->attempt < 0
+        || t->stat_v1 < 0 || t->outstat < 0)
         goto error;
 
     FIELD (ok, t->datum, datum_row_t, id, t->hex);
@@ -249,9 +274,21 @@ static int types_create (types_t *t)
     FIELD (ok, t->stat, stat_row_t, path_length, H5T_NATIVE_UINT32);
     FIELD (ok, t->stat, stat_row_t, size, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, mtime_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->stat, stat_row_t, ctime_ns, H5T_NATIVE_INT64);
     FIELD (ok, t->stat, stat_row_t, ino, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, dev, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, hash, t->hex);
+
+    FIELD (ok, t->stat_v1, stat_row_v1_t, path_offset, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, path_length, H5T_NATIVE_UINT32);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, size, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, mtime_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, ino, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, dev, H5T_NATIVE_UINT64);
+    FIELD (ok, t->stat_v1, stat_row_v1_t, hash, t->hex);
+
+    FIELD (ok, t->outstat, outstat_row_t, size, H5T_NATIVE_UINT64);
+    FIELD (ok, t->outstat, outstat_row_t, mtime_ns, H5T_NATIVE_INT64);
 
     FIELD (ok, t->attempt, attempt_row_t, datum, t->hex);
     FIELD (ok, t->attempt, attempt_row_t, job, t->hex);
@@ -657,6 +694,42 @@ static int write_datums (hid_t file, const types_t *t, const io__snapshot_t *s,
     return write_table (file, &tb, msg);
 }
 
+/* Each output path's size and mtime, in the datums' order. */
+typedef struct outstat_ctx {
+    const io__snapshot_t *s;
+    size_t datum, k;
+} outstat_ctx_t;
+
+static int fill_outstat (void *ctx, size_t i, void *row, uint64_t off,
+                         bytes_t *sb)
+{
+    outstat_ctx_t *c = ctx;
+    outstat_row_t *w = row;
+    (void)i;
+    (void)off;
+    (void)sb;
+    while (c->k >= c->s->recs[c->datum].noutputs) {
+        c->datum++;
+        c->k = 0;
+    }
+    const io_datum_rec_t *r = &c->s->recs[c->datum];
+    w->size = r->out_sizes ? r->out_sizes[c->k] : 0;
+    w->mtime_ns = r->out_mtimes ? r->out_mtimes[c->k] : IO_MTIME_UNKNOWN;
+    c->k++;
+    return 0;
+}
+
+static int write_outstats (hid_t file, const types_t *t,
+                           const io__snapshot_t *s, h5msg_t *msg)
+{
+    outstat_ctx_t c = { s, 0, 0 };
+    table_t tb = { "output_stats", NULL, t->outstat, sizeof (outstat_row_t),
+                   0, 0, fill_outstat, &c, "cannot write the output stats" };
+    for (size_t i = 0; i < s->nrecs; i++)
+        tb.n += s->recs[i].noutputs;
+    return write_table (file, &tb, msg);
+}
+
 static int fill_job (void *ctx, size_t i, void *row, uint64_t off,
                      bytes_t *sb)
 {
@@ -743,6 +816,7 @@ static int fill_stat (void *ctx, size_t i, void *row, uint64_t off,
     w->path_length = (uint32_t)len;
     w->size = e->size;
     w->mtime_ns = e->mtime_ns;
+    w->ctime_ns = e->ctime_ns;
     w->ino = e->ino;
     w->dev = e->dev;
     hex32 (w->hash, e->hash.b);
@@ -942,13 +1016,16 @@ int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
     if (attr_write (file, "datumrun_manifest_version", H5T_NATIVE_INT32,
                     &version) < 0
         || attr_write_str (file, "creator", creator, strlen (creator)) < 0
-        || attr_write_str (file, "pipeline_hash", ph, 32) < 0)
+        || attr_write_str (file, "pipeline_hash", ph, 32) < 0
+        || (s->output && attr_write_str (file, "output_folder", s->output,
+                                         strlen (s->output)) < 0))
         goto error;
     if (write_hosts (file, &t, &hosts) < 0) {
         h5_reason (&msg, "cannot write the hosts");
         goto error;
     }
     if (write_datums (file, &t, s, &hosts, &msg) < 0
+        || write_outstats (file, &t, s, &msg) < 0
         || write_jobs (file, &t, s, &msg) < 0
         || write_statcache (file, &t, s, &msg) < 0)
         goto error;
@@ -1069,7 +1146,8 @@ static int read_datums (hid_t file, const types_t *t, int version,
     char *hosts = NULL, *strs = NULL;
     datum_row_t *rows = NULL;
     char *v1 = NULL;            /* format 1 rows, before widening */
-    size_t nhosts, nstrs, n;
+    outstat_row_t *ostats = NULL;
+    size_t nhosts, nstrs, n, nos = 0, at_os = 0;
     uint64_t sum;
     hid_t d = H5I_INVALID_HID;
     XXH3_state_t *st = XXH3_createState ();
@@ -1082,6 +1160,17 @@ static int read_datums (hid_t file, const types_t *t, int version,
                                  msg))
         || !(strs = dset_read_all (file, "datum_strings", H5T_NATIVE_UINT8,
                                    1, &nstrs, msg)))
+        goto error;
+    /* Each output's size and mtime, where the file has them. */
+    htri_t have_os = H5Lexists (file, "output_stats", H5P_DEFAULT);
+    if (have_os < 0) {
+        h5_reason (msg, "output_stats");
+        goto error;
+    }
+    if (have_os > 0 && !(ostats = dset_read_all (file, "output_stats",
+                                                 t->outstat,
+                                                 sizeof (*ostats), &nos,
+                                                 msg)))
         goto error;
     if ((d = dset_open (file, "datums", &n, &sum, msg)) < 0)
         goto error;
@@ -1164,6 +1253,16 @@ static int read_datums (hid_t file, const types_t *t, int version,
                             first + k);
                 goto error;
             }
+            for (size_t q = 0; ostats && q < r.noutputs; q++, at_os++) {
+                if (at_os >= nos) {
+                    io__datum_free_strings (&r);
+                    set_reason (msg, "output_stats has fewer rows than "
+                                "the datums have outputs");
+                    goto error;
+                }
+                r.out_sizes[q] = ostats[at_os].size;
+                r.out_mtimes[q] = ostats[at_os].mtime_ns;
+            }
             if (!sink->put) {
                 io__datum_free_strings (&r);
                 continue;
@@ -1192,6 +1291,7 @@ done:
     free (strs);
     free (rows);
     free (v1);
+    free (ostats);
     XXH3_freeState (st);
     return rc;
 }
@@ -1272,24 +1372,53 @@ static int read_jobs (hid_t file, const types_t *t, const io__sink_t *sink,
     return rc;
 }
 
+/* Does the dataset's row type have this field? */
+static bool has_field (hid_t file, const char *dset, const char *field)
+{
+    hid_t d = H5Dopen2 (file, dset, H5P_DEFAULT);
+    hid_t ty = d >= 0 ? H5Dget_type (d) : H5I_INVALID_HID;
+    bool yes = ty >= 0 && H5Tget_member_index (ty, field) >= 0;
+    if (ty >= 0)
+        H5Tclose (ty);
+    if (d >= 0)
+        H5Dclose (d);
+    H5Eclear2 (H5E_DEFAULT);
+    return yes;
+}
+
 static int read_statcache (hid_t file, const types_t *t,
                            const io__sink_t *sink, h5msg_t *msg)
 {
     size_t n, npaths;
     char *paths = NULL, *path = NULL;
     stat_row_t *rows = NULL;
+    stat_row_v1_t *rows1 = NULL;
     int rc = -1;
+    bool ctime = has_field (file, "statcache", "ctime_ns");
     if (!(paths = dset_read_all (file, "statcache_paths", H5T_NATIVE_UINT8,
-                                 1, &npaths, msg))
-        || !(rows = dset_read_all (file, "statcache", t->stat,
-                                   sizeof (*rows), &n, msg)))
+                                 1, &npaths, msg)))
+        goto error;
+    if (ctime ? !(rows = dset_read_all (file, "statcache", t->stat,
+                                        sizeof (*rows), &n, msg))
+              : !(rows1 = dset_read_all (file, "statcache", t->stat_v1,
+                                         sizeof (*rows1), &n, msg)))
         goto error;
     size_t pcap = 0;
     for (size_t i = 0; i < n; i++) {
-        const stat_row_t *w = &rows[i];
+        stat_row_t conv;
+        if (rows1) {
+            /* No ctime recorded: 0 never matches, so each file is read
+             * once more and cached with its ctime. */
+            const stat_row_v1_t *o = &rows1[i];
+            conv = (stat_row_t){ o->path_offset, o->path_length, o->size,
+                                 o->mtime_ns, 0, o->ino, o->dev, { 0 } };
+            memcpy (conv.hash, o->hash, sizeof (conv.hash));
+        }
+        const stat_row_t *w = rows1 ? &conv : &rows[i];
         io_stat_entry_t e = {
             .size = w->size,
             .mtime_ns = w->mtime_ns,
+            .ctime_ns = w->ctime_ns,
             .ino = w->ino,
             .dev = w->dev,
         };
@@ -1320,6 +1449,7 @@ done:
     free (paths);
     free (path);
     free (rows);
+    free (rows1);
     return rc;
 }
 
@@ -1329,6 +1459,7 @@ struct io__h5 {
     types_t t;
     int version;
     io_hash_t ph;
+    char *output;           /* attribute output_folder, or NULL */
 };
 
 /* A reason found while reading becomes the error: "out of memory", or
@@ -1353,6 +1484,7 @@ void io__h5_close (io__h5_t *f)
         types_close (&f->t);
         H5Eclear2 (H5E_DEFAULT);
         free (f->path);
+        free (f->output);
         free (f);
     }
     errno = saved;
@@ -1410,6 +1542,22 @@ io__h5_t *io__h5_open (const char *path, dr_error_t *err)
         h5_reason (&msg, "bad pipeline_hash attribute");
         goto error;
     }
+    if (H5Aexists (f->file, "output_folder") > 0) {
+        hid_t a = H5Aopen (f->file, "output_folder", H5P_DEFAULT);
+        hid_t at = a >= 0 ? H5Aget_type (a) : H5I_INVALID_HID;
+        size_t len = at >= 0 ? H5Tget_size (at) : 0;
+        char *v = len ? calloc (1, len + 1) : NULL;
+        if (v && H5Aread (a, at, v) >= 0) {
+            f->output = v;
+            v = NULL;
+        }
+        free (v);
+        if (at >= 0)
+            H5Tclose (at);
+        if (a >= 0)
+            H5Aclose (a);
+    }
+    H5Eclear2 (H5E_DEFAULT);
     return f;
 error:
     read_error (err, path, &msg);
@@ -1426,6 +1574,11 @@ int io__h5_version (const io__h5_t *f)
 io_hash_t io__h5_pipeline_hash (const io__h5_t *f)
 {
     return f->ph;
+}
+
+const char *io__h5_output (const io__h5_t *f)
+{
+    return f->output;
 }
 
 int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err)

@@ -64,6 +64,7 @@ typedef struct io__snapshot {
     size_t njobs;
     const io_statcache_t *sc;     /* its seen entries are stored */
     io_hash_t pipeline_hash;
+    const char *output;           /* the output folder, or NULL */
     /* Attempts: those of the previous file (old, may be NULL) that
      * superseded() does not reject, then these. */
     const io_attempt_t *attempts;
@@ -85,6 +86,8 @@ io__h5_t *io__h5_open (const char *path, dr_error_t *err);
 void io__h5_close (io__h5_t *f);
 int io__h5_version (const io__h5_t *f);
 io_hash_t io__h5_pipeline_hash (const io__h5_t *f);
+/* The output folder the file records (attribute output_folder), or NULL. */
+const char *io__h5_output (const io__h5_t *f);
 /* Deliver every datum (put), job (job) and stat cache entry (stat). */
 int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err);
 /* Deliver the stored attempts (attempt), oldest first; a version 1 file

@@ -14,7 +14,8 @@ static size_t align8 (size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-/* One block: [inputs NUL][pad][char *outputs[nout]][outbuf]. */
+/* One block: [inputs NUL][pad][char *outputs[nout]][u64 sizes[nout]]
+ * [i64 mtimes[nout]][outbuf].  Sizes and mtimes start unknown. */
 static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
                           size_t nout, char **outdst)
 {
@@ -24,13 +25,26 @@ static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
         return -1;
     }
     size_t at = align8 (ilen + 1);
-    char *block = malloc (at + nout * sizeof (char *) + outlen);
+    size_t arrays = nout * (sizeof (char *) + sizeof (uint64_t)
+                            + sizeof (int64_t));
+    char *block = malloc (at + arrays + outlen);
     if (!block)
         return -1;
     rec->inputs = block;
     rec->outputs = nout ? (char **)(void *)(block + at) : NULL;
+    rec->out_sizes = nout ? (uint64_t *)(void *)(block + at
+                                                 + nout * sizeof (char *))
+                          : NULL;
+    rec->out_mtimes = nout ? (int64_t *)(void *)(block + at + nout
+                                                 * (sizeof (char *)
+                                                    + sizeof (uint64_t)))
+                           : NULL;
+    for (size_t k = 0; k < nout; k++) {
+        rec->out_sizes[k] = 0;
+        rec->out_mtimes[k] = IO_MTIME_UNKNOWN;
+    }
     rec->noutputs = nout;
-    *outdst = block + at + nout * sizeof (char *);
+    *outdst = block + at + arrays;
     return 0;
 }
 
@@ -139,6 +153,10 @@ int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
         memcpy (p, src->outputs[k], l);
         dst->outputs[k] = p;
         p += l;
+        if (src->out_sizes && src->out_mtimes) {
+            dst->out_sizes[k] = src->out_sizes[k];
+            dst->out_mtimes[k] = src->out_mtimes[k];
+        }
     }
     return 0;
 }
@@ -148,6 +166,8 @@ void io__datum_free_strings (io_datum_rec_t *rec)
     free (rec->inputs);
     rec->inputs = NULL;
     rec->outputs = NULL;
+    rec->out_sizes = NULL;
+    rec->out_mtimes = NULL;
     rec->noutputs = 0;
 }
 

@@ -88,27 +88,6 @@ int io_remove_tree (const char *path)
     return remove_at (AT_FDCWD, path);
 }
 
-int io_remove_output (const char *root, const char *rel)
-{
-    char buf[4096];
-    if (snprintf (buf, sizeof (buf), "%s/%s", root, rel)
-        >= (int)sizeof (buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    if (unlink (buf) < 0 && errno != ENOENT)
-        return -1;
-    /* Prune folders the datum's files leave empty, never root itself. */
-    size_t rlen = strlen (root);
-    char *slash;
-    while ((slash = strrchr (buf + rlen + 1, '/'))) {
-        *slash = '\0';
-        if (rmdir (buf) < 0)
-            break;
-    }
-    return 0;
-}
-
 typedef struct scan {
     io_outlist_t *ol;
     size_t cap;
@@ -157,12 +136,31 @@ static int scan_dir (scan_t *s, size_t len, size_t rootlen,
         s->path[len] = '/';
         memcpy (s->path + len + 1, de->d_name, nl + 1);
         struct stat st;
+        const char *shown = s->path + rootlen + 1;
         if (lstat (s->path, &st) < 0)
             rc = dr_errprintf (err, "%s: %s", s->path, strerror (errno));
-        else if (S_ISDIR (st.st_mode))
+        else if (S_ISLNK (st.st_mode)) {
+            /* PFS stores content, not links: the output gets a copy of
+             * what the link leads to, then is scanned like any other. */
+            if (io_link_materialize (s->path, shown, err) < 0)
+                rc = -1;
+            else if (lstat (s->path, &st) < 0)
+                rc = dr_errprintf (err, "%s: %s", s->path, strerror (errno));
+        }
+        if (rc == 0 && S_ISDIR (st.st_mode))
             rc = scan_dir (s, len + 1 + nl, rootlen, err);
-        else if (add_path (s, rootlen, (uint64_t)st.st_size) < 0)
-            rc = dr_errprintf (err, "out of memory");
+        else if (rc == 0 && S_ISREG (st.st_mode)) {
+            if (add_path (s, rootlen, (uint64_t)st.st_size) < 0)
+                rc = dr_errprintf (err, "out of memory");
+        }
+        else if (rc == 0)
+            rc = dr_errprintf (err, "%s is %s: only regular files and "
+                               "folders can be outputs", shown,
+                               S_ISFIFO (st.st_mode)   ? "a FIFO"
+                               : S_ISSOCK (st.st_mode) ? "a socket"
+                               : S_ISCHR (st.st_mode)  ? "a character device"
+                               : S_ISBLK (st.st_mode)  ? "a block device"
+                                                       : "of an unknown kind");
         s->path[len] = '\0';
     }
     closedir (d);
@@ -218,90 +216,79 @@ void io_outlist_free (io_outlist_t *out)
             free (out->paths[i]);
         free (out->paths);
         free (out->sizes);
+        free (out->mtimes);
         memset (out, 0, sizeof (*out));
     }
     errno = saved;
 }
 
-/* Copy src to a temporary name beside dst and link it into place without
- * replacing: the cross-file-system fallback of rename. */
-static int copy_noreplace (const char *src, const char *dst)
+/* Move one file from src to rel beneath the output folder rootfd: never
+ * replacing, never through a link; a copy when they are on different file
+ * systems.  Fills *st with what landed. */
+static int move_one (const char *src, int rootfd, const char *rel,
+                     struct stat *st)
 {
-    char tmp[4200];
-    snprintf (tmp, sizeof (tmp), "%s.datumrun-tmp.%d", dst, (int)getpid ());
-    int in = open (src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
+    const char *leaf;
+    int pfd = io_beneath_parent (rootfd, rel, true, &leaf);
+    if (pfd < 0)
         return -1;
-    int out = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        close (in);
-        return -1;
-    }
-    char buf[65536];
-    ssize_t n;
-    int rc = 0;
-    while ((n = read (in, buf, sizeof (buf))) > 0) {
-        if (write (out, buf, (size_t)n) != n) {
-            rc = -1;
-            break;
-        }
-    }
-    if (n < 0)
-        rc = -1;
-    close (in);
-    if (close (out) < 0)
-        rc = -1;
-    if (rc == 0)
-        rc = link (tmp, dst);
-    int saved = errno;
-    unlink (tmp);
-    if (rc == 0)
+    int rc = renameat2 (AT_FDCWD, src, pfd, leaf, RENAME_NOREPLACE);
+    if (rc < 0 && errno == EXDEV && (rc = io_copy_noreplace_at (src, pfd,
+                                                                leaf)) == 0)
         unlink (src);
-    errno = saved;
+    if (rc == 0 && fstatat (pfd, leaf, st, AT_SYMLINK_NOFOLLOW) < 0)
+        memset (st, 0, sizeof (*st));
+    int e = errno;
+    close (pfd);
+    errno = e;
     return rc;
 }
 
-static int move_one (const char *src, const char *dst)
+/* Put back a file this datum moved (its collision elsewhere undoes it). */
+static void unmove_one (const char *src, int rootfd, const char *rel)
 {
-    if (renameat2 (AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno == ENOENT) {
-        /* The destination folder is missing: make it and try again. */
-        char dir[4096];
-        snprintf (dir, sizeof (dir), "%s", dst);
-        char *slash = strrchr (dir, '/');
-        if (slash) {
-            *slash = '\0';
-            if (io_mkdirs (dir, 0755) < 0)
-                return -1;
-        }
-        if (renameat2 (AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-            return 0;
+    const char *leaf;
+    int pfd = io_beneath_parent (rootfd, rel, false, &leaf);
+    if (pfd >= 0) {
+        (void)renameat2 (pfd, leaf, AT_FDCWD, src, RENAME_NOREPLACE);
+        close (pfd);
     }
-    if (errno == EXDEV)
-        return copy_noreplace (src, dst);
-    return -1;
+    io_remove_output_at (rootfd, rel);
 }
 
-int io_outlist_move (const io_outlist_t *ol, const char *src_dir,
+int io_outlist_move (io_outlist_t *ol, const char *src_dir,
                      const char *dst_dir, char **collision, dr_error_t *err)
 {
-    char src[4096], dst[4096];
+    char src[4096];
     *collision = NULL;
+    if (!ol->n)
+        return 0;
+    free (ol->mtimes);
+    if (!(ol->mtimes = calloc (ol->n, sizeof (*ol->mtimes))))
+        return dr_errprintf (err, "out of memory");
+    int rootfd = open (dst_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0 && errno == ENOENT && io_mkdirs (dst_dir, 0755) == 0)
+        rootfd = open (dst_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return dr_errprintf (err, "output folder %s: %s", dst_dir,
+                             strerror (errno));
     for (size_t i = 0; i < ol->n; i++) {
+        struct stat st;
         snprintf (src, sizeof (src), "%s/%s", src_dir, ol->paths[i]);
-        snprintf (dst, sizeof (dst), "%s/%s", dst_dir, ol->paths[i]);
-        if (move_one (src, dst) == 0)
+        if (move_one (src, rootfd, ol->paths[i], &st) == 0) {
+            ol->sizes[i] = (uint64_t)st.st_size;
+            ol->mtimes[i] = (int64_t)st.st_mtim.tv_sec * 1000000000
+                            + st.st_mtim.tv_nsec;
             continue;
+        }
         int e = errno;
         /* Put back what this datum already moved: the output folder must
          * hold only what succeeded datums own. */
         for (size_t j = 0; j < i; j++) {
             snprintf (src, sizeof (src), "%s/%s", src_dir, ol->paths[j]);
-            snprintf (dst, sizeof (dst), "%s/%s", dst_dir, ol->paths[j]);
-            (void)rename (dst, src);
-            io_remove_output (dst_dir, ol->paths[j]);
+            unmove_one (src, rootfd, ol->paths[j]);
         }
+        close (rootfd);
         if (e == EEXIST || e == ENOTEMPTY || e == EISDIR || e == ENOTDIR) {
             *collision = strdup (ol->paths[i]);
             errno = EEXIST;
@@ -309,8 +296,14 @@ int io_outlist_move (const io_outlist_t *ol, const char *src_dir,
                                  ol->paths[i]);
         }
         errno = e;
-        return dr_errprintf (err, "cannot move %s to %s: %s", src, dst,
-                             strerror (e));
+        if (e == ELOOP)
+            return dr_errprintf (err, "cannot move %s to %s/%s: a folder on "
+                                 "the way is a symbolic link (never "
+                                 "followed in the output folder)", ol->paths[i], dst_dir,
+                                 ol->paths[i]);
+        return dr_errprintf (err, "cannot move %s to %s/%s: %s", src,
+                             dst_dir, ol->paths[i], strerror (e));
     }
+    close (rootfd);
     return 0;
 }

@@ -146,6 +146,30 @@ static int order (campaign_t *c)
                          c->n[i].path);
                 return -1;
             }
+            /* One owner per output folder: no two specs share one, and
+             * none lies inside another's (the same rule `run` enforces
+             * with the owner marker, checked here before any runs). */
+            if (j < i && (inside (a->output, b->output)
+                          || inside (b->output, a->output))) {
+                bool same = !strcmp (a->output, b->output);
+                const jobs_spec_t *in = inside (a->output, b->output) ? a : b;
+                const jobs_spec_t *around = in == a ? b : a;
+                if (same)
+                    fprintf (stderr, "datumrun campaign: pipelines '%s' (%s) "
+                             "and '%s' (%s) both write output folder %s: an "
+                             "output folder has one owner; give one of them "
+                             "another output\n", a->name, c->n[j].path,
+                             b->name, c->n[i].path, a->output);
+                else
+                    fprintf (stderr, "datumrun campaign: the output folder "
+                             "%s of pipeline '%s' (%s) is inside %s, the "
+                             "output folder of pipeline '%s' (%s)\n",
+                             in->output, in->name, in == a ? c->n[j].path
+                                                           : c->n[i].path,
+                             around->output, around->name,
+                             around == a ? c->n[j].path : c->n[i].path);
+                return -1;
+            }
             bool dep = false;
             for (size_t k = 0; k < b->npfs && !dep; k++)
                 dep = inside (b->pfs[k]->repo, a->output);

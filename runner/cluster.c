@@ -221,6 +221,8 @@ int cmd_info (optparse_t *p)
     bool have_srun = access ("/usr/bin/srun", X_OK) == 0;
     char *ctpath = NULL;
     container_kind_t ct = container_detect (&ctpath);
+    char ro_why[256];
+    bool ro = runner_ro_probe (ro_why, sizeof (ro_why));
     slurm_gpus_t gpus = { 0 };
     slurm_gpus_discover (&gpus);
     if (json) {
@@ -247,6 +249,10 @@ int cmd_info (optparse_t *p)
         json_object_set_new (o, "gpus", ga);
         json_object_set_new (o, "gpus_source",
                              json_string (gpus.source ? gpus.source : "none"));
+        json_object_set_new (o, "inputs", json_pack ("{s:s, s:s}", "mode",
+                                                     ro ? "read-only"
+                                                        : "writable",
+                                                     "why", ro_why));
         json_object_set_new (o, "versions", runner_versions_json ());
         json_object_set_new (o, "container_runtime",
                              ct ? json_string (container_kind_name (ct))
@@ -276,6 +282,8 @@ int cmd_info (optparse_t *p)
                     gpus.v[i].cpus[0] ? " near CPUs " : "",
                     gpus.v[i].cpus[0] ? gpus.v[i].cpus : "", "");
         printf ("\n");
+        printf ("inputs:    %s to commands (%s)\n",
+                ro ? "read-only" : "writable", ro_why);
         char vers[1024];
         runner_versions_line (vers, sizeof (vers));
         printf ("versions:  %s\n", vers);

@@ -53,6 +53,7 @@ typedef struct coord {
     runner_lost_t *lost;    /* workers lost, in order */
     size_t nlost;
     progress_t *prog;       /* attempt history and the live view */
+    bool adopt;             /* files already there give way to datums */
 } coord_t;
 
 static void send_stop (coord_t *c, int r);
@@ -110,6 +111,8 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.term_signal = r->term_signal;
     rec.inputs = sched_datum_inputs (c->p, d);
     rec.outputs = r->outs.paths;
+    rec.out_sizes = r->outs.sizes;
+    rec.out_mtimes = r->outs.mtimes;
     rec.noutputs = r->outs.n;
     int rc = io_manifest_put (c->m, &rec, &err);
     free (rec.inputs);
@@ -255,6 +258,12 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         wresult_free (&r);
         return;
     }
+    /* A file that was there before the job (--adopt, or our folder whose
+     * manifest was lost) gives way: the datum runs again, uncounted. */
+    if (r.outcome == OUT_COLLISION && c->adopt
+        && runner_replace_adopted (c->m, c->spec->output, r.message,
+                                   c->job.start_ns))
+        r.outcome = OUT_RETURNED;
     sched_verdict_t v = sched_dispatch_result (
         c->d, rank, r.didx, result_kind (r.outcome),
         r.outcome == OUT_RETURNED ? -1 : r.duration_s, dr_now ());
@@ -699,10 +708,31 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         goto out;
     }
 
+    /* One owner per output folder, settled before anything is written. */
+    int claim = runner_output_claim (spec, o->adopt, true);
+    if (claim < 0)
+        goto out;
+    c.adopt = claim == 1;
+    char ro_why[256];
+    if (!runner_ro_probe (ro_why, sizeof (ro_why)))
+        dr_log (LOG_INFO, "input repos are writable by the commands: %s",
+                ro_why);
     if (!(c.m = x.m = io_manifest_open (spec->state_dir, &err))
         || coord_close_dead_jobs (&x, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text);
         goto out;
+    }
+    if (!c.adopt && !io_manifest_njobs (c.m) && !io_manifest_ndatums (c.m)
+        && runner_output_has_files (spec->output)) {
+        /* Our folder (the marker says so), but the manifest that knew its
+         * files is gone (moved aside after damage, deleted, or a first
+         * job whose journal was lost): they are this pipeline's earlier
+         * outputs, and the datums that write them again replace them. */
+        dr_log (LOG_WARN, "output folder %s holds files that the manifest "
+                "in %s does not record (it was removed or moved aside?): "
+                "datums that write them again replace them; the others "
+                "stay", spec->output, spec->state_dir);
+        c.adopt = true;
     }
     sched_plan_opts_t popts = {
         .rehash = o->rehash,
@@ -720,15 +750,7 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
             dr_now () - tplan);
     runner_warn_empty_inputs (spec, c.p);
     runner_warn_earlier (c.p);
-    if (coord_fresh_output (&x, &err) < 0
-        || io_mkdirs (spec->output, 0755) < 0) {
-        if (err.text[0])
-            dr_log (LOG_ERR, "%s", err.text);
-        else
-            dr_log (LOG_ERR, "output folder %s: cannot create: %s",
-                    spec->output, strerror (errno));
-        goto out;
-    }
+    x.output_moved = runner_check_outputs (c.p, c.m, spec);
     rc = EXIT_FAILED;
     if (coord_clean_inflight (&x) < 0
         || coord_prepare_outputs (&x, &err) < 0) {

@@ -20,14 +20,12 @@ typedef struct coord_ctx {
     jobs_spec_t *spec;
     io_manifest_t *m;
     sched_plan_t *p;        /* NULL before planning */
+    bool output_moved;      /* the spec's output is not the recorded one */
 } coord_ctx_t;
 
 /* A job still "running" in a manifest whose lock we hold was killed
  * before it could say so: record it killed, with its datums' counts. */
 int coord_close_dead_jobs (coord_ctx_t *c, dr_error_t *err);
-/* A manifest that never recorded a job owns nothing in the output folder:
- * a non-empty one is moved aside (never deleted). */
-int coord_fresh_output (coord_ctx_t *c, dr_error_t *err);
 /* Remove outputs a crashed run moved into place but never recorded. */
 int coord_clean_inflight (coord_ctx_t *c);
 /* Changed datums lose their old outputs, vanished ones their outputs and

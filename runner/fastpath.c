@@ -46,10 +46,20 @@ static bool path_exists (const char *path)
 }
 
 /* Whether the MPI job has something to do besides skipping. */
-static bool needs_mpi (const io_manifest_t *m, const sched_plan_t *p,
+static bool needs_mpi (const io_manifest_t *m, sched_plan_t *p,
                        const jobs_spec_t *spec)
 {
+    /* A skip needs its outputs as they were made (own.c); the owner
+     * marker and a changed output folder are rank 0's to settle. */
+    size_t nmissing, nchanged;
+    runner_verify_skips (p, m, spec->output, &nmissing, &nchanged);
     if (p->nprocess > 0)
+        return true;
+    char *marker = jobs_pathf ("%s/%s", spec->output, IO_OWNER_FILE);
+    bool marked = marker && path_exists (marker);
+    free (marker);
+    const char *recorded = io_manifest_output (m);
+    if (!marked || (recorded && strcmp (recorded, spec->output)))
         return true;
     /* A first run (the output folder may need moving aside) or a job a
      * crash left running (rank 0 closes it with its counts). */

@@ -85,6 +85,11 @@ int runner_launch (run_opts_t *o)
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
+    /* Refuse someone else's output folder before starting mpirun. */
+    if (runner_output_claim (spec, o->adopt, false) < 0) {
+        jobs_spec_destroy (spec);
+        return EXIT_USAGE;
+    }
     int workers = sched_workers (spec, nodes, o->workers);
     /* A rerun with nothing to do needs no MPI job (fastpath.c). */
     int fast_rc;

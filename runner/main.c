@@ -29,6 +29,9 @@ const optparse_option_t runner_run_options[] = {
       .help = "node count for parallelism_spec (default: PMIx, Slurm, or "
               "the hosts of the ranks)" },
     { .name = "reprocess", .help = "process every datum, changed or not" },
+    { .name = "adopt",
+      .help = "take over an output folder that holds files and no owner "
+              "marker (files a datum writes again are replaced)" },
     { .name = "rehash",
       .help = "read every input file instead of trusting the stat cache" },
     RUNNER_OPT_STATE_DIR,
@@ -100,6 +103,7 @@ static int parse_run_opts (optparse_t *p, run_opts_t *o)
     o->nodes = optparse_int (p, "nodes", 0);
     o->reprocess = optparse_has (p, "reprocess");
     o->rehash = optparse_has (p, "rehash");
+    o->adopt = optparse_has (p, "adopt");
     o->state_dir = optparse_str (p, "state-dir", NULL);
     o->bind = optparse_str (p, "bind", "core");
     o->grace = optparse_num (p, "grace", 30);
@@ -237,6 +241,7 @@ static int run_in_world (run_opts_t *o)
         o->container = ct.kind != CONTAINER_NONE ? &ct : NULL;
         if (strcmp (o->bind, "none"))
             runner_bind_worker (spec, local_index, near_cpus);
+        runner_ro_setup (spec);
         rc = runner_worker (o, spec, proto, rank) < 0 ? EXIT_FAILED
                                                        : EXIT_OK;
     }

@@ -59,6 +59,13 @@ int coord_clean_inflight (coord_ctx_t *c)
             size_t cap = 0;
             ssize_t n;
             while ((n = getdelim (&line, &cap, '\0', f)) > 0) {
+                if (!io_path_is_clean (line)) {
+                    /* Never from a worker of ours: a forged list. */
+                    dr_log (LOG_WARN, "inflight list %s/%s names '%s', "
+                            "which is not a path inside the output folder: "
+                            "ignored", sub, fe->d_name, line);
+                    continue;
+                }
                 if (!coord_owners_get (own, line)) {
                     io_remove_output (c->spec->output, line);
                     removed++;
@@ -80,12 +87,21 @@ int coord_clean_inflight (coord_ctx_t *c)
     return rc;
 }
 
+/* Recorded outputs are removed beneath the output folder only; when the
+ * output folder changed they are in the old one, which keeps them. */
 static void remove_outputs (coord_ctx_t *c, const io_datum_rec_t *rec)
 {
-    for (size_t i = 0; i < rec->noutputs; i++)
-        if (io_remove_output (c->spec->output, rec->outputs[i]) < 0)
+    if (c->output_moved)
+        return;
+    for (size_t i = 0; i < rec->noutputs; i++) {
+        if (!io_path_is_clean (rec->outputs[i]))
+            dr_log (LOG_WARN, "manifest names output '%s', which is not a "
+                    "path inside the output folder: not removed",
+                    rec->outputs[i]);
+        else if (io_remove_output (c->spec->output, rec->outputs[i]) < 0)
             dr_log (LOG_WARN, "cannot remove %s/%s: %s", c->spec->output,
                     rec->outputs[i], strerror (errno));
+    }
 }
 
 /* Changed datums lose their old outputs; datums that left the input lose
@@ -189,48 +205,6 @@ int coord_close_dead_jobs (coord_ctx_t *c, dr_error_t *err)
                 (unsigned long long)(dead.processed + dead.failed
                                      + dead.recovered));
     }
-    return 0;
-}
-
-/* A manifest that has never recorded a job (a first run, or a damaged
- * manifest moved aside as its error message advises) owns nothing in the
- * output folder.  Files already there would collide with the datums'
- * outputs, and the result would not equal a from-scratch run: move the
- * folder aside (never delete it) so that the outputs are rebuilt. */
-int coord_fresh_output (coord_ctx_t *c, dr_error_t *err)
-{
-    const char *out = c->spec->output;
-    if (io_manifest_njobs (c->m) || io_manifest_ndatums (c->m))
-        return 0;
-    DIR *d = opendir (out);
-    if (!d)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir (d)))
-        empty = !strcmp (de->d_name, ".") || !strcmp (de->d_name, "..");
-    closedir (d);
-    if (empty)
-        return 0;
-    char *aside = jobs_pathf ("%s.old-%lld", out,
-                              (long long)(dr_realtime_ns () / 1000000000));
-    if (!aside)
-        return dr_errprintf (err, "out of memory");
-    if (renameat2 (AT_FDCWD, out, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
-        int rc = dr_errprintf (err, "output folder %s holds files that the "
-                               "manifest in %s does not record (a first run "
-                               "into a used folder, or a manifest moved "
-                               "aside), and it cannot be moved aside to %s: "
-                               "%s; move or empty it and rerun", out,
-                               c->spec->state_dir, aside, strerror (errno));
-        free (aside);
-        return rc;
-    }
-    dr_log (LOG_WARN, "output folder %s held files that the manifest does "
-            "not record (a first run into a used folder, or a manifest "
-            "moved aside); moved it to %s so that every output is rebuilt",
-            out, aside);
-    free (aside);
     return 0;
 }
 

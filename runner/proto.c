@@ -234,8 +234,13 @@ void proto_result_pack (const wresult_t *r, buf_t *b)
     buf_put_f64 (b, r->duration_s);
     buf_put_u64 (b, r->bytes_out);
     buf_put_u32 (b, (uint32_t)r->outs.n);
-    for (size_t i = 0; i < r->outs.n; i++)
+    for (size_t i = 0; i < r->outs.n; i++) {
         buf_put_str (b, r->outs.paths[i]);
+        /* What the file was once moved: a later skip checks it. */
+        buf_put_u64 (b, r->outs.sizes ? r->outs.sizes[i] : 0);
+        buf_put_u64 (b, (uint64_t)(r->outs.mtimes ? r->outs.mtimes[i]
+                                                  : IO_MTIME_UNKNOWN));
+    }
     buf_put_str (b, r->message);
 }
 
@@ -252,13 +257,17 @@ int proto_result_unpack (buf_t *b, wresult_t *r)
     r->duration_s = buf_get_f64 (b);
     r->bytes_out = buf_get_u64 (b);
     uint32_t n = buf_get_u32 (b);
-    if (b->bad || oc > OUT_NOSPACE || n > (b->len - b->pos) / 4)
+    if (b->bad || oc > OUT_NOSPACE || n > (b->len - b->pos) / 20)
         return -1;
     r->outs.paths = calloc (n ? n : 1, sizeof (char *));
-    if (!r->outs.paths)
+    r->outs.sizes = calloc (n ? n : 1, sizeof (uint64_t));
+    r->outs.mtimes = calloc (n ? n : 1, sizeof (int64_t));
+    if (!r->outs.paths || !r->outs.sizes || !r->outs.mtimes)
         abort ();
     for (uint32_t i = 0; i < n; i++) {
         r->outs.paths[i] = buf_get_str (b);
+        r->outs.sizes[i] = buf_get_u64 (b);
+        r->outs.mtimes[i] = (int64_t)buf_get_u64 (b);
         r->outs.n++;
     }
     char *m = buf_get_str (b);

@@ -25,6 +25,7 @@ typedef struct run_opts {
     int nodes;              /* --nodes, 0 = discover */
     bool reprocess;
     bool rehash;
+    bool adopt;             /* --adopt: take over a folder with files */
     bool json;
     bool quiet;
     bool verbose;
@@ -152,6 +153,40 @@ bool runner_tty_stdout_same (void);
  * state_dir's status file in between, until fd closes; then reap pid. */
 int runner_tty_relay (int fd, pid_t pid, const char *state_dir,
                       int64_t t0_ns, int *status);
+
+/* own.c: claim spec->output for this pipeline and state folder before
+ * anything runs (write=false only checks).  Prints why and returns -1
+ * when the folder belongs to someone else (exit 2); 1 when files already
+ * there give way to the datums that write their paths (--adopt), else 0. */
+int runner_output_claim (const jobs_spec_t *spec, bool adopt, bool write);
+/* After planning: verify the skips (runner_verify_skips) and say what
+ * was rebuilt and why; note a changed output folder (its marker goes, its
+ * files stay) and record the current one.  True when it changed. */
+bool runner_check_outputs (sched_plan_t *p, io_manifest_t *m,
+                           const jobs_spec_t *spec);
+/* With files adopted: remove rel if it was there before the job started
+ * and no recorded datum owns it; true when the datum may run again. */
+bool runner_replace_adopted (const io_manifest_t *m, const char *output,
+                             const char *rel, int64_t job_start_ns);
+/* Does the output folder hold anything besides its owner marker? */
+bool runner_output_has_files (const char *output);
+/* Turn skips whose recorded outputs are missing or changed (size, mtime)
+ * into processing (changed, so their remaining outputs go first); one
+ * lstat per output path.  Counts both kinds. */
+int runner_verify_skips (sched_plan_t *p, const io_manifest_t *m,
+                         const char *output, size_t *nmissing,
+                         size_t *nchanged);
+
+/* sandbox_ro.c: inputs read-only to the commands.  setup, once at a
+ * worker's start: a private mount namespace with each repo bind-mounted
+ * read-only over itself (root only; otherwise nothing changes).  enter and
+ * leave bracket each datum: pfs/<input> folders read-only.  probe tells,
+ * without changing the caller, whether setup would work, and why. */
+int runner_ro_setup (const jobs_spec_t *spec);
+bool runner_ro_active (void);
+void runner_ro_enter (const char *sandbox, const jobs_spec_t *spec);
+void runner_ro_leave (const char *sandbox, const jobs_spec_t *spec);
+bool runner_ro_probe (char *why, size_t len);
 
 /* Absolute path of this executable. */
 int runner_self_exe (char *buf, size_t len);

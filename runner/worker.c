@@ -397,6 +397,7 @@ static void finish_datum (worker_t *w, wresult_t *r)
 {
     send_result (w, r);
     wresult_free (r);
+    runner_ro_leave (w->sandbox, w->spec);
     exec_sandbox_reset (w->sandbox, w->spec, &w->cur);
     wdatum_free (&w->cur);
     if (w->env.v)
@@ -435,12 +436,16 @@ static void start_next (worker_t *w)
         r.message = strdup (err.text);
         finish_datum (w, &r);
     }
-    else if (start_cmd (w, w->x, &err) < 0) {
-        wresult_t r;
-        result_init (w, &r, OUT_FAILED);
-        r.exit_status = 127;
-        r.message = strdup (err.text);
-        finish_datum (w, &r);
+    else {
+        /* pfs/<input> read-only while the command runs (sandbox_ro.c). */
+        runner_ro_enter (w->sandbox, w->spec);
+        if (start_cmd (w, w->x, &err) < 0) {
+            wresult_t r;
+            result_init (w, &r, OUT_FAILED);
+            r.exit_status = 127;
+            r.message = strdup (err.text);
+            finish_datum (w, &r);
+        }
     }
 }
 

@@ -63,7 +63,7 @@ last_json() {
 
 # tree DIR: a listing of every file with its content hash, for comparing.
 tree() {
-    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha1sum)
+    (cd "$1" && find . -type f ! -path ./.datumrun-owner.json -print0 | sort -z | xargs -0 -r sha1sum)
 }
 
 # scratch_tree SPEC [RUN_ARGS]: run SPEC from scratch (its own output and

@@ -107,6 +107,19 @@ check_h5() {
     echo 12 > repo/a/z; rm repo/a/new; echo 6 > repo/b/w
     step "2 + 1 / 3"                                   # all three at once
     step "0 + 3 / 3"
+    rm seq/by-dir/a/a_z;          step "1 + 2 / 3"     # an output deleted
+    rm -r seq/b_w.d;              step "1 + 2 / 3"     # an output folder deleted
+    rm -r seq/by-dir;             step "3 + 0 / 3"     # outputs of all three
+    # a same-size rewrite that keeps the old mtime (touch -r, cp -p): the
+    # file must be in the stat cache first (older than its 2 s guard)
+    touch -d '1 hour ago' repo/b/x; sleep 2.2
+    step "0 + 3 / 3"
+    was=$(stat -c %y:%s repo/b/x)
+    touch -r repo/b/x ref; echo 9 > repo/b/x; touch -r ref repo/b/x
+    [ "$(stat -c %y:%s repo/b/x)" = "$was" ]
+    step "1 + 2 / 3"
+    [ "$(cat seq/by-dir/b/b_x)" = 9 ]
+    step "0 + 3 / 3"
 }
 
 @test "a datum whose file leaves the input loses its outputs and its record" {
@@ -307,8 +320,10 @@ warned() {
 @test "the stat cache skips reading unchanged files; --rehash reads them" {
     mkdir repo
     printf aaaa > repo/f1; printf bbbb > repo/f2; printf cccc > repo/f3
-    # files modified in the last 2 s are never cached (racy): age them
+    # files modified in the last 2 s are never cached (racy): age them;
+    # touch sets the ctime to now, and the guard looks at it too
     touch -d '1 hour ago' repo/f1 repo/f2 repo/f3
+    sleep 2.2
     spec s.json sc 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')"
     runj s.json
     # the stat cache holds each file's size, mtime, inode and device
@@ -318,17 +333,19 @@ warned() {
     [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["ino"]')" -eq "$(stat -c %i repo/f2)" ]
     [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["mtime_ns"]')" -eq \
       "$($PY -c 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)' repo/f2)" ]
+    [ "$(pyget "$sc" '[e for e in j if e["path"].endswith("/repo/f2")][0]["ctime_ns"]')" -eq \
+      "$($PY -c 'import os,sys; print(os.stat(sys.argv[1]).st_ctime_ns)' repo/f2)" ]
     # change f2 behind the cache's back: same size, same inode, old mtime
+    # (what cp -p, rsync -t and touch -r leave); the ctime gives it away
     m=$(stat -c %y repo/f2)
     printf BBBB > repo/f2
     touch -d "$m" repo/f2
     [ "$(stat -c %y repo/f2)" = "$m" ]
     runj s.json
-    [ "$(counts "$j")" = "0 + 3 / 3" ]      # trusted the cache: not read
-    [ "$(cat sc/f2)" = bbbb ]
-    runj s.json --rehash
-    [ "$(counts "$j")" = "1 + 2 / 3" ]
+    [ "$(counts "$j")" = "1 + 2 / 3" ]      # re-hashed: not trusted
     [ "$(cat sc/f2)" = BBBB ]
+    runj s.json --rehash
+    [ "$(counts "$j")" = "0 + 3 / 3" ]
     [ "$(tree sc)" = "$(scratch_tree s.json)" ]
     # the cache now has the new hash: a plain run skips everything
     runj s.json

@@ -48,6 +48,10 @@ def datums(f):
     hosts = [text(h) for h in f["hosts"][...]]
     states = enum_names(ds, "state")
     version = int(f.attrs["datumrun_manifest_version"])
+    # Each output path's size and mtime when it was made, one row per
+    # output in the order of the datums rows and their outputs.
+    ostats = f["output_stats"][...] if "output_stats" in f else None
+    at = 0
     out = []
     for r in rows:
         off = int(r["strings_offset"])
@@ -81,6 +85,15 @@ def datums(f):
             "pipeline": (text(r["pipeline"]) if "pipeline" in rows.dtype.names
                          else None),
         })
+        if ostats is not None:
+            out[-1]["output_stats"] = [
+                {"size": int(ostats[at + k]["size"]),
+                 "mtime_ns": int(ostats[at + k]["mtime_ns"])}
+                for k in range(len(outputs))]
+            at += len(outputs)
+    if ostats is not None and at != len(ostats):
+        raise Bad("output_stats has %d rows for %d outputs"
+                  % (len(ostats), at))
     return out
 
 
@@ -123,6 +136,8 @@ def statcache(f):
             "path": blob[off:off + n].decode("utf-8", "replace"),
             "size": int(r["size"]),
             "mtime_ns": int(r["mtime_ns"]),
+            "ctime_ns": (int(r["ctime_ns"])
+                         if "ctime_ns" in r.dtype.names else None),
             "ino": int(r["ino"]),
             "dev": int(r["dev"]),
             "hash": text(r["hash"]),
@@ -162,6 +177,7 @@ JOB_STATES = ["running", "success", "failure", "killed"]
 OUTCOMES = ["success", "failed", "interrupted", "lost", "recovered"]
 REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5
 REC_ATTEMPT = 6
+REC_PUT_V2 = 7  # a put with each output's size and mtime
 
 
 def xxh3_64():
@@ -215,7 +231,7 @@ class Cursor:
             raise Bad("trailing bytes in payload")
 
 
-def decode_put(c):
+def decode_put(c, v2=False):
     d = {"id": c.take(16).hex(), "hash": c.take(16).hex(),
          "proc_job": c.take(16).hex(), "seen_job": c.take(16).hex()}
     st = c.u(1)
@@ -234,9 +250,15 @@ def decode_put(c):
     outs = c.take(c.u(4)).split(b"\0")[:-1]
     if len(outs) != nout:
         raise Bad("output count")
-    d["pipeline"] = c.take(16).hex() if len(c.b) - c.p >= 16 else None
-    # Then the inputs' form: 1 = a NUL-terminated list; absent = lines.
-    form = c.u(1) if len(c.b) - c.p == 1 else 0
+    if v2:
+        d["pipeline"] = c.take(16).hex()
+        form = c.u(1)
+        d["output_stats"] = [{"size": c.u(8), "mtime_ns": c.i64()}
+                             for _ in range(nout)]
+    else:
+        d["pipeline"] = c.take(16).hex() if len(c.b) - c.p >= 16 else None
+        # Then the inputs' form: 1 = a NUL-terminated list; absent = lines.
+        form = c.u(1) if len(c.b) - c.p == 1 else 0
     c.done()
     entries = (inputs.split(b"\0")[:-1] if form == 1
                else [l for l in inputs.split(b"\n") if l])
@@ -327,8 +349,8 @@ def replay(state_dir, dlist, jlist, alist=()):
     for off, (typ, payload) in enumerate(journal_records(path)):
         c = Cursor(payload)
         try:
-            if typ == REC_PUT:
-                d = decode_put(c)
+            if typ in (REC_PUT, REC_PUT_V2):
+                d = decode_put(c, typ == REC_PUT_V2)
                 dmap[d["id"]] = d
             elif typ == REC_ATTEMPT:
                 a = decode_attempt(c)
@@ -382,6 +404,8 @@ def summary(f, state_dir, with_journal):
         "version": int(f.attrs["datumrun_manifest_version"]),
         "creator": text(f.attrs["creator"]),
         "pipeline_hash": text(f.attrs["pipeline_hash"]),
+        "output_folder": (text(f.attrs["output_folder"])
+                          if "output_folder" in f.attrs else None),
         "datums": ndatums,
         "jobs": njobs,
         "statcache": int(f["statcache"].shape[0]),
