@@ -235,6 +235,12 @@ static int copy_fd_to (int in, int dirfd, const char *name, mode_t mode)
             break;
     }
     int e = errno;
+    /* On disk before it is linked to its final name: after a crash that
+     * name holds the whole file or nothing (node-local scratch). */
+    if (rc == 0 && fsync (out) < 0) {
+        rc = -1;
+        e = errno;
+    }
     if (close (out) < 0 && rc == 0) {
         rc = -1;
         e = errno;

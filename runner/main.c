@@ -44,6 +44,11 @@ const optparse_option_t runner_run_options[] = {
       .arg = "apptainer|singularity|podman|docker",
       .help = "container runtime for transform.image (default: "
               "transform.image_runtime, else the first on PATH)" },
+    { .name = "scratch", .type = OPTPARSE_STR, .arg = "DIR",
+      .complete = OPTPARSE_COMP_DIR,
+      .help = "node-local folder for the workers' sandboxes (default: the "
+              "spec's scratch, $SLURM_TMPDIR, $TMPDIR in a Slurm job, else "
+              "the state folder)" },
     { .name = "oversubscribe",
       .help = "start more than 4 workers per core of the machine or "
               "allocation" },
@@ -106,6 +111,7 @@ static int parse_run_opts (optparse_t *p, run_opts_t *o)
     o->adopt = optparse_has (p, "adopt");
     o->state_dir = optparse_str (p, "state-dir", NULL);
     o->bind = optparse_str (p, "bind", "core");
+    o->scratch = optparse_str (p, "scratch", NULL);
     o->grace = optparse_num (p, "grace", 30);
     o->progress_interval = optparse_num (p, "progress-interval", 60);
     o->runtime = optparse_str (p, "runtime", NULL);

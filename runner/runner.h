@@ -37,6 +37,7 @@ typedef struct run_opts {
     bool tty_line;          /* the launcher draws the live line (ttyline.c) */
     const char *runtime;    /* --runtime: container runtime, or NULL */
     const struct container *container; /* transform.image, set up per rank */
+    const char *scratch;    /* --scratch: node-local folder for sandboxes */
     const int *worker_ok;   /* rank 0: per rank, 0 when it must stay idle
                                (no GPUs of its own); NULL = all may work */
     int argc;               /* original arguments after "run", for mpirun */
@@ -111,6 +112,18 @@ extern volatile int runner_stop_requested;
 /* Bind this worker rank (and so its children) to its cores (bind.c). */
 void runner_bind_worker (const jobs_spec_t *spec, int local_index,
                          const char *near_cpus);
+
+/* scratch.c: the node-local folder for the workers' sandboxes, or NULL
+ * for the state folder: --scratch, the spec's "scratch", $SLURM_TMPDIR,
+ * $TMPDIR inside a Slurm job.  *source (may be NULL) says which (static).
+ */
+const char *runner_scratch_dir (const run_opts_t *o, const jobs_spec_t *spec,
+                                const char **source);
+
+/* A worker's sandbox folders under scratch: <scratch>/datumrun-<job id>/
+ * <rank> and its "sb".  malloc'd (caller frees); -1 with errno. */
+int runner_scratch_paths (const char *scratch, const char *job_id, int rank,
+                          char **sbroot, char **sandbox);
 
 /* resource_requests.gpu: give worker local_index of this node its GPUs
  * (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER=PCI_BUS_ID, and ROCR_/

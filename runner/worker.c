@@ -58,6 +58,7 @@ typedef struct worker {
     char *outp, *errp;      /* cur's log files, while it runs */
     char **cargv, **cenv;   /* its container command line, or NULL */
     char *sandbox;
+    char *scratch_job;      /* <scratch>/datumrun-<job id>, or NULL */
     char idhex[33];
     double deadline;        /* datum timeout, 0 = none */
     double kill_at;         /* SIGKILL after SIGTERM, 0 = not yet */
@@ -209,8 +210,22 @@ static int setup_job (worker_t *w, const char *job_id)
 {
     const char *sd = w->spec->state_dir;
     dr_pathf (w->job_id, sizeof (w->job_id), "%s", job_id);
-    if (!(w->sbroot = jobs_sd_rank_dir (sd, JOBS_SD_SANDBOX, w->rank))
-        || !(w->sandbox = jobs_sd_sandbox (sd, w->rank))
+    const char *where = "none";
+    const char *scratch = runner_scratch_dir (w->o, w->spec, &where);
+    if (scratch) {
+        if (runner_scratch_paths (scratch, job_id, w->rank, &w->sbroot,
+                                  &w->sandbox) < 0) {
+            dr_log (LOG_ERR, "out of memory");
+            return -1;
+        }
+        w->scratch_job = strndup (w->sbroot, strrchr (w->sbroot, '/')
+                                                 - w->sbroot);
+        dr_log (LOG_DEBUG, "sandbox in scratch %s (from %s)", w->sandbox,
+                where);
+    }
+    if ((!w->sbroot
+         && !(w->sbroot = jobs_sd_rank_dir (sd, JOBS_SD_SANDBOX, w->rank)))
+        || (!w->sandbox && !(w->sandbox = jobs_sd_sandbox (sd, w->rank)))
         || !(w->logdir = jobs_sd_job_logdir (sd, job_id))
         || !(w->inflight = jobs_sd_rank_dir (sd, JOBS_SD_INFLIGHT, w->rank))) {
         dr_log (LOG_ERR, "out of memory");
@@ -664,6 +679,9 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         io_remove_tree (w.inflight);
     if (w.sbroot) {
         io_remove_tree (w.sbroot);
+        /* The job's scratch folder goes with its last worker. */
+        if (w.scratch_job)
+            (void)rmdir (w.scratch_job);
         if (w.stdin_path)
             unlink (w.stdin_path);
         if (w.err_stdin_path)
@@ -687,6 +705,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     free (w.stdin_path);
     free (w.err_stdin_path);
     free (w.sbroot);
+    free (w.scratch_job);
     free (w.sandbox);
     free (w.outp);
     free (w.errp);
