@@ -223,6 +223,26 @@ int io_open_parent (const char *path, const char **name);
  * the final NUL).  Iterate with `for (e = s; *e; e += strlen (e) + 1)`. */
 size_t io_inputs_len (const char *inputs);
 
+/* ------------------------------------------------------------- lineage
+ * (lineage.c) What `datumrun why` follows: the content hash of each of a
+ * datum's input entries when it was processed (in the order of its inputs
+ * text), and each job's inputs (input name -> absolute repo folder). */
+
+/* Replace the datum's entry hashes (journaled). */
+int io_manifest_put_entry_hashes (io_manifest_t *m, const io_hash_t *id,
+                                  uint32_t n, const io_hash_t *hashes,
+                                  dr_error_t *err);
+/* The hashes recorded for id and their count, or NULL (none recorded). */
+const io_hash_t *io_manifest_entry_hashes (const io_manifest_t *m,
+                                           const io_hash_t *id, uint32_t *n);
+/* Record a job's inputs (journaled). */
+int io_manifest_put_job_inputs (io_manifest_t *m, const char *job_id,
+                                size_t n, char *const names[],
+                                char *const repos[], dr_error_t *err);
+/* The repo folder input `name` had in job job_id, or NULL. */
+const char *io_manifest_job_repo (const io_manifest_t *m, const char *job_id,
+                                  const char *name);
+
 /* ---------------------------------------------------------------- staging */
 
 /* Whether path is a folder the job can write, or can create: its deepest

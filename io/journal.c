@@ -32,6 +32,9 @@ enum {
     REC_JOB_END = 5,
     REC_ATTEMPT = 6,
     REC_PUT_V2 = 7,     /* a put with each output's size and mtime */
+    /* 8 and 9: kept for other records of format 2 */
+    REC_ENTRIES = 10,   /* a datum's input entries' hashes (lineage) */
+    REC_JOB_INPUTS = 11, /* a job's inputs: name -> repo folder (lineage) */
 };
 
 /* How a put record holds the datum's inputs. */
@@ -252,6 +255,39 @@ int io__journal_forget (io__journal_t *j, const io_hash_t *id,
                         dr_error_t *err)
 {
     return put_id (j, REC_FORGET, id, err);
+}
+
+int io__journal_entries (io__journal_t *j, const io_hash_t *id, uint32_t n,
+                         const io_hash_t *hashes, dr_error_t *err)
+{
+    if (rec_begin (j, REC_ENTRIES, 16 + 4 + (size_t)n * 16) < 0)
+        return oom (j, err);
+    w_bytes (j, id->b, 16);
+    w_int (j, n, 4);
+    for (uint32_t i = 0; i < n; i++)
+        w_bytes (j, hashes[i].b, 16);
+    return rec_commit (j, err);
+}
+
+int io__journal_job_inputs (io__journal_t *j, const char *job_id, size_t n,
+                            char *const names[], char *const repos[],
+                            dr_error_t *err)
+{
+    size_t il = strlen (job_id), len = 1 + il + 4;
+    for (size_t i = 0; i < n; i++)
+        len += 4 + strlen (names[i]) + 4 + strlen (repos[i]);
+    if (il > 255 || rec_begin (j, REC_JOB_INPUTS, len) < 0)
+        return oom (j, err);
+    w_int (j, il, 1);
+    w_bytes (j, job_id, il);
+    w_int (j, n, 4);
+    for (size_t i = 0; i < n; i++) {
+        w_int (j, strlen (names[i]), 4);
+        w_bytes (j, names[i], strlen (names[i]));
+        w_int (j, strlen (repos[i]), 4);
+        w_bytes (j, repos[i], strlen (repos[i]));
+    }
+    return rec_commit (j, err);
 }
 
 int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
@@ -489,6 +525,72 @@ static int decode_attempt (const io__sink_t *sink, cursor_t *c)
     return sink->attempt ? sink->attempt (sink->arg, &a) : 0;
 }
 
+static int decode_entries (const io__sink_t *sink, cursor_t *c)
+{
+    io_hash_t id;
+    r_copy (c, id.b, 16);
+    uint32_t n = (uint32_t)r_int (c, 4);
+    if (c->bad || c->left != (size_t)n * 16) {
+        errno = EINVAL;
+        return -1;
+    }
+    io_hash_t *h = malloc ((n ? n : 1) * sizeof (*h));
+    if (!h)
+        return -1;
+    for (uint32_t i = 0; i < n; i++)
+        r_copy (c, h[i].b, 16);
+    int rc = sink->entries ? sink->entries (sink->arg, &id, n, h) : 0;
+    free (h);
+    return rc;
+}
+
+/* A length-prefixed string as a new C string, or NULL. */
+static char *r_str (cursor_t *c, int lenbytes)
+{
+    size_t n = (size_t)r_int (c, lenbytes);
+    const uint8_t *p = r_bytes (c, n);
+    if (!p || memchr (p, '\0', n))
+        return NULL;
+    char *s = malloc (n + 1);
+    if (s) {
+        memcpy (s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static int decode_job_inputs (const io__sink_t *sink, cursor_t *c)
+{
+    char *job = r_str (c, 1);
+    uint32_t n = (uint32_t)r_int (c, 4);
+    int rc = -1;
+    char **names = NULL, **repos = NULL;
+    if (!job || c->bad || n > c->left / 8)
+        goto done;
+    names = calloc (n ? n : 1, sizeof (char *));
+    repos = calloc (n ? n : 1, sizeof (char *));
+    if (!names || !repos)
+        goto done;
+    for (uint32_t i = 0; i < n; i++)
+        if (!(names[i] = r_str (c, 4)) || !(repos[i] = r_str (c, 4)))
+            goto done;
+    if (c->bad || c->left)
+        goto done;
+    rc = sink->job_inputs ? sink->job_inputs (sink->arg, job, n, names, repos)
+                          : 0;
+done:
+    if (rc < 0 && errno != ENOMEM)
+        errno = EINVAL;
+    for (uint32_t i = 0; names && repos && i < n; i++) {
+        free (names[i]);
+        free (repos[i]);
+    }
+    free (names);
+    free (repos);
+    free (job);
+    return rc;
+}
+
 static int decode (const io__sink_t *sink, int type, const uint8_t *p,
                    size_t len)
 {
@@ -503,6 +605,10 @@ static int decode (const io__sink_t *sink, int type, const uint8_t *p,
         return decode_job (sink, type == REC_JOB_BEGIN, &c);
     case REC_ATTEMPT:
         return decode_attempt (sink, &c);
+    case REC_ENTRIES:
+        return decode_entries (sink, &c);
+    case REC_JOB_INPUTS:
+        return decode_job_inputs (sink, &c);
     case REC_INVALIDATE:
     case REC_FORGET:
         if (len != 16)

@@ -63,6 +63,8 @@ struct io_manifest {
     size_t njobs, jobscap;
 
     attempts_t att;
+
+    io__lineage_t *lin;    /* entry hashes and job inputs (lineage.c) */
 };
 
 /* ------------------------------------------------------- the id table */
@@ -228,6 +230,7 @@ static void fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
 /* The last record moves into the freed place, so indices change. */
 static void apply_forget (io_manifest_t *m, const io_hash_t *id)
 {
+    io__lineage_forget (m->lin, id);
     if (!m->tabcap)
         return;
     size_t s = tab_slot (m, id);
@@ -417,13 +420,28 @@ static int sink_stat (void *arg, const char *path, const io_stat_entry_t *e)
     return io_statcache_load (((io_manifest_t *)arg)->sc, path, e);
 }
 
+static int sink_entries (void *arg, const io_hash_t *id, uint32_t n,
+                         const io_hash_t *hashes)
+{
+    return io__lineage_put_entries (((io_manifest_t *)arg)->lin, id, n,
+                                    hashes);
+}
+
+static int sink_job_inputs (void *arg, const char *job_id, size_t n,
+                            char *const names[], char *const repos[])
+{
+    return io__lineage_put_job_inputs (((io_manifest_t *)arg)->lin, job_id,
+                                       n, names, repos);
+}
+
 /* Load manifest.h5 into m, or nothing when there is none.  Read-only
  * opens keep the file open, so that attempts are later read from the
  * file as it was, even if a writer has replaced it since. */
 static int load_file (io_manifest_t *m, dr_error_t *err)
 {
     io__sink_t sink = { .arg = m, .put = sink_put_new, .job = sink_job,
-                        .stat = sink_stat };
+                        .stat = sink_stat, .entries = sink_entries,
+                        .job_inputs = sink_job_inputs };
     io__h5_t *f = io__h5_open (m->path, err);
     if (!f)
         return -1;
@@ -457,7 +475,9 @@ static int replay (io_manifest_t *m, dr_error_t *err)
 {
     io__sink_t sink = { .arg = m, .put = sink_put,
                         .invalidate = sink_invalidate, .forget = sink_forget,
-                        .job = sink_job, .attempt = sink_attempt };
+                        .job = sink_job, .attempt = sink_attempt,
+                        .entries = sink_entries,
+                        .job_inputs = sink_job_inputs };
     return io__journal_replay (m->journal_path, m->journal, &sink, err);
 }
 
@@ -510,7 +530,8 @@ static io_manifest_t *manifest_new (const char *dir, bool ro)
         || !(m->tmp_path = jobs_sd_path (dir, JOBS_SD_MANIFEST_TMP))
         || !(m->journal_path = jobs_sd_path (dir, JOBS_SD_JOURNAL))
         || !(m->lock_path = jobs_sd_path (dir, JOBS_SD_LOCK))
-        || !(m->sc = io_statcache_create ())) {
+        || !(m->sc = io_statcache_create ())
+        || !(m->lin = io__lineage_create ())) {
         io_manifest_close (m);
         errno = ENOMEM;
         return NULL;
@@ -550,6 +571,7 @@ void io_manifest_close (io_manifest_t *m)
         free (m->att.tab);
         io__h5_close (m->h5);
         io_statcache_destroy (m->sc);
+        io__lineage_destroy (m->lin);
         free (m->dir);
         free (m->path);
         free (m->tmp_path);
@@ -928,6 +950,7 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
         .pipeline_hash = pipeline_hash ? *pipeline_hash : m->pipeline_hash,
         .attempts = m->att.v, .nattempts = m->att.n,
         .superseded = att_superseded, .superseded_arg = &m->att,
+        .lin = m->lin,
     };
     /* Older attempts are copied over from the file being replaced. */
     io__h5_t *old = NULL;
@@ -961,4 +984,44 @@ error:
         errno = saved;
     }
     return -1;
+}
+
+/* ------------------------------------------------------------ lineage */
+
+int io_manifest_put_entry_hashes (io_manifest_t *m, const io_hash_t *id,
+                                  uint32_t n, const io_hash_t *hashes,
+                                  dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    if (io__journal_entries (m->journal, id, n, hashes, err) < 0)
+        return -1;
+    if (io__lineage_put_entries (m->lin, id, n, hashes) < 0)
+        return dr_errprintf (err, "out of memory");
+    return 0;
+}
+
+const io_hash_t *io_manifest_entry_hashes (const io_manifest_t *m,
+                                           const io_hash_t *id, uint32_t *n)
+{
+    return io__lineage_entries (m->lin, id, n);
+}
+
+int io_manifest_put_job_inputs (io_manifest_t *m, const char *job_id,
+                                size_t n, char *const names[],
+                                char *const repos[], dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    if (io__journal_job_inputs (m->journal, job_id, n, names, repos, err) < 0)
+        return -1;
+    if (io__lineage_put_job_inputs (m->lin, job_id, n, names, repos) < 0)
+        return dr_errprintf (err, "out of memory");
+    return 0;
+}
+
+const char *io_manifest_job_repo (const io_manifest_t *m, const char *job_id,
+                                  const char *name)
+{
+    return io__lineage_job_repo (m->lin, job_id, name);
 }

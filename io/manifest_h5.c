@@ -87,6 +87,24 @@ typedef struct __attribute__ ((packed)) job_image_row {
     char image_id[80];
 } job_image_row_t;
 
+/* Lineage (lineage.c), format 2: one row per datum that has its input
+ * entries' hashes recorded (nentries raw 16-byte hashes, in the order of
+ * its inputs text, concatenated in /lineage_hashes), and one row per input
+ * of each job that recorded its inputs (name and absolute repo folder,
+ * concatenated in /job_input_strings).  Both are absent from files that
+ * predate them. */
+typedef struct __attribute__ ((packed)) lineage_row {
+    char id[32];
+    uint32_t nentries;
+} lineage_row_t;
+
+typedef struct __attribute__ ((packed)) job_input_row {
+    char job[32];
+    uint64_t strings_offset;
+    uint32_t name_length;
+    uint32_t repo_length;
+} job_input_row_t;
+
 typedef struct __attribute__ ((packed)) stat_row {
     uint64_t path_offset;       /* into /statcache_paths */
     uint32_t path_length;
@@ -139,17 +157,19 @@ typedef struct types {
         stat, jimg, attempt;
     hid_t datum_v1;             /* the datums row of format 1 */
     hid_t stat_v1, outstat;
+    hid_t lineage, jinput;
 } types_t;
 
 #define TYPES_INIT                                                          \
-    { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+    { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 static void types_close (types_t *t)
 {
     hid_t *all[] = { &t->hex, &t->host, &t->pipeline, &t->image,
                      &t->dstate, &t->jstate, &t->aoutcome, &t->datum,
                      &t->job, &t->stat, &t->jimg, &t->attempt,
-                     &t->datum_v1, &t->stat_v1, &t->outstat };
+                     &t->datum_v1, &t->stat_v1, &t->outstat, &t->lineage,
+                     &t->jinput };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
             H5Tclose (*all[i]);
@@ -209,10 +229,13 @@ static int types_create (types_t *t)
     t->attempt = H5Tcreate (H5T_COMPOUND, sizeof (attempt_row_t));
     t->stat_v1 = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_v1_t));
     t->outstat = H5Tcreate (H5T_COMPOUND, sizeof (outstat_row_t));
+    t->lineage = H5Tcreate (H5T_COMPOUND, sizeof (lineage_row_t));
+    t->jinput = H5Tcreate (H5T_COMPOUND, sizeof (job_input_row_t));
     if (t->hex < 0 || t->host < 0 || t->pipeline < 0 || t->image < 0
         || t->dstate < 0 || t->jstate < 0 || t->aoutcome < 0 || t->datum < 0
         || t->job < 0 || t->stat < 0 || t->jimg < 0 || t->attempt < 0
-        || t->stat_v1 < 0 || t->outstat < 0)
+        || t->stat_v1 < 0 || t->outstat < 0 || t->lineage < 0
+        || t->jinput < 0)
         goto error;
 
     FIELD (ok, t->datum, datum_row_t, id, t->hex);
@@ -269,6 +292,12 @@ static int types_create (types_t *t)
     FIELD (ok, t->job, job_row_t, pipeline_hash, t->hex);
     FIELD (ok, t->jimg, job_image_row_t, id, t->hex);
     FIELD (ok, t->jimg, job_image_row_t, image_id, t->image);
+    FIELD (ok, t->lineage, lineage_row_t, id, t->hex);
+    FIELD (ok, t->lineage, lineage_row_t, nentries, H5T_NATIVE_UINT32);
+    FIELD (ok, t->jinput, job_input_row_t, job, t->hex);
+    FIELD (ok, t->jinput, job_input_row_t, strings_offset, H5T_NATIVE_UINT64);
+    FIELD (ok, t->jinput, job_input_row_t, name_length, H5T_NATIVE_UINT32);
+    FIELD (ok, t->jinput, job_input_row_t, repo_length, H5T_NATIVE_UINT32);
 
     FIELD (ok, t->stat, stat_row_t, path_offset, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, path_length, H5T_NATIVE_UINT32);
@@ -779,6 +808,102 @@ static int fill_job_image (void *ctx, size_t i, void *row, uint64_t off,
     return 0;
 }
 
+/* Lineage rows follow the datums' order, for datums that have hashes. */
+typedef struct lineage_ctx {
+    const io__snapshot_t *s;
+    size_t next;
+} lineage_ctx_t;
+
+static int fill_lineage (void *ctx, size_t i, void *row, uint64_t off,
+                         bytes_t *sb)
+{
+    lineage_ctx_t *c = ctx;
+    lineage_row_t *w = row;
+    uint32_t n = 0;
+    const io_hash_t *h = NULL;
+    (void)i;
+    (void)off;
+    while (c->next < c->s->nrecs
+           && !(h = io__lineage_entries (c->s->lin, &c->s->recs[c->next].id,
+                                         &n)))
+        c->next++;
+    if (!h)
+        return -1;  /* cannot happen: the rows were counted */
+    hex32 (w->id, c->s->recs[c->next].id.b);
+    w->nentries = n;
+    c->next++;
+    for (uint32_t k = 0; k < n; k++)
+        if (bytes_add (sb, h[k].b, 16) < 0)
+            return -1;
+    return 0;
+}
+
+typedef struct jinput_ctx {
+    const io__lineage_t *l;
+    size_t job, k;
+} jinput_ctx_t;
+
+static int fill_jinput (void *ctx, size_t i, void *row, uint64_t off,
+                        bytes_t *sb)
+{
+    jinput_ctx_t *c = ctx;
+    job_input_row_t *w = row;
+    const char *id;
+    size_t n;
+    char *const *names, *const *repos;
+    (void)i;
+    for (;;) {
+        io__lineage_job (c->l, c->job, &id, &n, &names, &repos);
+        if (c->k < n)
+            break;
+        c->job++;
+        c->k = 0;
+    }
+    memcpy (w->job, id, strnlen (id, sizeof (w->job)));
+    w->strings_offset = off;
+    w->name_length = (uint32_t)strlen (names[c->k]);
+    w->repo_length = (uint32_t)strlen (repos[c->k]);
+    if (bytes_add (sb, names[c->k], w->name_length) < 0
+        || bytes_add (sb, repos[c->k], w->repo_length) < 0)
+        return -1;
+    c->k++;
+    return 0;
+}
+
+static int write_lineage (hid_t file, const types_t *t,
+                          const io__snapshot_t *s, h5msg_t *msg)
+{
+    if (!s->lin)
+        return 0;
+    lineage_ctx_t c = { s, 0 };
+    table_t tb = { "lineage_entries", "lineage_hashes", t->lineage,
+                   sizeof (lineage_row_t), 0, 0, fill_lineage, &c,
+                   "cannot write the lineage" };
+    for (size_t i = 0; i < s->nrecs; i++) {
+        uint32_t n;
+        if (io__lineage_entries (s->lin, &s->recs[i].id, &n)) {
+            tb.n++;
+            tb.nbytes += (uint64_t)n * 16;
+        }
+    }
+    if (write_table (file, &tb, msg) < 0)
+        return -1;
+    jinput_ctx_t jc = { s->lin, 0, 0 };
+    table_t tj = { "job_inputs", "job_input_strings", t->jinput,
+                   sizeof (job_input_row_t), 0, 0, fill_jinput, &jc,
+                   "cannot write the lineage" };
+    for (size_t j = 0; j < io__lineage_njobs (s->lin); j++) {
+        const char *id;
+        size_t n;
+        char *const *names, *const *repos;
+        io__lineage_job (s->lin, j, &id, &n, &names, &repos);
+        tj.n += n;
+        for (size_t k = 0; k < n; k++)
+            tj.nbytes += strlen (names[k]) + strlen (repos[k]);
+    }
+    return write_table (file, &tj, msg);
+}
+
 static int write_jobs (hid_t file, const types_t *t, const io__snapshot_t *s,
                        h5msg_t *msg)
 {
@@ -1027,6 +1152,7 @@ int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
     if (write_datums (file, &t, s, &hosts, &msg) < 0
         || write_outstats (file, &t, s, &msg) < 0
         || write_jobs (file, &t, s, &msg) < 0
+        || write_lineage (file, &t, s, &msg) < 0
         || write_statcache (file, &t, s, &msg) < 0)
         goto error;
     int arc = write_attempts (file, &t, s, old, &hosts, &msg, err);
@@ -1581,12 +1707,131 @@ const char *io__h5_output (const io__h5_t *f)
     return f->output;
 }
 
+/* The strings dataset of a table, whole, with its checksum checked. */
+static uint8_t *strings_read_all (hid_t file, const char *name, size_t *n,
+                                  h5msg_t *msg)
+{
+    return dset_read_all (file, name, H5T_NATIVE_UINT8, 1, n, msg);
+}
+
+static int read_lineage (hid_t file, const types_t *t, const io__sink_t *sink,
+                         h5msg_t *msg)
+{
+    if (H5Lexists (file, "lineage_entries", H5P_DEFAULT) <= 0)
+        return 0;   /* written before lineage was recorded */
+    size_t n, nb, at = 0;
+    lineage_row_t *rows = dset_read_all (file, "lineage_entries", t->lineage,
+                                         sizeof (*rows), &n, msg);
+    uint8_t *hb = rows ? strings_read_all (file, "lineage_hashes", &nb, msg)
+                       : NULL;
+    int rc = -1;
+    if (!rows || !hb)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        io_hash_t id;
+        if (unhex32 (rows[i].id, id.b) < 0
+            || rows[i].nentries > (nb - at) / 16) {
+            set_reason (msg, "lineage_entries row %zu is malformed", i);
+            goto done;
+        }
+        if (sink->entries
+            && sink->entries (sink->arg, &id, rows[i].nentries,
+                              (const io_hash_t *)(void *)(hb + at)) < 0) {
+            set_reason (msg, "out of memory");
+            goto done;
+        }
+        at += (size_t)rows[i].nentries * 16;
+    }
+    free (rows);
+    free (hb);
+    rows = NULL;
+    hb = NULL;
+    job_input_row_t *jr = dset_read_all (file, "job_inputs", t->jinput,
+                                         sizeof (*jr), &n, msg);
+    char *js = jr ? (char *)strings_read_all (file, "job_input_strings", &nb,
+                                              msg)
+                  : NULL;
+    if (!jr || !js) {
+        free (jr);
+        free (js);
+        goto done;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t o = jr[i].strings_offset;
+        size_t nl = jr[i].name_length, rl = jr[i].repo_length;
+        char job[33], *name = NULL, *repo = NULL;
+        if (o > nb || nl + rl > nb - o) {
+            set_reason (msg, "job_inputs row %zu is malformed", i);
+            rc = -1;
+            break;
+        }
+        memcpy (job, jr[i].job, 32);
+        job[32] = '\0';
+        name = strndup (js + o, nl);
+        repo = strndup (js + o + nl, rl);
+        /* Rows of one job are consecutive: gather them. */
+        if (!name || !repo)
+            rc = -1;
+        else {
+            size_t k = i + 1;
+            while (k < n && !memcmp (jr[k].job, jr[i].job, 32))
+                k++;
+            char **names = calloc (k - i, sizeof (char *));
+            char **repos = calloc (k - i, sizeof (char *));
+            size_t got = 0;
+            if (names && repos) {
+                names[0] = name;
+                repos[0] = repo;
+                name = repo = NULL;
+                got = 1;
+                for (size_t q = i + 1; q < k; q++) {
+                    uint64_t oq = jr[q].strings_offset;
+                    size_t a = jr[q].name_length, b = jr[q].repo_length;
+                    if (oq > nb || a + b > nb - oq)
+                        break;
+                    if (!(names[got] = strndup (js + oq, a))
+                        || !(repos[got] = strndup (js + oq + a, b))) {
+                        free (names[got]);
+                        break;
+                    }
+                    got++;
+                }
+            }
+            if (!names || !repos || got != k - i
+                || (sink->job_inputs
+                    && sink->job_inputs (sink->arg, job, got, names, repos)
+                           < 0)) {
+                set_reason (msg, "job_inputs: malformed or out of memory");
+                rc = -1;
+            }
+            for (size_t q = 0; q < got; q++) {
+                free (names[q]);
+                free (repos[q]);
+            }
+            free (names);
+            free (repos);
+            i = k - 1;
+        }
+        free (name);
+        free (repo);
+    }
+    free (jr);
+    free (js);
+    return rc;
+done:
+    free (rows);
+    free (hb);
+    return rc;
+}
+
 int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err)
 {
     h5msg_t msg = { "" };
     quiet ();
     if (read_datums (f->file, &f->t, f->version, sink, &msg) < 0
         || read_jobs (f->file, &f->t, sink, &msg) < 0
+        || (f->version >= 2 && read_lineage (f->file, &f->t, sink, &msg) < 0)
         || read_statcache (f->file, &f->t, sink, &msg) < 0)
         return read_error (err, f->path, &msg);
     return 0;

@@ -38,6 +38,28 @@ void io__datum_free_strings (io_datum_rec_t *rec);
 /* Bytes of rec's outputs in the concatenated form above. */
 size_t io__datum_outputs_len (const io_datum_rec_t *rec);
 
+/* -------------------------------------------------------------- lineage */
+
+/* Entry hashes per datum and inputs per job (lineage.c), what `datumrun
+ * why` follows.  put_entries replaces id's hashes (n == 0 removes them);
+ * return 0 or -1 (ENOMEM). */
+typedef struct io__lineage io__lineage_t;
+io__lineage_t *io__lineage_create (void);
+void io__lineage_destroy (io__lineage_t *l);
+int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
+                             uint32_t n, const io_hash_t *hashes);
+void io__lineage_forget (io__lineage_t *l, const io_hash_t *id);
+const io_hash_t *io__lineage_entries (const io__lineage_t *l,
+                                      const io_hash_t *id, uint32_t *n);
+int io__lineage_put_job_inputs (io__lineage_t *l, const char *job_id,
+                                size_t n, char *const names[],
+                                char *const repos[]);
+const char *io__lineage_job_repo (const io__lineage_t *l, const char *job_id,
+                                  const char *name);
+size_t io__lineage_njobs (const io__lineage_t *l);
+void io__lineage_job (const io__lineage_t *l, size_t i, const char **job_id,
+                      size_t *n, char *const **names, char *const **repos);
+
 /* ------------------------------------------------------------- the sink */
 
 /* Where decoders deliver records, in file order.  Each callback returns 0
@@ -52,6 +74,11 @@ typedef struct io__sink {
     int (*job) (void *arg, bool begin, const jobs_record_t *job);
     int (*attempt) (void *arg, const io_attempt_t *a);
     int (*stat) (void *arg, const char *path, const io_stat_entry_t *e);
+    /* lineage: a datum's entry hashes, a job's inputs */
+    int (*entries) (void *arg, const io_hash_t *id, uint32_t n,
+                    const io_hash_t *hashes);
+    int (*job_inputs) (void *arg, const char *job_id, size_t n,
+                       char *const names[], char *const repos[]);
 } io__sink_t;
 
 /* --------------------------------------------------------- the HDF5 file */
@@ -71,6 +98,7 @@ typedef struct io__snapshot {
     size_t nattempts;
     bool (*superseded) (const void *arg, const io_attempt_t *a);
     const void *superseded_arg;
+    const io__lineage_t *lin;     /* kept for the datums in recs */
 } io__snapshot_t;
 
 /* The format version manifest_h5.c writes; it reads 1 and 2. */
@@ -117,6 +145,11 @@ int io__journal_job (io__journal_t *j, bool begin, const jobs_record_t *job,
                      dr_error_t *err);
 int io__journal_attempt (io__journal_t *j, const io_attempt_t *a,
                          dr_error_t *err);
+int io__journal_entries (io__journal_t *j, const io_hash_t *id, uint32_t n,
+                         const io_hash_t *hashes, dr_error_t *err);
+int io__journal_job_inputs (io__journal_t *j, const char *job_id, size_t n,
+                            char *const names[], char *const repos[],
+                            dr_error_t *err);
 int io__journal_sync (io__journal_t *j, dr_error_t *err);
 /* Hold: records wait in memory until release writes them all with one
  * write(2) (rank 0 holds over a sweep of results).  Sync and reset write

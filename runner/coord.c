@@ -88,6 +88,43 @@ static void datum_label (coord_t *c, uint32_t didx, char *buf, size_t len)
     free (in);
 }
 
+/* What `datumrun why` follows: the datum's entries' hashes as processed. */
+static int record_lineage (coord_t *c, const sched_datum_t *d,
+                           dr_error_t *err)
+{
+    io_hash_t one, *h = d->nentries > 1 ? malloc (d->nentries * sizeof (*h))
+                                        : &one;
+    if (!h)
+        return dr_errprintf (err, "out of memory");
+    uint32_t n = sched_datum_entry_hashes (c->p, d, h);
+    int rc = io_manifest_put_entry_hashes (c->m, &d->id, n, h, err);
+    if (h != &one)
+        free (h);
+    return rc;
+}
+
+/* A job's inputs (name -> repo folder), for lineage. */
+static int record_job_inputs (coord_t *c, dr_error_t *err)
+{
+    const jobs_spec_t *s = c->p->spec;
+    char **names = calloc (s->npfs ? s->npfs : 1, sizeof (char *));
+    char **repos = calloc (s->npfs ? s->npfs : 1, sizeof (char *));
+    int rc = -1;
+    if (names && repos) {
+        for (size_t i = 0; i < s->npfs; i++) {
+            names[i] = s->pfs[i]->name;
+            repos[i] = s->pfs[i]->repo;
+        }
+        rc = io_manifest_put_job_inputs (c->m, c->job.id, s->npfs, names,
+                                         repos, err);
+    }
+    else
+        dr_errprintf (err, "out of memory");
+    free (names);
+    free (repos);
+    return rc;
+}
+
 static int record (coord_t *c, uint32_t didx, const wresult_t *r,
                    jobs_datum_state_t state, int rank)
 {
@@ -116,6 +153,9 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.noutputs = r->outs.n;
     int rc = io_manifest_put (c->m, &rec, &err);
     free (rec.inputs);
+    if (rc == 0 && (state == JOBS_DATUM_SUCCESS
+                    || state == JOBS_DATUM_RECOVERED))
+        rc = record_lineage (c, d, &err);
     if (rc < 0 && !c->stopping) {
         /* Results that cannot be recorded would be redone anyway: stop
          * handing out work (a full disk, say) and say why. */
@@ -778,7 +818,8 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         goto out;
     }
     free (logdir);
-    if (io_manifest_job_begin (c.m, &c.job, &err) < 0) {
+    if (io_manifest_job_begin (c.m, &c.job, &err) < 0
+        || record_job_inputs (&c, &err) < 0) {
         dr_log (LOG_ERR, "%s", err.text);
         goto out;
     }

@@ -853,6 +853,15 @@ void sched_plan_destroy (sched_plan_t *p)
     errno = saved;
 }
 
+uint32_t sched_datum_entry_hashes (const sched_plan_t *p,
+                                   const sched_datum_t *d, io_hash_t *out)
+{
+    const uint32_t *e = p->ents + d->first;
+    for (uint32_t j = 0; j < d->nentries; j++)
+        out[j] = p->entries[e[j]].hash;
+    return d->nentries;
+}
+
 char *sched_datum_inputs (const sched_plan_t *p, const sched_datum_t *d)
 {
     size_t len = 1;

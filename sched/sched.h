@@ -146,6 +146,11 @@ static inline const char *sched_str (const sched_plan_t *p, uint64_t off)
     return p->pool + off;
 }
 
+/* The content hashes of d's entries, in the order of sched_datum_inputs'
+ * entries, into out (room for d->nentries); returns their count. */
+uint32_t sched_datum_entry_hashes (const sched_plan_t *p,
+                                   const sched_datum_t *d, io_hash_t *out);
+
 /* The datum's "name:path" entries as io_datum_rec_t.inputs (each
  * NUL-terminated, then one more NUL).  Caller frees. */
 char *sched_datum_inputs (const sched_plan_t *p, const sched_datum_t *d);

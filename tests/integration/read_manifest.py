@@ -178,6 +178,7 @@ OUTCOMES = ["success", "failed", "interrupted", "lost", "recovered"]
 REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5
 REC_ATTEMPT = 6
 REC_PUT_V2 = 7  # a put with each output's size and mtime
+REC_ENTRIES, REC_JOB_INPUTS = 10, 11   # lineage (io/lineage.c)
 
 
 def xxh3_64():
@@ -374,6 +375,19 @@ def replay(state_dir, dlist, jlist, alist=()):
                         break
                 else:
                     jobs_.append(j)
+            elif typ == REC_ENTRIES:
+                # a datum's input entries' hashes (lineage): checked for
+                # shape; the lists here do not carry lineage
+                c.take(16)
+                n = c.u(4)
+                c.take(16 * n)
+                c.done()
+            elif typ == REC_JOB_INPUTS:
+                c.take(c.u(1))
+                for _ in range(c.u(4)):
+                    c.take(c.u(4))
+                    c.take(c.u(4))
+                c.done()
             else:
                 raise Bad("unknown record type %d" % typ)
         except Bad as e:

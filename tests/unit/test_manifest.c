@@ -1220,10 +1220,70 @@ static void test_inputs_list (void **state)
                       -1);
 }
 
+/* Lineage side tables: entry hashes and job inputs survive the journal
+ * (a writer that never checkpoints) and a checkpoint; a forgotten datum
+ * loses them. */
+static void test_lineage (void **state)
+{
+    fixture_t *f = *state;
+    dr_error_t err = { "" };
+    io_manifest_t *m = open_ok (f->dir);
+    io_hash_t h[3] = { hash_of ("e", 0), hash_of ("e", 1), hash_of ("e", 2) };
+    char *names[] = { "words", "images" };
+    char *repos[] = { "/data/words", "/data/img" };
+    for (int i = 0; i < 10; i++)
+        put_i (m, i, 0);
+    io_hash_t id3 = hash_of ("datum", 3), id4 = hash_of ("datum", 4);
+    assert_int_equal (io_manifest_put_entry_hashes (m, &id3, 2, h, &err), 0);
+    assert_int_equal (io_manifest_put_entry_hashes (m, &id4, 3, h, &err), 0);
+    /* replaced, not added */
+    assert_int_equal (io_manifest_put_entry_hashes (m, &id4, 1, &h[2], &err),
+                      0);
+    assert_int_equal (io_manifest_put_job_inputs (m, "0123abcd", 2, names,
+                                                  repos, &err), 0);
+    assert_int_equal (io_manifest_sync (m, &err), 0);
+    io_manifest_close (m);
+
+    for (int round = 0; round < 2; round++) {
+        m = open_ok (f->dir);
+        uint32_t n;
+        const io_hash_t *got = io_manifest_entry_hashes (m, &id3, &n);
+        assert_non_null (got);
+        assert_int_equal (n, 2);
+        assert_true (io_hash_eq (&got[0], &h[0]));
+        assert_true (io_hash_eq (&got[1], &h[1]));
+        got = io_manifest_entry_hashes (m, &id4, &n);
+        assert_non_null (got);
+        assert_int_equal (n, 1);
+        assert_true (io_hash_eq (&got[0], &h[2]));
+        io_hash_t id5 = hash_of ("datum", 5);
+        assert_null (io_manifest_entry_hashes (m, &id5, &n));
+        assert_string_equal (io_manifest_job_repo (m, "0123abcd", "images"),
+                             "/data/img");
+        assert_null (io_manifest_job_repo (m, "0123abcd", "nope"));
+        assert_null (io_manifest_job_repo (m, "ffff", "words"));
+        /* round 0 replayed the journal; fold it into the file */
+        checkpoint_ok (m, NULL);
+        io_manifest_close (m);
+        assert_int_equal (file_size (f->journal), 0);
+    }
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_forget (m, &id3, &err), 0);
+    uint32_t n;
+    assert_null (io_manifest_entry_hashes (m, &id3, &n));
+    checkpoint_ok (m, NULL);
+    io_manifest_close (m);
+    m = open_ro_ok (f->dir);
+    assert_null (io_manifest_entry_hashes (m, &id3, &n));
+    assert_non_null (io_manifest_entry_hashes (m, &id4, &n));
+    io_manifest_close (m);
+}
+
 int main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_lineage, setup, teardown),
         cmocka_unit_test_setup_teardown (test_checkpoint_failure, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_journal_replay_fork, setup,
