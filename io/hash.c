@@ -215,7 +215,8 @@ static int hash_dir (io_statcache_t *sc, int dfd, const char *name,
     int rc = -1;
     io_hasher_t *h = NULL;
     while ((de = readdir (d))) {
-        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
+        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, "..")
+            || !strcmp (de->d_name, IO_OWNER_FILE))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 32;

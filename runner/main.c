@@ -368,6 +368,18 @@ static const optparse_cmd_t commands[] = {
       .fn = cmd_inspect_datum,
       .summary = "show one datum of a job, with its attempts in every job",
       .options = runner_inspect_options, .complete = OPTPARSE_COMP_SPEC },
+    { .name = "why", .args = "PATH", .fn = cmd_why,
+      .summary = "which datum, inputs, code and job made an output file, "
+                 "followed upstream through chained pipelines",
+      .options = runner_why_options, .complete = OPTPARSE_COMP_FILE,
+      .description = "PATH is a file or folder in some pipeline's output "
+                     "folder, found through the folder's owner marker. "
+                     "Each input entry is shown with its content hash as "
+                     "recorded and whether it still has it (current or "
+                     "stale); an entry in another pipeline's output folder "
+                     "is explained in turn, down to raw inputs.  With "
+                     "--stale, PATH is a spec: its outputs that a rerun "
+                     "would redo, and why; exit 1 when there are any." },
     { .name = "logs", .args = "SPEC DATUM", .fn = cmd_logs,
       .summary = "print a datum's stdout and stderr (DATUM may be a unique "
                  "prefix)",

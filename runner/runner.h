@@ -228,6 +228,7 @@ extern const optparse_option_t runner_run_options[];
 extern const optparse_option_t runner_plan_options[];
 extern const optparse_option_t runner_inspect_options[];
 extern const optparse_option_t runner_sbatch_options[];
+extern const optparse_option_t runner_why_options[];
 extern const optparse_option_t runner_info_options[];
 extern const optparse_option_t runner_campaign_sbatch_options[];
 extern const optparse_option_t runner_next_options[];
@@ -246,6 +247,7 @@ int cmd_list_job (optparse_t *p);
 int cmd_inspect_job (optparse_t *p);
 int cmd_list_datum (optparse_t *p);
 int cmd_inspect_datum (optparse_t *p);
+int cmd_why (optparse_t *p);   /* why.c */
 int cmd_next (optparse_t *p);   /* next.c */
 int cmd_logs (optparse_t *p);   /* logs.c */
 int cmd_report (optparse_t *p); /* report.c */

@@ -1336,6 +1336,10 @@ static int frame_list (struct walker *w, struct frame *f)
         const char *name = de->d_name;
         if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
             continue;
+        /* An upstream pipeline's owner marker is not one of its outputs:
+         * a pipeline reading another's output folder never sees it. */
+        if (!strcmp (name, IO_OWNER_FILE))
+            continue;
         enum etype type = de->d_type == DT_DIR ? T_DIR
                           : de->d_type == DT_LNK ? T_LNK
                           : de->d_type == DT_UNKNOWN ? T_UNKNOWN : T_OTHER;
