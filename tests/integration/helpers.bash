@@ -96,3 +96,21 @@ h5() {
 pyget() {
     $PY -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
+
+# node_visible_datumrun: for tests whose jobs run on the local cluster's
+# nodes (each has a /tmp of its own), in setup_file: a build under /tmp
+# (a clone may live anywhere) is invisible there, so run a copy of the
+# executable from /var/tmp.  node_visible_cleanup removes it.
+node_visible_datumrun() {
+    case "$DATUMRUN" in
+    /tmp/*)
+        export DATUMRUN_BIN_COPY=$(mktemp -d /var/tmp/datumrun-bin.XXXXXX)
+        cp "$DATUMRUN" "$DATUMRUN_BIN_COPY/datumrun"
+        export DATUMRUN="$DATUMRUN_BIN_COPY/datumrun"
+        ;;
+    esac
+}
+
+node_visible_cleanup() {
+    [ -z "${DATUMRUN_BIN_COPY:-}" ] || rm -rf "$DATUMRUN_BIN_COPY"
+}

@@ -9,6 +9,7 @@ load helpers
 export DATUMRUN_TEST_TMPDIR=/var/tmp
 
 setup_file() {
+    node_visible_datumrun
     timeout 120 "$DATUMRUN_SRC/slurm/cluster.sh" up >/dev/null
 }
 
@@ -172,4 +173,8 @@ SPECS
     [ "$(wait_job "$a" 120)" = COMPLETED ]
     [ "$(wait_job "$b" 120)" = COMPLETED ]
     [ "$(cat out/sum/total)" -eq 20 ]
+}
+
+teardown_file() {
+    node_visible_cleanup
 }

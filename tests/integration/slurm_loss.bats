@@ -8,6 +8,7 @@ load helpers
 export DATUMRUN_TEST_TMPDIR=/var/tmp
 
 setup_file() {
+    node_visible_datumrun
     timeout 120 "$DATUMRUN_SRC/slurm/cluster.sh" up >/dev/null
 }
 
@@ -97,4 +98,8 @@ rank_pid() {
     [ "$status" -eq 0 ]
     j=$(last_json)
     [ "$(counts "$j")" = "$((24 - done_first)) + $done_first / 24" ]
+}
+
+teardown_file() {
+    node_visible_cleanup
 }

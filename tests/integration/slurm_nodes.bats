@@ -25,19 +25,11 @@ setup_file() {
     if [ "$(id -u)" -eq 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     fi
-    # A build under /tmp (a clone may live anywhere) is invisible on the
-    # nodes, whose /tmp is their own: run a copy from /var/tmp instead.
-    case "$DATUMRUN" in
-    /tmp/*)
-        export DATUMRUN_BIN_COPY=$(mktemp -d /var/tmp/datumrun-bin.XXXXXX)
-        cp "$DATUMRUN" "$DATUMRUN_BIN_COPY/datumrun"
-        export DATUMRUN="$DATUMRUN_BIN_COPY/datumrun"
-        ;;
-    esac
+    node_visible_datumrun
 }
 
 teardown_file() {
-    [ -n "${DATUMRUN_BIN_COPY:-}" ] && rm -rf "$DATUMRUN_BIN_COPY"
+    node_visible_cleanup
     CLUSTER="$DATUMRUN_SRC/slurm/cluster.sh"
     if [ "${NODES_BEFORE:-3}" -eq 0 ]; then
         timeout 120 "$CLUSTER" down >/dev/null 2>&1
