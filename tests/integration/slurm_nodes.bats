@@ -368,42 +368,6 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     rm -rf /dev/shm/dr-scratch-test
 }
 
-# A node crash: every process of drnode3 (slurmd, slurmstepd, the worker)
-# SIGKILLed mid-job.  Worker loss (issue 9) notices the silent worker
-# (worker_timeout), hands its datums to the workers on the other two nodes
-# and the job completes.  --no-kill keeps Slurm from ending the job and the
-# step when the node goes down.
-@test "a node crashes mid-job and the job completes on the other two" {
-    make_repo 24
-    spec s.json crash 'sleep 0.5; hostname > "$DATUMRUN_OUT/$(basename "$in")"' \
-        "$(pfs in repo '/*')" \
-        '{"parallelism_spec": {"constant": 3}, "worker_timeout": "10s", "worker_heartbeat": "1s"}'
-    # The capability this needs is issue 9's: without it the spec's
-    # worker_timeout is an unknown key (and the job would wait for ever).
-    if ! dr plan s.json >/dev/null 2>&1; then
-        skip "worker loss (issue 9: worker_timeout) is not in this build"
-    fi
-    printf '#!/bin/bash\nsrun --mpi=pmix --no-kill %q run s.json --json\necho "exit $?"\n' \
-        "$DATUMRUN" > job.sh
-    id=$(submit --no-kill -N 3 -n 4 --overcommit -o job.out job.sh)
-    CRASHED=drnode3
-    for t in $(seq 1 120); do
-        [ "$(ls crash 2>/dev/null | wc -l)" -ge 4 ] && break
-        sleep 0.5
-    done
-    # Block distribution: rank 0 on drnode1, worker 3 alone on drnode3.
-    timeout 60 "$DATUMRUN_SRC/slurm/cluster.sh" crash drnode3
-    state=$(wait_job "$id" 300)
-    cat job.out
-    j=$(grep '^{' job.out | tail -n 1)
-    [ "$(jget "$j" state)" = success ]
-    [ "$(jget "$j" processed)" -eq 24 ]
-    grep -qx "exit 0" job.out
-    [ "$(ls crash | wc -l)" -eq 24 ]
-    # What ran after the crash ran on the two nodes left.
-    [ "$(cut -d' ' -f1 crash/* | sort -u | grep -cv drnode3)" -ge 1 ]
-}
-
 # Two chained pipelines, the first spread over the nodes.
 write_campaign() {
     make_repo 6
