@@ -340,8 +340,9 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     [ "$(cat scr/d/f7/x)" = f7 ]
     # No temporary copies in the output, no sandboxes left on the nodes.
     [ -z "$(find scr -name '.datumrun-tmp*')" ]
+    jid=$(jget "$(grep '^{' job.out | tail -n 1)" job_id)
     for n in drnode1 drnode2 drnode3; do
-        [ -z "$("$DATUMRUN_SRC/slurm/cluster.sh" exec "$n" sh -c 'ls -d /tmp/datumrun-* 2>/dev/null')" ]
+        [ -z "$("$DATUMRUN_SRC/slurm/cluster.sh" exec "$n" sh -c "ls -d /tmp/datumrun-$jid* 2>/dev/null")" ]
     done
     # The manifest agrees with what landed; a rerun skips everything.
     run dr list-job s.json --json
