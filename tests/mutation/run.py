@@ -70,13 +70,13 @@ def parse(path):
     return out
 
 
-def sh(cmd, cwd, timeout, log):
+def sh(cmd, cwd, timeout, log, env=None):
     with open(log, "a") as f:
         f.write("\n$ %s\n" % " ".join(cmd))
         f.flush()
         try:
             return subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout).returncode
+                                  timeout=timeout, env=env).returncode
         except subprocess.TimeoutExpired:
             f.write("timed out after %ds\n" % timeout)
             return 124
@@ -148,9 +148,29 @@ def main():
 
     slurm = [] if a.slurm else ["-E", "slurm"]
     ctest = ["ctest", "--timeout", str(a.timeout), "-j1"]
+    env = dict(os.environ, DATUMRUN=os.path.join(build, "datumrun"),
+               DATUMRUN_SRC=src, DATUMRUN_BUILD=build)
+
+    def run_first(tests):
+        """A mutant's first tests: ctest regexes, and integration/FILE:RE
+        (only that bats file's tests whose name matches RE, '.' for a
+        space).  0 when all pass."""
+        plain = [t for t in tests if ":" not in t]
+        rc = 0
+        if plain:
+            rc = sh(ctest + ["-R", "|".join(plain)] + slurm, build, 7200, log)
+        for t in tests:
+            if rc or ":" not in t:
+                continue
+            name, rx = t.split(":", 1)
+            bats = os.path.join(src, "tests", name + ".bats")
+            rc = sh(["timeout", str(a.timeout), "bats", "--tap", "--filter",
+                     rx, bats], build, a.timeout + 60, log, env)
+        return rc
+
     # The unmutated tree must pass every mutant's first tests.
     first_all = sorted({t for m in mutants for t in m.tests})
-    if sh(ctest + ["-R", "|".join(first_all)] + slurm, build, 7200, log):
+    if run_first(first_all):
         sys.exit("the unmutated tree fails the tests: see %s" % log)
 
     t_start = time.time()
@@ -174,13 +194,16 @@ def main():
             if sh(["cmake", "--build", build, "-j%d" % a.jobs], a.work, 1800, log):
                 m.result, m.detail = "stillborn", "does not build"
                 continue
-            first = "|".join(m.tests)
-            if sh(ctest + ["-R", first] + slurm, build, 7200, log):
+            # The rest: every ctest test but the Slurm ones (unless
+            # --slurm) and the named whole files already run; a file run
+            # only in part (FILE:RE) runs whole here.
+            first = "|".join(["^%s$" % t for t in m.tests if ":" not in t]
+                             + ([] if a.slurm else ["slurm"]))
+            if run_first(m.tests):
                 m.result, m.detail = "killed", "by " + " ".join(m.tests)
             elif a.first_only:
                 m.result, m.detail = "survived", "named tests only"
-            elif sh(ctest + ["-E", first + ("" if a.slurm else "|slurm")],
-                    build, 7200, log):
+            elif sh(ctest + (["-E", first] if first else []), build, 7200, log):
                 m.result, m.detail = "killed", "by the other tests"
             else:
                 m.result, m.detail = "survived", "every test passed"
