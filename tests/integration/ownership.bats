@@ -64,6 +64,12 @@ runj() {
     [[ "$output" =~ "pipeline 'two' (spec $T/two.json" ]]
     [ ! -d .datumrun/two ]                  # nothing was written for it
     [ "$(tree shared)" = "$before" ]
+    # --adopt takes over a user's folder, never another pipeline's
+    run dr run two.json --adopt
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "output folder $T/shared belongs to pipeline 'one'" ]]
+    [ ! -d .datumrun/two ]
+    [ "$(tree shared)" = "$before" ]
     ls -d shared.old-* && false
     runj one.json
     [ "$(counts "$j")" = "0 + 3 / 3" ]
@@ -100,6 +106,13 @@ runj() {
     run dr run outer.json
     [ "$status" -eq 2 ]
     [[ "$output" =~ "output folder $T/o contains $T/o/sub, the output folder of pipeline 'inner'" ]]
+    # deeper down too
+    rm -rf o .datumrun
+    spec deep.json deep "$copy" "$(pfs in repo '/*')" '{"output": "o/a/b/c"}'
+    runj deep.json
+    run dr run outer.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "output folder $T/o contains $T/o/a/b/c, the output folder of pipeline 'deep'" ]]
     # a campaign checks every pair of its specs before running any
     rm -rf o .datumrun
     mkdir camp
@@ -130,6 +143,19 @@ runj() {
     [ -e out/.datumrun-owner.json ]
     runj s.json
     [ "$(counts "$j")" = "0 + 3 / 3" ]
+}
+
+@test "a file no datum owns, put into an owned output folder, stays: the datum writing its path collides" {
+    make_repo
+    spec s.json uf "$copy" "$(pfs in repo '/*')" '{"output": "out", "datum_tries": 1}'
+    runj s.json
+    echo mine > out/d.txt.out
+    echo "content d" > repo/d.txt
+    runj --status 1 s.json
+    [[ "$output" =~ "output collision" ]]
+    [[ "$output" =~ "d.txt.out" ]]
+    [ "$(cat out/d.txt.out)" = mine ]
+    [ "$(jget "$j" failed)" -eq 1 ]
 }
 
 @test "a folder an earlier datumrun made (no marker, the manifest has records) is taken over silently" {

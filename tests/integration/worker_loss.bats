@@ -201,6 +201,19 @@ at_most_twice() {
     for f in "$T"/pids/*; do wait_for gone "$(cat "$f")"; done
 }
 
+@test "a datum longer than worker_timeout keeps its worker: a busy worker sends heartbeats" {
+    mkdir repo; echo a > repo/a
+    spec s.json hb 'sleep 8; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 1}, "worker_timeout": "4s", "worker_heartbeat": "0.5s"}'
+    run dr run s.json --json
+    echo "$output" >&2
+    [ "$status" -eq 0 ]
+    j=$(last_json)
+    [ "$(jget "$j" lost_workers)" -eq 0 ]
+    [ "$(counts "$j")" = "1 + 0 / 1" ]
+    [ "$(tree hb)" = "$(scratch_tree s.json)" ]
+}
+
 @test "a timed-out command that traps TERM and exits 0 still fails" {
     mkdir repo; echo a > repo/a
     spec s.json wl "trap 'exit 0' TERM; sleep 30 & wait" "$(pfs in repo '/*')" \

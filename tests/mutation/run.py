@@ -132,7 +132,19 @@ def main():
             if n != 1:
                 bad += 1
                 print("%s %s: snippet found %d times" % (m.id, m.path, n))
-        print("%d mutants, %d stale" % (len(mutants), bad))
+            for t in m.tests:
+                if ":" not in t:
+                    continue
+                name, rx = t.split(":", 1)
+                try:
+                    names = re.findall(r'^@test "(.*)" \{', open(os.path.join(
+                        SRC, "tests", name + ".bats"), encoding="utf-8").read(), re.M)
+                except FileNotFoundError:
+                    names = []
+                if not any(re.search(rx, x) for x in names):
+                    bad += 1
+                    print("%s: %s names no test" % (m.id, t))
+        print("%d mutants, %d stale (snippets or first tests)" % (len(mutants), bad))
         return 1 if bad else 0
 
     src = os.path.join(a.work, "src")
@@ -151,26 +163,33 @@ def main():
     env = dict(os.environ, DATUMRUN=os.path.join(build, "datumrun"),
                DATUMRUN_SRC=src, DATUMRUN_BUILD=build)
 
-    def run_first(tests):
-        """A mutant's first tests: ctest regexes, and integration/FILE:RE
-        (only that bats file's tests whose name matches RE, '.' for a
-        space).  0 when all pass."""
-        plain = [t for t in tests if ":" not in t]
+    killer = [""]
+
+    def run_first(tests, stop=True):
+        """A mutant's first tests, in the order named, up to the first that
+        fails (unless not stop): each a ctest name (a regex), or
+        integration/FILE:RE for only that bats file's tests whose name
+        matches RE ('.' for a space).  0 when all pass."""
         rc = 0
-        if plain:
-            rc = sh(ctest + ["-R", "|".join(plain)] + slurm, build, 7200, log)
         for t in tests:
-            if rc or ":" not in t:
-                continue
-            name, rx = t.split(":", 1)
-            bats = os.path.join(src, "tests", name + ".bats")
-            rc = sh(["timeout", str(a.timeout), "bats", "--tap", "--filter",
-                     rx, bats], build, a.timeout + 60, log, env)
+            if ":" not in t:
+                r = sh(ctest + ["-R", t] + slurm, build, 7200, log)
+            else:
+                name, rx = t.split(":", 1)
+                bats = os.path.join(src, "tests", name + ".bats")
+                r = sh(["timeout", "-k", "10", str(a.timeout), "bats", "--tap",
+                        "--filter", rx, bats], build, a.timeout + 60, log, env)
+            if r and not rc:
+                rc, killer[0] = r, t
+            if rc and stop:
+                break
         return rc
 
     # The unmutated tree must pass every mutant's first tests.
     first_all = sorted({t for m in mutants for t in m.tests})
-    if run_first(first_all):
+    whole = {t for t in first_all if ":" not in t}
+    first_all = [t for t in first_all if t.split(":")[0] not in whole or ":" not in t]
+    if run_first(first_all, stop=False):
         sys.exit("the unmutated tree fails the tests: see %s" % log)
 
     t_start = time.time()
@@ -200,10 +219,11 @@ def main():
             first = "|".join(["^%s$" % t for t in m.tests if ":" not in t]
                              + ([] if a.slurm else ["slurm"]))
             if run_first(m.tests):
-                m.result, m.detail = "killed", "by " + " ".join(m.tests)
+                m.result, m.detail = "killed", "by " + killer[0]
             elif a.first_only:
                 m.result, m.detail = "survived", "named tests only"
-            elif sh(ctest + (["-E", first] if first else []), build, 7200, log):
+            elif sh(ctest + ["--stop-on-failure"] + (["-E", first] if first else []),
+                    build, 7200, log):
                 m.result, m.detail = "killed", "by the other tests"
             else:
                 m.result, m.detail = "survived", "every test passed"
