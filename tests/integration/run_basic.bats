@@ -103,6 +103,16 @@ square='n=$(cat "$in"); echo $((n * n)) > "$DATUMRUN_OUT/$(basename "$in").sq"'
     [ "$(jget "$(last_json)" state)" = success ]
 }
 
+@test "datum_timeout is per datum: six 1 s datums on one worker under a 5 s timeout all succeed" {
+    make_repo 6
+    spec s.json per 'sleep 1; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 1}, "datum_timeout": "5s", "datum_tries": 1}'
+    run dr run s.json --json
+    echo "$output" >&2
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "6 + 0 / 6" ]
+}
+
 @test "datum_timeout kills a hung command and fails the datum" {
     make_repo 2
     spec s.json slow '[ "$(basename "$in")" = f1 ] && sleep 60; true' "$(pfs in repo '/*')" \

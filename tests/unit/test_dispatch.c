@@ -267,6 +267,18 @@ static const scenario_t scenarios[] = {
         { "ok 2 1", NULL },
         { "ok 2 2", "1:lost 2:- | q:- | rem:0" },
         { NULL, NULL } } },
+    { "a datum a lost worker held in reserve is not counted as a crash",
+      OPTS (3, 2, 1, false, 3, 2, 0), 3, {
+        { "join 1", NULL },
+        { "fill", "1:0,1 2:absent | q:2 | rem:3" },
+        /* 1 was waiting, not running: only 0 has a crash */
+        { "lost 1=0", "1:lost 2:absent | q:0,1,2 | rem:3" },
+        { "join 2", NULL },
+        { "fill", "1:lost 2:0,1 | q:2 | rem:3" },
+        { "ok 2 0", "1:lost 2:1,2 | q:- | rem:2" },
+        /* 1's first crash as the running datum: under crash_limit 2 */
+        { "lost 2=0", "1:lost 2:lost | q:1,2 | rem:2" },
+        { NULL, NULL } } },
     { "losses do not use up datum_tries",
       OPTS (1, 2, 1, false, 1, 5, 0), 1, {
         { "join 1", NULL },
