@@ -102,3 +102,12 @@ int io_check_dir_writable (const char *path, const char *what,
     errno = e;
     return rc;
 }
+
+int io_check_spec_folders (const jobs_spec_t *spec, dr_error_t *err)
+{
+    dr_error_t why = { { 0 } };
+    if (io_check_dir_writable (spec->output, "output folder", &why) < 0
+        || io_check_dir_writable (spec->state_dir, "state folder", &why) < 0)
+        return dr_errprintf (err, "%s: %s", spec->path, why.text);
+    return 0;
+}

@@ -215,8 +215,7 @@ static int hash_dir (io_statcache_t *sc, int dfd, const char *name,
     int rc = -1;
     io_hasher_t *h = NULL;
     while ((de = readdir (d))) {
-        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, "..")
-            || !strcmp (de->d_name, IO_OWNER_FILE))
+        if (io_name_reserved (de->d_name))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 32;

@@ -253,6 +253,11 @@ const char *io_manifest_job_repo (const io_manifest_t *m, const char *job_id,
 int io_check_dir_writable (const char *path, const char *what,
                            dr_error_t *err);
 
+/* Both of a spec's folders (output, then state) checked as above: what
+ * `run` does before it creates anything.  0, or -1 with err reading
+ * "SPEC: <what is wrong>". */
+int io_check_spec_folders (const jobs_spec_t *spec, dr_error_t *err);
+
 /* mkdir -p; 0 or -1 with errno. */
 int io_mkdirs (const char *path, mode_t mode);
 /* rm -rf; 0 or -1 with errno.  A missing path is not an error. */
@@ -269,6 +274,13 @@ int io_stage_empty (const char *src, const char *dst, dr_error_t *err);
  * pipeline and state folder that own an output folder. */
 
 #define IO_OWNER_FILE ".datumrun-owner.json"
+
+/* Is name (one directory entry) reserved, never data: "." and "..", and
+ * datumrun's own owner marker?  Every reader of a folder that holds inputs
+ * or outputs (the glob walk, folder hashes, "is this folder empty") skips
+ * what this says, so that a pipeline reading another's output folder
+ * never sees the marker as a datum or in a hash. */
+bool io_name_reserved (const char *name);
 
 typedef struct io_owner {
     char *pipeline;

@@ -14,6 +14,7 @@
  * and knows nothing of the model.  The attempts table is copied from the
  * file being replaced, slab by slab, then extended with the new ones.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -352,12 +353,18 @@ static herr_t walk_cb (unsigned n, const H5E_error2_t *e, void *arg)
     if (n == 0 && e->desc) {
         const char *en = strstr (e->desc, "errno = ");
         int num = en ? atoi (en + 8) : 0;
+        char *full = NULL;
+        int len;
         if (num > 0)
-            snprintf (msg->text, sizeof (msg->text), "%s (HDF5, in %s)",
-                      strerror (num), e->func_name ? e->func_name : "?");
+            len = asprintf (&full, "%s (HDF5, in %s)", strerror (num),
+                            e->func_name ? e->func_name : "?");
         else
-            snprintf (msg->text, sizeof (msg->text), "HDF5: %s (in %s)",
-                      e->desc, e->func_name ? e->func_name : "?");
+            len = asprintf (&full, "HDF5: %s (in %s)", e->desc,
+                            e->func_name ? e->func_name : "?");
+        /* A long description loses its middle, not its end. */
+        dr_shorten (len < 0 ? "HDF5 error" : full, msg->text,
+                    sizeof (msg->text));
+        free (full);
     }
     return 0;
 }
@@ -381,10 +388,13 @@ static void set_reason (h5msg_t *msg, const char *fmt, ...)
 {
     if (msg->text[0])
         return;
+    char *full = NULL;
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (msg->text, sizeof (msg->text), fmt, ap);
+    int len = vasprintf (&full, fmt, ap);
     va_end (ap);
+    dr_shorten (len < 0 ? fmt : full, msg->text, sizeof (msg->text));
+    free (full);
 }
 
 /* HDF5 prints its error stack to stderr by default; we report ourselves. */

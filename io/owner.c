@@ -17,6 +17,13 @@
 
 #include "io/io.h"
 
+bool io_name_reserved (const char *name)
+{
+    if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+        return true;
+    return strcmp (name, IO_OWNER_FILE) == 0;
+}
+
 void io_owner_free (io_owner_t *o)
 {
     int saved = errno;

@@ -31,26 +31,26 @@ int io_mkdirs (const char *path, mode_t mode)
     }
     if (errno != ENOENT)
         return -1;
-    char buf[4096];
-    size_t len = strlen (path);
-    if (len >= sizeof (buf)) {
-        errno = ENAMETOOLONG;
+    char *buf = strdup (path);
+    if (!buf)
         return -1;
-    }
-    memcpy (buf, path, len + 1);
+    size_t len = strlen (buf);
     while (len > 1 && buf[len - 1] == '/')
         buf[--len] = '\0';
     char *slash = strrchr (buf, '/');
-    if (!slash || slash == buf) {
+    int rc = -1;
+    if (!slash || slash == buf)
         errno = ENOENT;
-        return -1;
+    else {
+        *slash = '\0';
+        if (io_mkdirs (buf, mode) == 0
+            && (mkdir (path, mode) == 0 || errno == EEXIST))
+            rc = 0;
     }
-    *slash = '\0';
-    if (io_mkdirs (buf, mode) < 0)
-        return -1;
-    if (mkdir (path, mode) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
+    int e = errno;
+    free (buf);
+    errno = e;
+    return rc;
 }
 
 static int remove_at (int dfd, const char *name)
@@ -91,8 +91,25 @@ int io_remove_tree (const char *path)
 typedef struct scan {
     io_outlist_t *ol;
     size_t cap;
-    char path[4096];
+    char *path;             /* the folder or file being looked at */
+    size_t pathcap;         /* bytes allocated at path */
 } scan_t;
+
+/* Make room for a path of len bytes (and its NUL) in s->path. */
+static int scan_room (scan_t *s, size_t len)
+{
+    if (len < s->pathcap)
+        return 0;
+    size_t ncap = s->pathcap ? s->pathcap : 256;
+    while (ncap <= len)
+        ncap *= 2;
+    char *np = realloc (s->path, ncap);
+    if (!np)
+        return -1;
+    s->path = np;
+    s->pathcap = ncap;
+    return 0;
+}
 
 static int add_path (scan_t *s, size_t rootlen, uint64_t size)
 {
@@ -121,16 +138,16 @@ static int scan_dir (scan_t *s, size_t len, size_t rootlen,
 {
     DIR *d = opendir (s->path);
     if (!d)
-        return dr_errprintf (err, "%s: %s", s->path, strerror (errno));
+        return dr_path_error (err, "cannot read the output folder", s->path,
+                              errno);
     struct dirent *de;
     int rc = 0;
     while (rc == 0 && (de = readdir (d))) {
         if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, ".."))
             continue;
         size_t nl = strlen (de->d_name);
-        if (len + 1 + nl >= sizeof (s->path)) {
-            rc = dr_errprintf (err, "%s/%s: path too long", s->path,
-                               de->d_name);
+        if (scan_room (s, len + 1 + nl) < 0) {
+            rc = dr_errprintf (err, "out of memory scanning the outputs");
             break;
         }
         s->path[len] = '/';
@@ -138,14 +155,15 @@ static int scan_dir (scan_t *s, size_t len, size_t rootlen,
         struct stat st;
         const char *shown = s->path + rootlen + 1;
         if (lstat (s->path, &st) < 0)
-            rc = dr_errprintf (err, "%s: %s", s->path, strerror (errno));
+            rc = dr_path_error (err, "cannot read output", s->path, errno);
         else if (S_ISLNK (st.st_mode)) {
             /* PFS stores content, not links: the output gets a copy of
              * what the link leads to, then is scanned like any other. */
             if (io_link_materialize (s->path, shown, err) < 0)
                 rc = -1;
             else if (lstat (s->path, &st) < 0)
-                rc = dr_errprintf (err, "%s: %s", s->path, strerror (errno));
+                rc = dr_path_error (err, "cannot read output", s->path,
+                                    errno);
         }
         if (rc == 0 && S_ISDIR (st.st_mode))
             rc = scan_dir (s, len + 1 + nl, rootlen, err);
@@ -182,10 +200,12 @@ int io_outlist_scan (const char *dir, io_outlist_t *out, dr_error_t *err)
     memset (out, 0, sizeof (*out));
     scan_t s = { .ol = out };
     size_t len = strlen (dir);
-    if (len >= sizeof (s.path))
-        return dr_errprintf (err, "%s: path too long", dir);
+    if (scan_room (&s, len) < 0)
+        return dr_errprintf (err, "out of memory scanning the outputs");
     memcpy (s.path, dir, len + 1);
-    if (scan_dir (&s, len, len, err) < 0) {
+    int rc = scan_dir (&s, len, len, err);
+    free (s.path);
+    if (rc < 0) {
         io_outlist_free (out);
         return -1;
     }
@@ -259,7 +279,6 @@ static void unmove_one (const char *src, int rootfd, const char *rel)
 int io_outlist_move (io_outlist_t *ol, const char *src_dir,
                      const char *dst_dir, char **collision, dr_error_t *err)
 {
-    char src[4096];
     *collision = NULL;
     if (!ol->n)
         return 0;
@@ -270,39 +289,50 @@ int io_outlist_move (io_outlist_t *ol, const char *src_dir,
     if (rootfd < 0 && errno == ENOENT && io_mkdirs (dst_dir, 0755) == 0)
         rootfd = open (dst_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
-        return dr_errprintf (err, "output folder %s: %s", dst_dir,
-                             strerror (errno));
+        return dr_path_error (err, "cannot open the output folder", dst_dir,
+                              errno);
     for (size_t i = 0; i < ol->n; i++) {
         struct stat st;
-        snprintf (src, sizeof (src), "%s/%s", src_dir, ol->paths[i]);
-        if (move_one (src, rootfd, ol->paths[i], &st) == 0) {
+        char *src = jobs_pathf ("%s/%s", src_dir, ol->paths[i]);
+        int e = ENOMEM;
+        if (src && move_one (src, rootfd, ol->paths[i], &st) == 0) {
             ol->sizes[i] = (uint64_t)st.st_size;
             ol->mtimes[i] = (int64_t)st.st_mtim.tv_sec * 1000000000
                             + st.st_mtim.tv_nsec;
+            free (src);
             continue;
         }
-        int e = errno;
+        if (src)
+            e = errno;
         /* Put back what this datum already moved: the output folder must
          * hold only what succeeded datums own. */
         for (size_t j = 0; j < i; j++) {
-            snprintf (src, sizeof (src), "%s/%s", src_dir, ol->paths[j]);
-            unmove_one (src, rootfd, ol->paths[j]);
+            char *back = jobs_pathf ("%s/%s", src_dir, ol->paths[j]);
+            if (back)
+                unmove_one (back, rootfd, ol->paths[j]);
+            free (back);
         }
         close (rootfd);
+        int rc;
         if (e == EEXIST || e == ENOTEMPTY || e == EISDIR || e == ENOTDIR) {
             *collision = strdup (ol->paths[i]);
             errno = EEXIST;
-            return dr_errprintf (err, "%s/%s already exists", dst_dir,
-                                 ol->paths[i]);
+            rc = dr_errprintf (err, "%s/%s already exists", dst_dir,
+                               ol->paths[i]);
         }
-        errno = e;
-        if (e == ELOOP)
-            return dr_errprintf (err, "cannot move %s to %s/%s: a folder on "
-                                 "the way is a symbolic link (never "
-                                 "followed in the output folder)", ol->paths[i], dst_dir,
-                                 ol->paths[i]);
-        return dr_errprintf (err, "cannot move %s to %s/%s: %s", src,
-                             dst_dir, ol->paths[i], strerror (e));
+        else if (e == ELOOP) {
+            errno = e;
+            rc = dr_errprintf (err, "cannot move %s to %s/%s: a folder on "
+                               "the way is a symbolic link (never "
+                               "followed in the output folder)", ol->paths[i],
+                               dst_dir, ol->paths[i]);
+        }
+        else if (!src)
+            rc = dr_errprintf (err, "out of memory moving %s", ol->paths[i]);
+        else
+            rc = dr_path_error (err, "cannot move output", src, e);
+        free (src);
+        return rc;
     }
     close (rootfd);
     return 0;

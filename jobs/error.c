@@ -62,3 +62,13 @@ int dr_errprintf (dr_error_t *err, const char *fmt, ...)
     errno = saved;
     return -1;
 }
+
+int dr_path_error (dr_error_t *err, const char *what, const char *path,
+                   int e)
+{
+    char shown[200];
+    dr_shorten (path, shown, sizeof (shown));
+    dr_errprintf (err, "%s: %s %s", strerror (e), what, shown);
+    errno = e;
+    return -1;
+}

@@ -27,6 +27,13 @@ int dr_errprintf (dr_error_t *err, const char *fmt, ...)
  * fit, so that both ends stay readable.  Returns the length written. */
 size_t dr_shorten (const char *s, char *buf, size_t len);
 
+/* A failure on a path a person must read: "<strerror(e)>: <what> <path>",
+ * the reason first and the path shortened in its middle, so that a path
+ * of any length cannot push the reason out.  Sets errno to e; returns -1.
+ */
+int dr_path_error (dr_error_t *err, const char *what, const char *path,
+                   int e);
+
 /* The state folder's layout: jobs_sd_*() and jobs_pathf(). */
 #include "jobs/statedir.h"
 /* Sane bounds on spec values: JOBS_MAX_*. */

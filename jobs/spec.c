@@ -7,6 +7,7 @@
  * pipeline_canon, the canonical JSON of the transform and input whose hash
  * decides whether the pipeline's code changed between runs.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -124,16 +125,19 @@ static const struct {
 static int fail (struct parse *p, int errnum, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-/* Fill p->err with "SPEC: message", set errno to errnum, return -1. */
+/* Fill p->err with "SPEC: message", set errno to errnum, return -1.  The
+ * message is formatted whole first: a long value in it loses its middle
+ * (dr_errprintf), never the end of the message. */
 static int fail (struct parse *p, int errnum, const char *fmt, ...)
 {
-    char msg[sizeof (((dr_error_t *)0)->text)];
+    char *msg = NULL;
     va_list ap;
 
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof (msg), fmt, ap);
+    int n = vasprintf (&msg, fmt, ap);
     va_end (ap);
-    dr_errprintf (p->err, "%s: %s", p->given, msg);
+    dr_errprintf (p->err, "%s: %s", p->given, n < 0 ? "out of memory" : msg);
+    free (msg);
     errno = errnum;
     return -1;
 }

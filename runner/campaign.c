@@ -257,10 +257,17 @@ static void on_campaign_signal (int sig)
 /* Run `datumrun run SPEC ARGS...` as a child and return its status. */
 static int run_one (const char *spec, int argc, char **argv)
 {
-    char exe[4096];
-    if (runner_self_exe (exe, sizeof (exe)) < 0)
+    char *exe = runner_self_exe ();
+    if (!exe) {
+        fprintf (stderr, "datumrun campaign: cannot find my own executable: "
+                 "%s\n", strerror (errno));
         return EXIT_USAGE;
+    }
     char **av = calloc ((size_t)argc + 4, sizeof (char *));
+    if (!av) {
+        free (exe);
+        return EXIT_USAGE;
+    }
     int a = 0;
     av[a++] = exe;
     av[a++] = "run";
@@ -273,6 +280,7 @@ static int run_one (const char *spec, int argc, char **argv)
     if (exec_spawn_process (&so, &pid, &err) < 0)
         fprintf (stderr, "datumrun campaign: %s\n", err.text);
     free (av);
+    free (exe);
     campaign_child = pid;
     int status = 0;
     while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
@@ -325,25 +333,36 @@ static int campaign_run (campaign_t *c, int argc, char **argv)
     return rc;
 }
 
-static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
-                            bool submit)
+/* "--dependency=afterok:ID:ID..." for node n's upstream jobs, "" if none,
+ * NULL if out of memory (caller frees). */
+static char *afterok (const campaign_t *c, const node_t *n)
 {
-    static char exe[4096];
-    if (runner_self_exe (exe, sizeof (exe)) < 0)
-        return EXIT_USAGE;
-    so->datumrun = exe;
+    char *dep = strdup ("");
+    for (size_t k = 0; dep && k < n->ndeps; k++) {
+        const char *id = c->n[n->deps[k]].jobid;
+        char *next = jobs_pathf ("%s%s%s", dep,
+                                 k ? ":" : "--dependency=afterok:",
+                                 id[0] ? id : "UPSTREAM");
+        free (dep);
+        dep = next;
+    }
+    return dep;
+}
+
+static int campaign_sbatch_each (campaign_t *c, slurm_sbatch_opts_t *so,
+                                 bool submit)
+{
     for (size_t i = 0; i < c->count; i++) {
         node_t *n = &c->n[c->order[i]];
         /* Upstream job ids become an afterok dependency. */
-        char dep[1024] = "";
-        size_t off = 0;
-        for (size_t k = 0; k < n->ndeps; k++) {
-            const char *id = c->n[n->deps[k]].jobid;
-            off += (size_t)snprintf (dep + off, sizeof (dep) - off, "%s%s",
-                                     off ? ":" : "--dependency=afterok:",
-                                     id[0] ? id : "UPSTREAM");
-        }
+        char *dep = afterok (c, n);
         const char **extra = calloc (so->nextra + 2, sizeof (char *));
+        if (!dep || !extra) {
+            fprintf (stderr, "datumrun campaign: out of memory\n");
+            free (dep);
+            free (extra);
+            return EXIT_USAGE;
+        }
         for (size_t k = 0; k < so->nextra; k++)
             extra[k] = so->extra[k];
         size_t nextra = so->nextra;
@@ -360,6 +379,7 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
         dr_error_t err = { { 0 } };
         char *script = slurm_sbatch_script (n->spec, &o, &err);
         free (extra);
+        free (dep);
         if (!script) {
             fprintf (stderr, "%s: %s\n", n->path, err.text);
             free (logdir);
@@ -386,6 +406,22 @@ static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
         fflush (stdout);
     }
     return EXIT_OK;
+}
+
+static int campaign_sbatch (campaign_t *c, slurm_sbatch_opts_t *so,
+                            bool submit)
+{
+    char *exe = runner_self_exe ();
+    if (!exe) {
+        fprintf (stderr, "datumrun campaign: cannot find my own executable: "
+                 "%s\n", strerror (errno));
+        return EXIT_USAGE;
+    }
+    so->datumrun = exe;
+    int rc = campaign_sbatch_each (c, so, submit);
+    so->datumrun = NULL;
+    free (exe);
+    return rc;
 }
 
 const optparse_option_t runner_campaign_sbatch_options[] = {

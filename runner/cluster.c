@@ -2,6 +2,7 @@
  * `sbatch` (write or submit a batch script sized from the spec) and `info`
  * (nodes, topology, MPI/PMIx/Slurm found). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +12,6 @@
 #include "runner/container.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
-
-int runner_self_exe (char *buf, size_t len)
-{
-    ssize_t n = readlink ("/proc/self/exe", buf, len - 1);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return 0;
-}
 
 const optparse_option_t runner_sbatch_options[] = {
     { .name = "nodes", .key = 'N', .type = OPTPARSE_INT, .arg = "N",
@@ -124,9 +116,10 @@ int cmd_sbatch (optparse_t *p)
     jobs_spec_t *spec = runner_load_spec (spec_path, state);
     if (!spec)
         return EXIT_USAGE;
-    char exe[4096];
-    if (runner_self_exe (exe, sizeof (exe)) < 0) {
-        fprintf (stderr, "datumrun sbatch: cannot find my own executable\n");
+    char *exe = runner_self_exe ();
+    if (!exe) {
+        fprintf (stderr, "datumrun sbatch: cannot find my own executable: "
+                 "%s\n", strerror (errno));
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
@@ -135,6 +128,7 @@ int cmd_sbatch (optparse_t *p)
     char *logdir = NULL;
     if (!so.log_dir) {
         if (!(logdir = jobs_sd_path (spec->state_dir, JOBS_SD_SLURM))) {
+            free (exe);
             jobs_spec_destroy (spec);
             return EXIT_USAGE;
         }
@@ -144,6 +138,7 @@ int cmd_sbatch (optparse_t *p)
     if (!script) {
         fprintf (stderr, "datumrun sbatch: %s\n", err.text);
         free (logdir);
+        free (exe);
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }
@@ -192,6 +187,7 @@ int cmd_sbatch (optparse_t *p)
         fputs (script, stdout);
     free (script);
     free (logdir);
+    free (exe);
     jobs_spec_destroy (spec);
     return rc;
 }

@@ -179,18 +179,6 @@ static int empty_entry (const char *target, char *link, dr_error_t *err)
 
 /* Symlink pfs/<input>/<path> to the repo entry, creating the folders of
  * its repo-relative path. */
-/* A failure on a path a person must read: the reason first, then the
- * path shortened in its middle, so that a 5,000-byte path cannot push the
- * reason out of the message.  errno is kept. */
-static int path_error (dr_error_t *err, const char *what, const char *path,
-                       int e)
-{
-    char shown[200];
-    dr_shorten (path, shown, sizeof (shown));
-    errno = e;
-    return dr_errprintf (err, "%s: %s %s", strerror (e), what, shown);
-}
-
 static int link_entry (const char *sandbox, const jobs_input_t *in,
                        const char *relpath, dr_error_t *err)
 {
@@ -210,7 +198,7 @@ static int link_entry (const char *sandbox, const jobs_input_t *in,
     }
     /* The kernel takes no longer path in one call. */
     if (strlen (link) >= PATH_MAX) {
-        rc = path_error (err, "cannot link", link, ENAMETOOLONG);
+        rc = dr_path_error (err, "cannot link", link, ENAMETOOLONG);
         goto out;
     }
     if (in->empty_files) {
@@ -225,7 +213,7 @@ static int link_entry (const char *sandbox, const jobs_input_t *in,
         char *slash = strrchr (link, '/');
         *slash = '\0';
         if (io_mkdirs (link, 0755) < 0) {
-            rc = path_error (err, "cannot create", link, errno);
+            rc = dr_path_error (err, "cannot create", link, errno);
             goto out;
         }
         *slash = '/';
@@ -240,7 +228,7 @@ static int link_entry (const char *sandbox, const jobs_input_t *in,
     else if (errno == EEXIST)
         rc = 0;   /* a group datum may name one path twice */
     else
-        rc = path_error (err, "cannot link", link, errno);
+        rc = dr_path_error (err, "cannot link", link, errno);
 out:
     free (link);
     free (target);
@@ -258,7 +246,7 @@ int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
     if (!path)
         return dr_errprintf (err, "out of memory");
     if (access (path, F_OK) < 0 && io_mkdirs (path, 0755) < 0) {
-        int rc = path_error (err, "cannot create", path, errno);
+        int rc = dr_path_error (err, "cannot create", path, errno);
         free (path);
         return rc;
     }

@@ -27,18 +27,22 @@ static pid_t keeper_pid_ = -1;
 
 int keeper_start (dr_error_t *err)
 {
-    char exe[4096];
     int p[2];
     if (keeper_fd >= 0)
         return 0;
-    if (runner_self_exe (exe, sizeof (exe)) < 0)
-        return dr_errprintf (err, "cannot find my own executable");
-    if (pipe2 (p, O_CLOEXEC) < 0)
+    char *exe = runner_self_exe ();
+    if (!exe)
+        return dr_errprintf (err, "cannot find my own executable: %s",
+                             strerror (errno));
+    if (pipe2 (p, O_CLOEXEC) < 0) {
+        free (exe);
         return dr_errprintf (err, "pipe: %s", strerror (errno));
+    }
     char *argv[] = { exe, (char *)"__keeper", NULL };
     exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .fd_in = p[0],
                         .new_pgroup = true };
     int rc = exec_spawn_process (&so, &keeper_pid_, err);
+    free (exe);
     close (p[0]);
     if (rc < 0) {
         close (p[1]);

@@ -52,14 +52,16 @@ static char *find_in_path (const char *name)
     return NULL;
 }
 
+static int launch_mpirun (run_opts_t *o, int workers, int nodes,
+                          const char *source, long cores, bool tty,
+                          const char *state_dir);
+
 int runner_launch (run_opts_t *o)
 {
     jobs_spec_t *spec = runner_load_spec (o->spec_path, o->state_dir);
     if (!spec)
         return EXIT_USAGE;
     /* On a terminal, the live line is ours to draw (ttyline.c). */
-    char state_dir[4200];
-    snprintf (state_dir, sizeof (state_dir), "%s", spec->state_dir);
     bool tty = runner_tty_wanted (o);
     /* A missing runtime or image stops the job before mpirun starts. */
     container_t ct;
@@ -119,7 +121,12 @@ int runner_launch (run_opts_t *o)
         }
         slurm_gpus_clear (&g);
     }
+    char *state_dir = strdup (spec->state_dir);
     jobs_spec_destroy (spec);
+    if (!state_dir) {
+        fprintf (stderr, "datumrun: out of memory\n");
+        return EXIT_USAGE;
+    }
     const char *what = "this machine";
     long cores = runner_capacity_cores (&what);
     if (!o->oversubscribe && (long)workers > JOBS_WORKERS_PER_CORE * cores) {
@@ -128,46 +135,58 @@ int runner_launch (run_opts_t *o)
                  "fewer, or --oversubscribe to start them anyway\n", workers,
                  what, cores, JOBS_WORKERS_PER_CORE,
                  JOBS_WORKERS_PER_CORE * cores);
+        free (state_dir);
         return EXIT_USAGE;
     }
+    int rc = launch_mpirun (o, workers, nodes, source, cores, tty, state_dir);
+    free (state_dir);
+    return rc;
+}
 
+/* Run this executable under mpirun with workers + 1 ranks and wait for it;
+ * its exit code comes back through a status file (DATUMRUN_STATUS_FILE). */
+static int launch_mpirun (run_opts_t *o, int workers, int nodes,
+                          const char *source, long cores, bool tty,
+                          const char *state_dir)
+{
+    int rc = EXIT_USAGE;
+    char *exe = NULL, *status_file = NULL;
+    char **argv = NULL;
     char *mpirun = find_in_path ("mpirun");
     if (!mpirun) {
         fprintf (stderr, "datumrun: mpirun not found in PATH: install the "
                          "Debian package openmpi-bin (./setup.sh does)\n");
-        return EXIT_USAGE;
+        goto out;
     }
-    char exe[4096];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-    if (n < 0) {
+    if (!(exe = runner_self_exe ())) {
         fprintf (stderr, "datumrun: cannot find my own executable: %s\n",
                  strerror (errno));
-        free (mpirun);
-        return EXIT_USAGE;
+        goto out;
     }
-    exe[n] = '\0';
-
     const char *tmp = getenv ("TMPDIR");
-    char status_file[4096];
-    if (dr_pathf (status_file, sizeof (status_file), "%s/datumrun-status.XXXXXX",
-                  tmp && *tmp ? tmp : "/tmp") < 0) {
-        fprintf (stderr, "datumrun: TMPDIR is too long\n");
-        free (mpirun);
-        return EXIT_USAGE;
+    status_file = jobs_pathf ("%s/datumrun-status.XXXXXX",
+                              tmp && *tmp ? tmp : "/tmp");
+    if (!status_file) {
+        fprintf (stderr, "datumrun: out of memory\n");
+        goto out;
     }
     int sfd = mkstemp (status_file);
     if (sfd < 0) {
-        fprintf (stderr, "datumrun: cannot create %s: %s\n", status_file,
-                 strerror (errno));
-        free (mpirun);
-        return EXIT_USAGE;
+        fprintf (stderr, "datumrun: %s: cannot create the status file %s "
+                 "(TMPDIR)\n", strerror (errno), status_file);
+        free (status_file);
+        status_file = NULL;
+        goto out;
     }
     close (sfd);
 
     char nranks[16], nodes_s[16];
     snprintf (nranks, sizeof (nranks), "%d", workers + 1);
     snprintf (nodes_s, sizeof (nodes_s), "%d", nodes);
-    char **argv = calloc ((size_t)o->argc + 20, sizeof (char *));
+    if (!(argv = calloc ((size_t)o->argc + 20, sizeof (char *)))) {
+        fprintf (stderr, "datumrun: out of memory\n");
+        goto out;
+    }
     int a = 0;
     argv[a++] = mpirun;
     argv[a++] = "-n";
@@ -227,10 +246,7 @@ int runner_launch (run_opts_t *o)
         if (relay[0] >= 0)
             close (relay[0]);
         fprintf (stderr, "datumrun: %s\n", serr.text);
-        unlink (status_file);
-        free (argv);
-        free (mpirun);
-        return EXIT_USAGE;
+        goto out;
     }
     mpirun_pid = pid;
     int status = 0;
@@ -240,26 +256,33 @@ int runner_launch (run_opts_t *o)
         while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
             ;
     mpirun_pid = 0;
-    free (argv);
-    free (mpirun);
 
-    int rc = -1;
+    int code = -1;
     FILE *f = fopen (status_file, "r");
     if (f) {
-        if (fscanf (f, "%d", &rc) != 1)
-            rc = -1;
+        if (fscanf (f, "%d", &code) != 1)
+            code = -1;
         fclose (f);
     }
-    unlink (status_file);
-    if (rc >= 0)
-        return rc;
-    if (WIFSIGNALED (status))
-        fprintf (stderr, "datumrun: mpirun was killed by signal %d; the "
-                         "next run picks up where this one stopped\n",
-                 WTERMSIG (status));
-    else
-        fprintf (stderr, "datumrun: the MPI job ended abnormally (mpirun "
-                         "exit %d); the next run picks up where this one "
-                         "stopped\n", WEXITSTATUS (status));
-    return EXIT_FAILED;
+    if (code >= 0)
+        rc = code;
+    else {
+        if (WIFSIGNALED (status))
+            fprintf (stderr, "datumrun: mpirun was killed by signal %d; the "
+                             "next run picks up where this one stopped\n",
+                     WTERMSIG (status));
+        else
+            fprintf (stderr, "datumrun: the MPI job ended abnormally (mpirun "
+                             "exit %d); the next run picks up where this one "
+                             "stopped\n", WEXITSTATUS (status));
+        rc = EXIT_FAILED;
+    }
+out:
+    if (status_file)
+        unlink (status_file);
+    free (status_file);
+    free (argv);
+    free (exe);
+    free (mpirun);
+    return rc;
 }

@@ -21,9 +21,7 @@
 
 /* The options of `run` (also those `campaign run` hands on to it). */
 const optparse_option_t runner_run_options[] = {
-    { .name = "workers", .key = 'n', .type = OPTPARSE_INT, .arg = "N",
-      .min = 1, .max = JOBS_MAX_WORKERS,
-      .help = "worker ranks (default: from the spec's parallelism_spec)" },
+    RUNNER_OPT_WORKERS,
     { .name = "nodes", .type = OPTPARSE_INT, .arg = "N", .min = 1,
       .max = JOBS_MAX_NODES,
       .help = "node count for parallelism_spec (default: PMIx, Slurm, or "
@@ -201,12 +199,10 @@ static int run_in_world (run_opts_t *o)
             fprintf (stderr, "%s\n", err.text);
         rc = EXIT_USAGE;
     }
-    else if (io_check_dir_writable (spec->output, "output folder", &err) < 0
-             || io_check_dir_writable (spec->state_dir, "state folder",
-                                       &err) < 0) {
+    else if (io_check_spec_folders (spec, &err) < 0) {
         /* Every rank checks, so that all of them stop; rank 0 says why. */
         if (rank == 0)
-            fprintf (stderr, "%s: %s\n", spec->path, err.text);
+            fprintf (stderr, "%s\n", err.text);
         rc = EXIT_USAGE;
     }
     else if (size < 2) {

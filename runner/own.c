@@ -28,8 +28,13 @@
 
 static void say_owner (char *buf, size_t len, const io_owner_t *o)
 {
-    snprintf (buf, len, "pipeline '%s' (spec %s, state folder %s)",
-              o->pipeline, o->spec, o->state_dir);
+    /* Long paths lose their middle, not the end of the description. */
+    char *full = NULL;
+    if (asprintf (&full, "pipeline '%s' (spec %s, state folder %s)",
+                  o->pipeline, o->spec, o->state_dir) < 0)
+        full = NULL;
+    dr_shorten (full ? full : "another pipeline", buf, len);
+    free (full);
 }
 
 /* Is the folder missing or empty, the marker aside? */
@@ -41,8 +46,7 @@ static int folder_state (const char *dir, bool *empty)
         return errno == ENOENT ? 0 : -1;
     struct dirent *de;
     while ((de = readdir (d))) {
-        if (!strcmp (de->d_name, ".") || !strcmp (de->d_name, "..")
-            || !strcmp (de->d_name, IO_OWNER_FILE))
+        if (io_name_reserved (de->d_name))
             continue;
         *empty = false;
         break;

@@ -201,8 +201,9 @@ void runner_ro_enter (const char *sandbox, const jobs_spec_t *spec);
 void runner_ro_leave (const char *sandbox, const jobs_spec_t *spec);
 bool runner_ro_probe (char *why, size_t len);
 
-/* Absolute path of this executable. */
-int runner_self_exe (char *buf, size_t len);
+/* Absolute path of this executable, whatever its length (caller frees);
+ * NULL with errno set if it cannot be read. */
+char *runner_self_exe (void);
 
 /* datumrun's version and those of the libraries it runs with (Open MPI,
  * HDF5, hwloc, PMIx), as found at run time (version.c). */
@@ -222,6 +223,12 @@ struct json_t *runner_versions_json (void);
       .help = "the pipeline's state folder (manifest, journal, logs); "     \
               "default: .datumrun/PIPELINE beside the spec" }
 #define RUNNER_OPT_JSON(text) { .name = "json", .help = (text) }
+/* run -n: bounded here, so that 999999 is refused before anything starts
+ * (also a row of tests/unit/test_spec.c's table). */
+#define RUNNER_OPT_WORKERS                                                   \
+    { .name = "workers", .key = 'n', .type = OPTPARSE_INT, .arg = "N",     \
+      .min = 1, .max = JOBS_MAX_WORKERS,                                     \
+      .help = "worker ranks (default: from the spec's parallelism_spec)" }
 
 /* Each command's table, next to the command (main.c lists them). */
 extern const optparse_option_t runner_run_options[];

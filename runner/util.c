@@ -51,6 +51,33 @@ int dr_pathf (char *buf, size_t len, const char *fmt, ...)
     return 0;
 }
 
+char *runner_self_exe (void)
+{
+    size_t cap = 256;
+    for (;;) {
+        char *buf = malloc (cap);
+        if (!buf)
+            return NULL;
+        ssize_t n = readlink ("/proc/self/exe", buf, cap);
+        if (n < 0) {
+            int e = errno;
+            free (buf);
+            errno = e;
+            return NULL;
+        }
+        if ((size_t)n < cap) {
+            buf[n] = '\0';
+            return buf;
+        }
+        free (buf);     /* it may have been cut: try a larger buffer */
+        if (cap > (size_t)1 << 20) {
+            errno = ENAMETOOLONG;
+            return NULL;
+        }
+        cap *= 2;
+    }
+}
+
 double dr_now (void)
 {
     struct timespec ts;
@@ -182,9 +209,8 @@ jobs_spec_t *runner_load_spec (const char *path, const char *state_dir)
 int runner_check_folders (const jobs_spec_t *spec)
 {
     dr_error_t err = { { 0 } };
-    if (io_check_dir_writable (spec->output, "output folder", &err) < 0
-        || io_check_dir_writable (spec->state_dir, "state folder", &err) < 0) {
-        fprintf (stderr, "%s: %s\n", spec->path, err.text);
+    if (io_check_spec_folders (spec, &err) < 0) {
+        fprintf (stderr, "%s\n", err.text);
         return -1;
     }
     return 0;

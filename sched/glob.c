@@ -1304,7 +1304,7 @@ static int frame_list (struct walker *w, struct frame *f)
         /* One possible name: look it up instead of listing. */
         const char *lit = lv->literal;
         struct stat st;
-        if (!strcmp (lit, ".") || !strcmp (lit, ".."))
+        if (io_name_reserved (lit))     /* as when listing, below */
             return 0;
         if (fstatat (f->fd, lit, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT || errno == ENOTDIR)
@@ -1334,11 +1334,10 @@ static int frame_list (struct walker *w, struct frame *f)
             break;
         }
         const char *name = de->d_name;
-        if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
-            continue;
-        /* An upstream pipeline's owner marker is not one of its outputs:
-         * a pipeline reading another's output folder never sees it. */
-        if (!strcmp (name, IO_OWNER_FILE))
+        /* "." and "..", and an upstream pipeline's owner marker: not one
+         * of its outputs, so a pipeline reading another's output folder
+         * never sees it. */
+        if (io_name_reserved (name))
             continue;
         enum etype type = de->d_type == DT_DIR ? T_DIR
                           : de->d_type == DT_LNK ? T_LNK

@@ -2,7 +2,11 @@
  * are rows of one table: a spec text and the substring its error must
  * contain (NULL when the spec is valid).  Spec texts use ' for " to stay
  * readable, and @ for the temporary folder the group setup builds, which
- * holds the repos the specs name (data/words, data/b, ...).
+ * holds the repos the specs name (data/words, data/b, ...).  Each row goes
+ * through everything `run` checks before it writes anything: its options
+ * (the row's argv, against run's own option rows), the spec, and the
+ * output and state folders (io_check_spec_folders); none of it may create
+ * a file.
  */
 #define _XOPEN_SOURCE 700     /* nftw */
 #include <errno.h>
@@ -22,7 +26,10 @@
 
 #include <cmocka.h>
 
+#include "io/io.h"
 #include "jobs/jobs.h"
+#include "runner/optparse.h"
+#include "runner/runner.h"
 #include "seeds.h"
 
 static char tmp[PATH_MAX];      /* canonical temp folder of this run */
@@ -506,6 +513,22 @@ static const struct spec_case cases[] = {
       "resource_requests.cpu is \"1e300\", beyond the limit", NULL },
     { "chunk number huge", SPEC (",'chunk_spec':{'number':2147483647}"),
       "chunk_spec.number is 2147483647, beyond the limit of 1000000", NULL },
+    { "output a regular file", SPEC (",'output':'@/data/file'"),
+      "output folder '@/data/file' is not a directory (it is a regular "
+      "file)", NULL },
+    { "output under a regular file", SPEC (",'output':'@/data/file/out'"),
+      "output folder '@/data/file/out': '@/data/file' is not a directory",
+      NULL },
+    { "output under /proc", SPEC (",'output':'/proc/datumrun/out'"),
+      "output folder '/proc/datumrun/out' is on a kernel pseudo file system",
+      NULL },
+    { "output under /sys", SPEC (",'output':'/sys/datumrun'"),
+      "output folder '/sys/datumrun' is on a kernel pseudo file system",
+      NULL },
+    { "state under /proc", SPEC (""), "state folder '/proc/datumrun-state' "
+      "is on a kernel pseudo file system", "/proc/datumrun-state" },
+    { "state a regular file", SPEC (""), "state folder '@/data/file' is not "
+      "a directory (it is a regular file)", "@/data/file" },
 
     /* tries, timeouts, chunks, reprocess, resources */
     { "datum_tries zero", SPEC (",'datum_tries':0"),
@@ -618,9 +641,79 @@ static const struct spec_case cases[] = {
     { "state elsewhere", SPEC (""), NULL, "@/st" },
 };
 
+/* Run's options on a valid spec: the rows of the table above that are
+ * options, not spec keys (same loop, test_table). */
+static const struct {
+    const char *name;
+    const char *argv;       /* space-separated */
+    const char *err;        /* substring of the message; NULL: valid */
+} option_cases[] = {
+    { "-n 999999", "-n 999999", "-n: 999999 is out of range (1 to "
+      "65536)" },
+    { "-n INT_MAX+1", "-n 2147483648", "-n: 2147483648 is out of "
+      "range" },
+    { "-n 20 digits", "--workers 99999999999999999999",
+      "--workers: 99999999999999999999 is out of range" },
+    { "-n zero", "-n 0", "-n: 0 is out of range" },
+    { "-n negative", "-n -1", "-n: -1 is out of range" },
+    { "-n at the limit", "-n 65536", NULL },
+    { "-n with --oversubscribe", "-n 65536 --oversubscribe", NULL },
+};
+
+/* `run SPEC ARGV...` against run's option rows: 0, or -1 with err
+ * holding what optparse printed. */
+static bool options_ok;
+
+static int options_cmd (optparse_t *p)
+{
+    (void)p;
+    options_ok = true;
+    return 0;
+}
+
+static int parse_options (const char *args, dr_error_t *err)
+{
+    static const optparse_option_t opts[] = {
+        RUNNER_OPT_WORKERS,
+        { .name = "oversubscribe" },
+        OPTPARSE_END,
+    };
+    static const optparse_cmd_t table[] = {
+        { .name = "run", .args = "SPEC", .fn = options_cmd, .options = opts },
+        { 0 },
+    };
+    char *copy = strdup (args), *save = NULL;
+    char *argv[16] = { "datumrun", "run", spec_path };
+    int argc = 3;
+    assert_non_null (copy);
+    for (char *w = strtok_r (copy, " ", &save); w && argc < 15;
+         w = strtok_r (NULL, " ", &save))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    /* optparse prints its message: catch it. */
+    char msgs[] = "/tmp/test_spec.err.XXXXXX";
+    int fd = mkstemp (msgs), saved = dup (2);
+    assert_true (fd >= 0 && saved >= 0);
+    fflush (stderr);
+    dup2 (fd, 2);
+    options_ok = false;
+    int rc = optparse_main (table, "datumrun", argc, argv);
+    fflush (stderr);
+    dup2 (saved, 2);
+    close (saved);
+    memset (err, 0, sizeof (*err));
+    ssize_t n = pread (fd, err->text, sizeof (err->text) - 1, 0);
+    err->text[n > 0 ? n : 0] = '\0';
+    close (fd);
+    unlink (msgs);
+    free (copy);
+    return rc == 0 && options_ok ? 0 : -1;
+}
+
 static void test_table (void **state)
 {
     int bad = 0;
+    char *state_default = jobs_pathf ("%s/.datumrun", tmp);
 
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         const struct spec_case *c = &cases[i];
@@ -630,6 +723,10 @@ static void test_table (void **state)
         free (json);
         dr_error_t err;
         jobs_spec_t *spec = parse (c->json, c->state, &err);
+        if (spec && io_check_spec_folders (spec, &err) < 0) {
+            jobs_spec_destroy (spec);
+            spec = NULL;
+        }
         int ok;
 
         if (!c->err)
@@ -639,6 +736,12 @@ static void test_table (void **state)
             ok = !spec && strstr (err.text, want)
                  && strncmp (err.text, spec_path, strlen (spec_path)) == 0
                  && err.text[strlen (spec_path)] == ':';
+        /* Checking never creates a state folder (issue 13). */
+        if (access (state_default, F_OK) == 0) {
+            print_error ("case '%s': %s was created\n", c->name,
+                         state_default);
+            ok = 0;
+        }
         if (!ok) {
             print_error ("case '%s': expected %s%s%s, got %s%s\n", c->name,
                          want ? "error containing '" : "success",
@@ -649,6 +752,22 @@ static void test_table (void **state)
         jobs_spec_destroy (spec);
         free (want);
     }
+    for (size_t i = 0; i < sizeof (option_cases) / sizeof (option_cases[0]);
+         i++) {
+        dr_error_t err;
+        int rc = parse_options (option_cases[i].argv, &err);
+        const char *want = option_cases[i].err;
+        /* "datumrun run: --workers: ..." */
+        if (want ? rc == 0 || !strstr (err.text, want) : rc != 0) {
+            print_error ("case '%s': expected %s%s%s, got %s%s\n",
+                         option_cases[i].name,
+                         want ? "error containing '" : "success",
+                         want ? want : "", want ? "'" : "",
+                         rc == 0 ? "success" : "error: ", rc ? err.text : "");
+            bad++;
+        }
+    }
+    free (state_default);
     assert_int_equal (bad, 0);
 }
 
@@ -1116,6 +1235,24 @@ static void test_errors (void **state)
     errno = 42;
     jobs_spec_destroy (NULL);
     assert_int_equal (errno, 42);
+
+    /* A value longer than the message buffer loses its middle; the reason
+     * after it stays whole. */
+    char digits[2001];
+    memset (digits, '9', sizeof (digits) - 1);
+    digits[sizeof (digits) - 1] = '\0';
+    char *text = jobs_pathf (SPEC (",'job_timeout':'%sx'"), digits);
+    assert_non_null (text);
+    assert_null (parse (text, NULL, &err));
+    free (text);
+    const char *tail = "x' (use e.g. \"90\", \"90s\", \"10m\", \"1h30m\", "
+                       "\"500ms\")";
+    size_t len = strlen (err.text);
+    assert_true (len > strlen (tail));
+    assert_string_equal (err.text + len - strlen (tail), tail);
+    assert_non_null (strstr (err.text, ": job_timeout: bad duration '999"));
+    assert_non_null (strstr (err.text, "999...999"));
+    assert_int_equal (strncmp (err.text, spec_path, strlen (spec_path)), 0);
 }
 
 /* ---------------------------------------------------------- durations */
