@@ -401,7 +401,12 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     if (sched_dispatch_state (c->d, rank) == SCHED_W_LEAVING
         && sched_dispatch_held (c->d, rank) == 0)
         send_stop (c, rank);
-    fill (c, rank);
+    /* A datum given back (by a leaving worker, say) may be for an idle
+     * worker that has nothing else to report: top up everyone. */
+    if (v == SCHED_V_REQUEUED)
+        fill_all (c);
+    else
+        fill (c, rank);
 }
 
 /* Take in what arrived; *got tells whether anything did. */

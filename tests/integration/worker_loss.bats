@@ -148,6 +148,24 @@ at_most_twice() {
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
 }
 
+@test "SIGTERM of the worker running a long datum: cut short after --grace, interrupted, not an attempt; another worker does it" {
+    make_repo
+    # f01's first start runs long and tells which worker runs it.
+    spec s.json wl 'b=$(basename "$in"); if [ $b = f01 ] && mkdir "'"$T"'/once" 2>/dev/null; then echo $PPID > "'"$T"'/slow.tmp"; mv "'"$T"'/slow.tmp" "'"$T"'/slow"; sleep 60; fi; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "datum_tries": 1}'
+    start_job s.json --json --grace 1
+    wait_for test -s "$T/slow"
+    w=$(cat "$T/slow")
+    kill -TERM "$w"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    [ "$(counts "$j")" = "$N + 0 / $N" ]
+    [ "$(jget "$j" failed)" -eq 0 ]
+    grep -q "interrupted" "$T/job.out" "$T/job.err"
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
 @test "every worker killed: the job is killed (exit 1) and the next run does the rest" {
     make_repo
     spec s.json wl "$(work)" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
