@@ -83,7 +83,8 @@ int runner_launch (run_opts_t *o)
         nodes = 1;
         source = "default";
     }
-    if (runner_check_folders (spec) < 0) {
+    if (runner_check_folders (spec) < 0 || runner_check_scratch (o, spec,
+                                                                 true) < 0) {
         jobs_spec_destroy (spec);
         return EXIT_USAGE;
     }

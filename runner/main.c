@@ -205,6 +205,8 @@ static int run_in_world (run_opts_t *o)
             fprintf (stderr, "%s\n", err.text);
         rc = EXIT_USAGE;
     }
+    else if (runner_check_scratch (o, spec, rank == 0) < 0)
+        rc = EXIT_USAGE;
     else if (size < 2) {
         if (rank == 0)
             dr_log (LOG_ERR, "datumrun needs at least 2 MPI ranks (rank 0 "

@@ -120,6 +120,12 @@ void runner_bind_worker (const jobs_spec_t *spec, int local_index,
 const char *runner_scratch_dir (const run_opts_t *o, const jobs_spec_t *spec,
                                 const char **source);
 
+/* Outside a Slurm job, the scratch folder (if any) checked as the output
+ * and state folders are (io_check_dir_writable), before anything is
+ * written.  0, or -1 after printing why when say. */
+int runner_check_scratch (const run_opts_t *o, const jobs_spec_t *spec,
+                          bool say);
+
 /* A worker's sandbox folders under scratch: <scratch>/datumrun-<job id>/
  * <rank> and its "sb".  malloc'd (caller frees); -1 with errno. */
 int runner_scratch_paths (const char *scratch, const char *job_id, int rank,

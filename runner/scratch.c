@@ -63,3 +63,21 @@ int runner_scratch_paths (const char *scratch, const char *job_id, int rank,
     }
     return 0;
 }
+
+int runner_check_scratch (const run_opts_t *o, const jobs_spec_t *spec,
+                          bool say)
+{
+    const char *src;
+    const char *dir = runner_scratch_dir (o, spec, &src);
+    /* In a Slurm job it is each node's own folder, made when the job
+     * runs; outside one it is on this machine. */
+    if (!dir || getenv ("SLURM_JOB_ID"))
+        return 0;
+    dr_error_t err = { { 0 } };
+    if (io_check_dir_writable (dir, "scratch folder", &err) < 0) {
+        if (say)
+            fprintf (stderr, "%s: %s (from %s)\n", spec->path, err.text, src);
+        return -1;
+    }
+    return 0;
+}

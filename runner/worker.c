@@ -32,7 +32,13 @@ typedef struct worker {
     int rank;
     char job_id[33];
     exec_env_t base;
-    bool have_base;
+    bool have_base;         /* setup_job succeeded */
+    /* Why setup_job could not make the job's folders (a full disk, a
+     * scratch folder that cannot hold one): every datum is reported with
+     * it rather than the worker going silent.  Tried again at the next
+     * assignment. */
+    dr_error_t setup_err;
+    int setup_errno;
     char **cmd_argv;        /* transform.cmd with argv[0] resolved */
     char **err_argv;        /* err_cmd likewise, or NULL */
     /* State folder paths (jobs/statedir.h), set by setup_job. */
@@ -205,10 +211,22 @@ static void free_argv (char **v)
     }
 }
 
-/* The first assignment tells the job ID: set up what depends on it. */
+/* The first assignment tells the job ID: set up what depends on it.
+ * Returns 0, 1 when a folder or file could not be made (w->setup_err
+ * says why; the datums are reported as such), or -1 when out of memory. */
 static int setup_job (worker_t *w, const char *job_id)
 {
     const char *sd = w->spec->state_dir;
+    /* An earlier try may have left paths: start afresh. */
+    free (w->sbroot);
+    free (w->scratch_job);
+    free (w->sandbox);
+    free (w->logdir);
+    free (w->inflight);
+    free (w->stdin_path);
+    free (w->err_stdin_path);
+    w->sbroot = w->scratch_job = w->sandbox = w->logdir = w->inflight = NULL;
+    w->stdin_path = w->err_stdin_path = NULL;
     dr_pathf (w->job_id, sizeof (w->job_id), "%s", job_id);
     const char *where = "none";
     const char *scratch = runner_scratch_dir (w->o, w->spec, &where);
@@ -234,25 +252,34 @@ static int setup_job (worker_t *w, const char *job_id)
     /* A job killed with -9 leaves its sandbox as it was, outputs of the
      * datum it interrupted in pfs/out included: the reused sandbox must
      * not start with them (the next datum would take them as its own). */
-    if (io_remove_tree (w->sbroot) < 0 || io_mkdirs (w->sbroot, 0755) < 0
-        || io_mkdirs (w->logdir, 0755) < 0
-        || io_mkdirs (w->inflight, 0755) < 0) {
-        dr_log (LOG_ERR, "cannot create folders under %s: %s", sd,
-                strerror (errno));
-        return -1;
-    }
+    const char *bad = NULL, *doing = "cannot create";
+    if (io_remove_tree (w->sbroot) < 0 || io_mkdirs (w->sbroot, 0755) < 0)
+        bad = w->sbroot;
+    else if (io_mkdirs (w->logdir, 0755) < 0)
+        bad = w->logdir;
+    else if (io_mkdirs (w->inflight, 0755) < 0)
+        bad = w->inflight;
     /* transform.stdin is the same for every datum: write it once. */
-    if (w->spec->stdin_lines && w->spec->stdin_lines[0]) {
-        if (!(w->stdin_path = jobs_sd_stdin_file (sd, w->rank, "stdin"))
-            || write_file (w->stdin_path, w->spec->stdin_lines) < 0)
+    if (!bad && w->spec->stdin_lines && w->spec->stdin_lines[0]) {
+        if (!(w->stdin_path = jobs_sd_stdin_file (sd, w->rank, "stdin")))
             return -1;
+        if (write_file (w->stdin_path, w->spec->stdin_lines) < 0)
+            bad = w->stdin_path, doing = "cannot write";
     }
-    if (w->spec->err_stdin && w->spec->err_stdin[0]) {
+    if (!bad && w->spec->err_stdin && w->spec->err_stdin[0]) {
         if (!(w->err_stdin_path = jobs_sd_stdin_file (sd, w->rank,
-                                                       "err_stdin"))
-            || write_file (w->err_stdin_path, w->spec->err_stdin) < 0)
+                                                       "err_stdin")))
             return -1;
+        if (write_file (w->err_stdin_path, w->spec->err_stdin) < 0)
+            bad = w->err_stdin_path, doing = "cannot write";
     }
+    if (bad) {
+        w->setup_errno = errno;
+        dr_path_error (&w->setup_err, doing, bad, w->setup_errno);
+        dr_log (LOG_ERR, "%s", w->setup_err.text);
+        return 1;
+    }
+    w->setup_errno = 0;
     exec_env_base (&w->base, w->spec, job_id);
     w->have_base = true;
     /* Resolve the commands once: a PATH search per datum costs failed
@@ -440,6 +467,18 @@ static void start_next (worker_t *w)
     w->start = dr_now ();
     w->start_ns = dr_realtime_ns ();
     io_hash_hex (&w->cur.id, w->idhex);
+    if (!w->have_base) {
+        /* The job's folders could not be made (setup_job): a full disk
+         * stops the job (OUT_NOSPACE); anything else fails the datum,
+         * saying why, and the worker goes on. */
+        wresult_t r;
+        result_init (w, &r, no_space (w->setup_errno) ? OUT_NOSPACE
+                                                      : OUT_ERROR);
+        r.exit_status = 127;
+        r.message = strdup (w->setup_err.text);
+        finish_datum (w, &r);
+        return;
+    }
     if (w->cur.attempt > 1)
         mark_attempt (w);
     if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0) {

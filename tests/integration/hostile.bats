@@ -267,3 +267,48 @@ open('leaf.txt', 'w').write('leaf\n')"
     [[ "$line" =~ "/leaf.txt, exit 127;" ]]
     [ "${#line}" -lt 2000 ]
 }
+
+@test "a full scratch folder at the job's start: the worker reports ENOSPC with the path, no datum failed, no worker lost" {
+    MNT="$T/mnt"
+    mkdir -p "$MNT"
+    mount -t tmpfs -o size=1m,nr_inodes=64 tmpfs "$MNT"
+    mkdir "$MNT/scr"
+    spec s.json sf "$copy_cmd" "$(pfs in data '/*')" '{"parallelism_spec": {"constant": 1}}'
+    # Not one inode left: the worker's first folder cannot be made.
+    $PY -c "
+import os
+i = 0
+while True:
+    try:
+        open('$MNT/fill%d' % i, 'w').close()
+    except OSError:
+        break
+    i += 1"
+    run dr run s.json --scratch "$MNT/scr" --json
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ "No space left on device: cannot create $MNT/scr/datumrun-" ]]
+    [[ "$output" =~ "stopping the job: no new datums start" ]]
+    [ "$(jget "$(last_json)" lost_workers)" -eq 0 ]
+    [ "$(jget "$(last_json)" failed)" -eq 0 ]
+    [ "$(jget "$(last_json)" state)" = killed ]
+    rm -f "$MNT"/fill*
+    run dr run s.json --scratch "$MNT/scr" --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" processed)" -eq 2 ]
+    [ "$(cat sf/a)" = a ] && [ "$(cat sf/b)" = b ]
+}
+
+@test "a scratch folder that can hold no files is refused before anything is written" {
+    spec s.json sc "$copy_cmd" "$(pfs in data '/*')"
+    run dr run s.json --scratch /proc/datumrun-scratch
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "scratch folder '/proc/datumrun-scratch' is on a kernel pseudo file system" ]]
+    [[ "$output" =~ "(from --scratch)" ]]
+    no_state sc
+    touch afile
+    spec s.json sc "$copy_cmd" "$(pfs in data '/*')" "{\"scratch\": \"$T/afile\"}"
+    run dr run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "scratch folder '$T/afile' is not a directory (it is a regular file) (from spec)" ]]
+    no_state sc
+}
