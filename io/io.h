@@ -91,7 +91,9 @@ typedef struct io_datum_rec {
     io_hash_t proc_job;      /* job that last processed it */
     io_hash_t seen_job;      /* last job whose input contained it */
     uint8_t state;           /* jobs_datum_state_t of the last processing */
-    uint8_t attempts;
+    uint16_t attempts;       /* of its last job: datum_tries is at most
+                                JOBS_MAX_TRIES (16 bits keep the record's
+                                size; the file stores 32) */
     int32_t rank;            /* worker rank that ran it */
     const char *host;        /* its host (at most IO_HOST_MAX - 1 bytes
                                 kept); in records the manifest returns,
@@ -127,6 +129,15 @@ typedef struct io_attempt {
     int32_t term_signal;     /* signal that ended it, or 0 */
     uint8_t outcome;         /* jobs_attempt_outcome_t */
 } io_attempt_t;
+
+/* A worker rank 0 declared lost during a job (format 2, "lost_workers"). */
+typedef struct io_lost_worker {
+    char job[33];            /* the job's id (hex) */
+    int32_t rank;
+    char host[IO_HOST_MAX];
+    char reason[256];        /* "no heartbeat for 60s", "its process died" */
+    int64_t time_ns;         /* CLOCK_REALTIME when it was declared lost */
+} io_lost_worker_t;
 
 /* Called for each attempt; return 0 to go on, -1 to stop (the iteration
  * then returns -1 with err untouched). */
@@ -182,6 +193,13 @@ int io_manifest_job_end (io_manifest_t *m, const jobs_record_t *job,
  * replaces it, so that replaying the journal stays idempotent. */
 int io_manifest_attempt (io_manifest_t *m, const io_attempt_t *a,
                          dr_error_t *err);
+/* Record a lost worker (journaled).  Recording the same (job, rank) again
+ * replaces it, so that replaying the journal stays idempotent. */
+int io_manifest_lost_worker (io_manifest_t *m, const io_lost_worker_t *l,
+                             dr_error_t *err);
+/* Lost workers, oldest first, of every job. */
+size_t io_manifest_nlost (const io_manifest_t *m);
+const io_lost_worker_t *io_manifest_lost (const io_manifest_t *m, size_t i);
 /* Batch journal appends: between hold and release, operations apply in
  * memory at once and their records are written together at release (one
  * write(2)); a crash before release loses them as it would lose results

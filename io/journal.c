@@ -35,6 +35,8 @@ enum {
     /* 8 and 9: kept for other records of format 2 */
     REC_ENTRIES = 10,   /* a datum's input entries' hashes (lineage) */
     REC_JOB_INPUTS = 11, /* a job's inputs: name -> repo folder (lineage) */
+    REC_PUT_V3 = 12,    /* type 7 with a 4-byte attempt count */
+    REC_LOST_WORKER = 13, /* a worker declared lost during a job */
 };
 
 /* How a put record holds the datum's inputs. */
@@ -200,17 +202,17 @@ int io__journal_put (io__journal_t *j, const io_datum_rec_t *rec,
     size_t hlen = strnlen (host, IO_HOST_MAX - 1);
     size_t ilen = io_inputs_len (rec->inputs);
     size_t olen = io__datum_outputs_len (rec);
-    size_t len = 4 * 16 + 1 + 1 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
+    size_t len = 4 * 16 + 1 + 4 + 4 + 1 + hlen + 4 * 8 + 4 + 4 + 4 + ilen
                  + 4 + 4 + olen + 16 + 1;
     len += rec->noutputs * 16;
-    if (rec_begin (j, REC_PUT_V2, len) < 0)
+    if (rec_begin (j, REC_PUT_V3, len) < 0)
         return oom (j, err);
     w_bytes (j, rec->id.b, 16);
     w_bytes (j, rec->hash.b, 16);
     w_bytes (j, rec->proc_job.b, 16);
     w_bytes (j, rec->seen_job.b, 16);
     w_int (j, rec->state, 1);
-    w_int (j, rec->attempts, 1);
+    w_int (j, rec->attempts, 4);
     w_int (j, (uint32_t)rec->rank, 4);
     w_int (j, hlen, 1);
     w_bytes (j, host, hlen);
@@ -287,6 +289,25 @@ int io__journal_job_inputs (io__journal_t *j, const char *job_id, size_t n,
         w_int (j, strlen (repos[i]), 4);
         w_bytes (j, repos[i], strlen (repos[i]));
     }
+    return rec_commit (j, err);
+}
+
+int io__journal_lost_worker (io__journal_t *j, const io_lost_worker_t *l,
+                             dr_error_t *err)
+{
+    size_t il = strnlen (l->job, sizeof (l->job) - 1);
+    size_t hl = strnlen (l->host, sizeof (l->host) - 1);
+    size_t rl = strnlen (l->reason, sizeof (l->reason) - 1);
+    if (rec_begin (j, REC_LOST_WORKER, 1 + il + 4 + 1 + hl + 8 + 2 + rl) < 0)
+        return oom (j, err);
+    w_int (j, il, 1);
+    w_bytes (j, l->job, il);
+    w_int (j, (uint32_t)l->rank, 4);
+    w_int (j, hl, 1);
+    w_bytes (j, l->host, hl);
+    w_int (j, (uint64_t)l->time_ns, 8);
+    w_int (j, rl, 2);
+    w_bytes (j, l->reason, rl);
     return rec_commit (j, err);
 }
 
@@ -388,8 +409,10 @@ static void r_copy (cursor_t *c, void *dst, size_t n)
 
 /* The decoders return 0, or -1 with errno EINVAL (malformed) or what the
  * sink's errno is (ENOMEM). */
-static int decode_put (const io__sink_t *sink, cursor_t *c, bool v2)
+static int decode_put (const io__sink_t *sink, cursor_t *c, int type)
 {
+    bool v2 = type != REC_PUT;  /* 7 and 12 have the same layout but for
+                                 * the attempt count's width */
     io_datum_rec_t rec;
     memset (&rec, 0, sizeof (rec));
     r_copy (c, rec.id.b, 16);
@@ -397,7 +420,8 @@ static int decode_put (const io__sink_t *sink, cursor_t *c, bool v2)
     r_copy (c, rec.proc_job.b, 16);
     r_copy (c, rec.seen_job.b, 16);
     rec.state = (uint8_t)r_int (c, 1);
-    rec.attempts = (uint8_t)r_int (c, 1);
+    uint64_t at = r_int (c, type == REC_PUT_V3 ? 4 : 1);
+    rec.attempts = (uint16_t)(at > UINT16_MAX ? UINT16_MAX : at);
     rec.rank = (int32_t)(uint32_t)r_int (c, 4);
     size_t hlen = (size_t)r_int (c, 1);
     char host[IO_HOST_MAX] = "";
@@ -591,6 +615,36 @@ done:
     return rc;
 }
 
+/* A length-prefixed string into dst (of cap bytes, NUL-terminated). */
+static void r_strbuf (cursor_t *c, int lenbytes, char *dst, size_t cap)
+{
+    size_t n = (size_t)r_int (c, lenbytes);
+    const uint8_t *p = r_bytes (c, n);
+    if (!p || n >= cap || memchr (p, '\0', n)) {
+        c->bad = true;
+        dst[0] = '\0';
+        return;
+    }
+    memcpy (dst, p, n);
+    dst[n] = '\0';
+}
+
+static int decode_lost_worker (const io__sink_t *sink, cursor_t *c)
+{
+    io_lost_worker_t l;
+    memset (&l, 0, sizeof (l));
+    r_strbuf (c, 1, l.job, sizeof (l.job));
+    l.rank = (int32_t)(uint32_t)r_int (c, 4);
+    r_strbuf (c, 1, l.host, sizeof (l.host));
+    l.time_ns = (int64_t)r_int (c, 8);
+    r_strbuf (c, 2, l.reason, sizeof (l.reason));
+    if (c->bad || c->left) {
+        errno = EINVAL;
+        return -1;
+    }
+    return sink->lost_worker ? sink->lost_worker (sink->arg, &l) : 0;
+}
+
 static int decode (const io__sink_t *sink, int type, const uint8_t *p,
                    size_t len)
 {
@@ -599,7 +653,8 @@ static int decode (const io__sink_t *sink, int type, const uint8_t *p,
     switch (type) {
     case REC_PUT:
     case REC_PUT_V2:
-        return decode_put (sink, &c, type == REC_PUT_V2);
+    case REC_PUT_V3:
+        return decode_put (sink, &c, type);
     case REC_JOB_BEGIN:
     case REC_JOB_END:
         return decode_job (sink, type == REC_JOB_BEGIN, &c);
@@ -609,6 +664,8 @@ static int decode (const io__sink_t *sink, int type, const uint8_t *p,
         return decode_entries (sink, &c);
     case REC_JOB_INPUTS:
         return decode_job_inputs (sink, &c);
+    case REC_LOST_WORKER:
+        return decode_lost_worker (sink, &c);
     case REC_INVALIDATE:
     case REC_FORGET:
         if (len != 16)

@@ -65,6 +65,9 @@ struct io_manifest {
     attempts_t att;
 
     io__lineage_t *lin;    /* entry hashes and job inputs (lineage.c) */
+
+    io_lost_worker_t *lost; /* lost workers of every job, oldest first */
+    size_t nlost, lostcap;
 };
 
 /* ------------------------------------------------------- the id table */
@@ -434,6 +437,31 @@ static int sink_job_inputs (void *arg, const char *job_id, size_t n,
                                        n, names, repos);
 }
 
+/* Lost workers: few per job, so a list searched from its end. */
+static int apply_lost (io_manifest_t *m, const io_lost_worker_t *l)
+{
+    for (size_t i = m->nlost; i-- > 0;)
+        if (m->lost[i].rank == l->rank && !strcmp (m->lost[i].job, l->job)) {
+            m->lost[i] = *l;
+            return 0;
+        }
+    if (m->nlost == m->lostcap) {
+        size_t cap = m->lostcap ? 2 * m->lostcap : 8;
+        io_lost_worker_t *v = realloc (m->lost, cap * sizeof (*v));
+        if (!v)
+            return -1;
+        m->lost = v;
+        m->lostcap = cap;
+    }
+    m->lost[m->nlost++] = *l;
+    return 0;
+}
+
+static int sink_lost (void *arg, const io_lost_worker_t *l)
+{
+    return apply_lost ((io_manifest_t *)arg, l);
+}
+
 /* Load manifest.h5 into m, or nothing when there is none.  Read-only
  * opens keep the file open, so that attempts are later read from the
  * file as it was, even if a writer has replaced it since. */
@@ -441,7 +469,8 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
 {
     io__sink_t sink = { .arg = m, .put = sink_put_new, .job = sink_job,
                         .stat = sink_stat, .entries = sink_entries,
-                        .job_inputs = sink_job_inputs };
+                        .job_inputs = sink_job_inputs,
+                        .lost_worker = sink_lost };
     io__h5_t *f = io__h5_open (m->path, err);
     if (!f)
         return -1;
@@ -477,7 +506,8 @@ static int replay (io_manifest_t *m, dr_error_t *err)
                         .invalidate = sink_invalidate, .forget = sink_forget,
                         .job = sink_job, .attempt = sink_attempt,
                         .entries = sink_entries,
-                        .job_inputs = sink_job_inputs };
+                        .job_inputs = sink_job_inputs,
+                        .lost_worker = sink_lost };
     return io__journal_replay (m->journal_path, m->journal, &sink, err);
 }
 
@@ -572,6 +602,7 @@ void io_manifest_close (io_manifest_t *m)
         io__h5_close (m->h5);
         io_statcache_destroy (m->sc);
         io__lineage_destroy (m->lin);
+        free (m->lost);
         free (m->dir);
         free (m->path);
         free (m->tmp_path);
@@ -951,6 +982,7 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
         .attempts = m->att.v, .nattempts = m->att.n,
         .superseded = att_superseded, .superseded_arg = &m->att,
         .lin = m->lin,
+        .lost = m->lost, .nlost = m->nlost,
     };
     /* Older attempts are copied over from the file being replaced. */
     io__h5_t *old = NULL;
@@ -1024,4 +1056,28 @@ const char *io_manifest_job_repo (const io_manifest_t *m, const char *job_id,
                                   const char *name)
 {
     return io__lineage_job_repo (m->lin, job_id, name);
+}
+
+/* ------------------------------------------------------- lost workers */
+
+int io_manifest_lost_worker (io_manifest_t *m, const io_lost_worker_t *l,
+                             dr_error_t *err)
+{
+    if (m->ro)
+        return read_only (m, err);
+    if (io__journal_lost_worker (m->journal, l, err) < 0)
+        return -1;
+    if (apply_lost (m, l) < 0)
+        return dr_errprintf (err, "out of memory");
+    return 0;
+}
+
+size_t io_manifest_nlost (const io_manifest_t *m)
+{
+    return m->nlost;
+}
+
+const io_lost_worker_t *io_manifest_lost (const io_manifest_t *m, size_t i)
+{
+    return i < m->nlost ? &m->lost[i] : NULL;
 }

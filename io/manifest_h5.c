@@ -37,30 +37,42 @@
 _Static_assert (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the manifest rows assume a little-endian host");
 
-typedef struct __attribute__ ((packed)) datum_row {
-    char id[32];
-    char hash[32];
-    char proc_job[32];
-    char seen_job[32];
-    uint8_t state;
-    uint8_t attempts;
-    int32_t rank;
-    uint32_t host_index;        /* row of /hosts */
-    int64_t start_ns;
-    double duration_s;
-    uint64_t bytes_in;
-    uint64_t bytes_out;
-    int32_t exit_status;
-    int32_t term_signal;
-    uint64_t strings_offset;    /* into /datum_strings: inputs, outputs */
-    uint32_t inputs_length;
-    uint32_t outputs_length;
-    uint32_t noutputs;
+/* One row per datum.  Format 2 since the lost-worker records: attempts
+ * is 32 bits wide (datum_tries may exceed 255). */
+#define DATUM_ROW_FIELDS(attempts_t)                                        \
+    char id[32];                                                            \
+    char hash[32];                                                          \
+    char proc_job[32];                                                      \
+    char seen_job[32];                                                      \
+    uint8_t state;                                                          \
+    attempts_t attempts;                                                    \
+    int32_t rank;                                                           \
+    uint32_t host_index;        /* row of /hosts */                         \
+    int64_t start_ns;                                                       \
+    double duration_s;                                                      \
+    uint64_t bytes_in;                                                      \
+    uint64_t bytes_out;                                                     \
+    int32_t exit_status;                                                    \
+    int32_t term_signal;                                                    \
+    uint64_t strings_offset;    /* into /datum_strings: inputs, outputs */  \
+    uint32_t inputs_length;                                                 \
+    uint32_t outputs_length;                                                \
+    uint32_t noutputs;                                                      \
     char pipeline[32];          /* format 2: the version that made it */
+
+typedef struct __attribute__ ((packed)) datum_row {
+    DATUM_ROW_FIELDS (uint32_t)
 } datum_row_t;
-_Static_assert (sizeof (datum_row_t) == 230, "datum row size");
-/* A format 1 row is a format 2 row without its last field. */
-#define DATUM_ROW_V1 offsetof (datum_row_t, pipeline)
+_Static_assert (sizeof (datum_row_t) == 233, "datum row size");
+
+/* The row before it (format 1, and format 2 files written before the
+ * lost-worker records): attempts in 8 bits.  Read, then widened. */
+typedef struct __attribute__ ((packed)) datum_row_narrow {
+    DATUM_ROW_FIELDS (uint8_t)
+} datum_row_narrow_t;
+_Static_assert (sizeof (datum_row_narrow_t) == 230, "narrow datum row size");
+/* A format 1 row is a narrow row without its last field. */
+#define DATUM_ROW_V1 offsetof (datum_row_narrow_t, pipeline)
 
 typedef struct __attribute__ ((packed)) job_row {
     char id[32];
@@ -105,6 +117,16 @@ typedef struct __attribute__ ((packed)) job_input_row {
     uint32_t name_length;
     uint32_t repo_length;
 } job_input_row_t;
+
+/* Format 2: one row per worker declared lost, of every job.  Absent from
+ * files that predate it (and written empty when no worker was lost). */
+typedef struct __attribute__ ((packed)) lost_row {
+    char job[32];
+    int32_t rank;
+    char host[HOST_LEN];
+    int64_t time_ns;            /* CLOCK_REALTIME when declared lost */
+    char reason[256];
+} lost_row_t;
 
 typedef struct __attribute__ ((packed)) stat_row {
     uint64_t path_offset;       /* into /statcache_paths */
@@ -157,12 +179,15 @@ typedef struct types {
     hid_t hex, host, pipeline, image, dstate, jstate, aoutcome, datum, job,
         stat, jimg, attempt;
     hid_t datum_v1;             /* the datums row of format 1 */
+    hid_t datum_narrow;         /* and of format 2 with 8-bit attempts */
+    hid_t lost;                 /* lost_workers */
     hid_t stat_v1, outstat;
     hid_t lineage, jinput;
 } types_t;
 
 #define TYPES_INIT                                                          \
-    { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+    { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,   \
+      -1, -1 }
 
 static void types_close (types_t *t)
 {
@@ -170,7 +195,7 @@ static void types_close (types_t *t)
                      &t->dstate, &t->jstate, &t->aoutcome, &t->datum,
                      &t->job, &t->stat, &t->jimg, &t->attempt,
                      &t->datum_v1, &t->stat_v1, &t->outstat, &t->lineage,
-                     &t->jinput };
+                     &t->jinput, &t->datum_narrow, &t->lost };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++) {
         if (*all[i] >= 0)
             H5Tclose (*all[i]);
@@ -224,6 +249,8 @@ static int types_create (types_t *t)
     t->jstate = enum_type (jstates, 4);
     t->aoutcome = enum_type (outcomes, JOBS_ATTEMPT_NOUTCOMES);
     t->datum = H5Tcreate (H5T_COMPOUND, sizeof (datum_row_t));
+    t->datum_narrow = H5Tcreate (H5T_COMPOUND, sizeof (datum_row_narrow_t));
+    t->lost = H5Tcreate (H5T_COMPOUND, sizeof (lost_row_t));
     t->job = H5Tcreate (H5T_COMPOUND, sizeof (job_row_t));
     t->stat = H5Tcreate (H5T_COMPOUND, sizeof (stat_row_t));
     t->jimg = H5Tcreate (H5T_COMPOUND, sizeof (job_image_row_t));
@@ -236,36 +263,42 @@ static int types_create (types_t *t)
         || t->dstate < 0 || t->jstate < 0 || t->aoutcome < 0 || t->datum < 0
         || t->job < 0 || t->stat < 0 || t->jimg < 0 || t->attempt < 0
         || t->stat_v1 < 0 || t->outstat < 0 || t->lineage < 0
-        || t->jinput < 0)
+        || t->jinput < 0 || t->datum_narrow < 0 || t->lost < 0)
         goto error;
 
-    FIELD (ok, t->datum, datum_row_t, id, t->hex);
-    FIELD (ok, t->datum, datum_row_t, hash, t->hex);
-    FIELD (ok, t->datum, datum_row_t, proc_job, t->hex);
-    FIELD (ok, t->datum, datum_row_t, seen_job, t->hex);
-    FIELD (ok, t->datum, datum_row_t, state, t->dstate);
-    FIELD (ok, t->datum, datum_row_t, attempts, H5T_NATIVE_UINT8);
-    FIELD (ok, t->datum, datum_row_t, rank, H5T_NATIVE_INT32);
-    FIELD (ok, t->datum, datum_row_t, host_index, H5T_NATIVE_UINT32);
-    FIELD (ok, t->datum, datum_row_t, start_ns, H5T_NATIVE_INT64);
-    FIELD (ok, t->datum, datum_row_t, duration_s, H5T_NATIVE_DOUBLE);
-    FIELD (ok, t->datum, datum_row_t, bytes_in, H5T_NATIVE_UINT64);
-    FIELD (ok, t->datum, datum_row_t, bytes_out, H5T_NATIVE_UINT64);
-    FIELD (ok, t->datum, datum_row_t, exit_status, H5T_NATIVE_INT32);
-    FIELD (ok, t->datum, datum_row_t, term_signal, H5T_NATIVE_INT32);
-    FIELD (ok, t->datum, datum_row_t, strings_offset, H5T_NATIVE_UINT64);
-    FIELD (ok, t->datum, datum_row_t, inputs_length, H5T_NATIVE_UINT32);
-    FIELD (ok, t->datum, datum_row_t, outputs_length, H5T_NATIVE_UINT32);
-    FIELD (ok, t->datum, datum_row_t, noutputs, H5T_NATIVE_UINT32);
-    /* Format 1's row: every field so far, at the same offsets. */
+#define DATUM_FIELDS(ok, t, T, at)                                         \
+    FIELD (ok, t, T, id, types->hex);                                      \
+    FIELD (ok, t, T, hash, types->hex);                                    \
+    FIELD (ok, t, T, proc_job, types->hex);                                \
+    FIELD (ok, t, T, seen_job, types->hex);                                \
+    FIELD (ok, t, T, state, types->dstate);                                \
+    FIELD (ok, t, T, attempts, at);                                        \
+    FIELD (ok, t, T, rank, H5T_NATIVE_INT32);                              \
+    FIELD (ok, t, T, host_index, H5T_NATIVE_UINT32);                       \
+    FIELD (ok, t, T, start_ns, H5T_NATIVE_INT64);                          \
+    FIELD (ok, t, T, duration_s, H5T_NATIVE_DOUBLE);                       \
+    FIELD (ok, t, T, bytes_in, H5T_NATIVE_UINT64);                         \
+    FIELD (ok, t, T, bytes_out, H5T_NATIVE_UINT64);                        \
+    FIELD (ok, t, T, exit_status, H5T_NATIVE_INT32);                       \
+    FIELD (ok, t, T, term_signal, H5T_NATIVE_INT32);                       \
+    FIELD (ok, t, T, strings_offset, H5T_NATIVE_UINT64);                   \
+    FIELD (ok, t, T, inputs_length, H5T_NATIVE_UINT32);                    \
+    FIELD (ok, t, T, outputs_length, H5T_NATIVE_UINT32);                   \
+    FIELD (ok, t, T, noutputs, H5T_NATIVE_UINT32)
+    const types_t *types = t;
+    DATUM_FIELDS (ok, t->datum, datum_row_t, H5T_NATIVE_UINT32);
+    FIELD (ok, t->datum, datum_row_t, pipeline, t->hex);
+    DATUM_FIELDS (ok, t->datum_narrow, datum_row_narrow_t, H5T_NATIVE_UINT8);
+    /* Format 1's row: every narrow field but the pipeline. */
     if (ok && (t->datum_v1 = H5Tcreate (H5T_COMPOUND, DATUM_ROW_V1)) >= 0) {
-        int nm = H5Tget_nmembers (t->datum);
+        int nm = H5Tget_nmembers (t->datum_narrow);
         for (int i = 0; ok && i < nm; i++) {
-            char *name = H5Tget_member_name (t->datum, (unsigned)i);
-            hid_t mt = H5Tget_member_type (t->datum, (unsigned)i);
+            char *name = H5Tget_member_name (t->datum_narrow, (unsigned)i);
+            hid_t mt = H5Tget_member_type (t->datum_narrow, (unsigned)i);
             ok = name && mt >= 0
                  && H5Tinsert (t->datum_v1, name,
-                               H5Tget_member_offset (t->datum, (unsigned)i),
+                               H5Tget_member_offset (t->datum_narrow,
+                                                     (unsigned)i),
                                mt) >= 0;
             if (mt >= 0)
                 H5Tclose (mt);
@@ -274,7 +307,7 @@ static int types_create (types_t *t)
     }
     else
         ok = false;
-    FIELD (ok, t->datum, datum_row_t, pipeline, t->hex);
+    FIELD (ok, t->datum_narrow, datum_row_narrow_t, pipeline, t->hex);
 
     FIELD (ok, t->job, job_row_t, id, t->hex);
     FIELD (ok, t->job, job_row_t, pipeline, t->pipeline);
@@ -299,6 +332,15 @@ static int types_create (types_t *t)
     FIELD (ok, t->jinput, job_input_row_t, strings_offset, H5T_NATIVE_UINT64);
     FIELD (ok, t->jinput, job_input_row_t, name_length, H5T_NATIVE_UINT32);
     FIELD (ok, t->jinput, job_input_row_t, repo_length, H5T_NATIVE_UINT32);
+    hid_t reason = str_type (sizeof (((lost_row_t *)0)->reason));
+    ok = ok && reason >= 0;
+    FIELD (ok, t->lost, lost_row_t, job, t->hex);
+    FIELD (ok, t->lost, lost_row_t, rank, H5T_NATIVE_INT32);
+    FIELD (ok, t->lost, lost_row_t, host, t->host);
+    FIELD (ok, t->lost, lost_row_t, time_ns, H5T_NATIVE_INT64);
+    FIELD (ok, t->lost, lost_row_t, reason, reason);
+    if (reason >= 0)
+        H5Tclose (reason);
 
     FIELD (ok, t->stat, stat_row_t, path_offset, H5T_NATIVE_UINT64);
     FIELD (ok, t->stat, stat_row_t, path_length, H5T_NATIVE_UINT32);
@@ -914,6 +956,30 @@ static int write_lineage (hid_t file, const types_t *t,
     return write_table (file, &tj, msg);
 }
 
+static int fill_lost (void *ctx, size_t i, void *row, uint64_t off,
+                      bytes_t *sb)
+{
+    const io_lost_worker_t *l = &((const io__snapshot_t *)ctx)->lost[i];
+    lost_row_t *w = row;
+    (void)off;
+    (void)sb;
+    memcpy (w->job, l->job, strnlen (l->job, sizeof (w->job)));
+    w->rank = l->rank;
+    memcpy (w->host, l->host, strnlen (l->host, sizeof (w->host) - 1));
+    w->time_ns = l->time_ns;
+    memcpy (w->reason, l->reason, strnlen (l->reason, sizeof (w->reason) - 1));
+    return 0;
+}
+
+static int write_lost (hid_t file, const types_t *t, const io__snapshot_t *s,
+                       h5msg_t *msg)
+{
+    table_t tb = { "lost_workers", NULL, t->lost, sizeof (lost_row_t),
+                   s->nlost, 0, fill_lost, (void *)s,
+                   "cannot write the lost workers" };
+    return write_table (file, &tb, msg);
+}
+
 static int write_jobs (hid_t file, const types_t *t, const io__snapshot_t *s,
                        h5msg_t *msg)
 {
@@ -1163,6 +1229,7 @@ int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
         || write_outstats (file, &t, s, &msg) < 0
         || write_jobs (file, &t, s, &msg) < 0
         || write_lineage (file, &t, s, &msg) < 0
+        || write_lost (file, &t, s, &msg) < 0
         || write_statcache (file, &t, s, &msg) < 0)
         goto error;
     int arc = write_attempts (file, &t, s, old, &hosts, &msg, err);
@@ -1276,12 +1343,36 @@ error:
     return NULL;
 }
 
+/* A narrow row (8-bit attempts) as today's. */
+static void widen_row (const datum_row_narrow_t *o, datum_row_t *w)
+{
+    memcpy (w->id, o->id, 32);
+    memcpy (w->hash, o->hash, 32);
+    memcpy (w->proc_job, o->proc_job, 32);
+    memcpy (w->seen_job, o->seen_job, 32);
+    w->state = o->state;
+    w->attempts = o->attempts;
+    w->rank = o->rank;
+    w->host_index = o->host_index;
+    w->start_ns = o->start_ns;
+    w->duration_s = o->duration_s;
+    w->bytes_in = o->bytes_in;
+    w->bytes_out = o->bytes_out;
+    w->exit_status = o->exit_status;
+    w->term_signal = o->term_signal;
+    w->strings_offset = o->strings_offset;
+    w->inputs_length = o->inputs_length;
+    w->outputs_length = o->outputs_length;
+    w->noutputs = o->noutputs;
+    memcpy (w->pipeline, o->pipeline, 32);
+}
+
 static int read_datums (hid_t file, const types_t *t, int version,
                         const io__sink_t *sink, h5msg_t *msg)
 {
     char *hosts = NULL, *strs = NULL;
     datum_row_t *rows = NULL;
-    char *v1 = NULL;            /* format 1 rows, before widening */
+    char *v1 = NULL;            /* narrow rows, before widening */
     outstat_row_t *ostats = NULL;
     size_t nhosts, nstrs, n, nos = 0, at_os = 0;
     uint64_t sum;
@@ -1314,20 +1405,33 @@ static int read_datums (hid_t file, const types_t *t, int version,
         set_reason (msg, "%zu datums", n);
         goto error;
     }
+    /* Rows as the file has them: format 1's, narrow (8-bit attempts) or
+     * today's.  The checksum covers them as stored. */
+    size_t fsize = 0;
+    hid_t ft = H5Dget_type (d);
+    if (ft >= 0) {
+        fsize = H5Tget_size (ft);
+        H5Tclose (ft);
+    }
+    bool narrow = version == 1 || fsize == sizeof (datum_row_narrow_t);
+    size_t nsize = version == 1 ? DATUM_ROW_V1 : sizeof (datum_row_narrow_t);
+    hid_t ntype = version == 1 ? t->datum_v1 : t->datum_narrow;
     if (!(rows = malloc (SLAB * sizeof (*rows)))
-        || (version == 1 && !(v1 = malloc (SLAB * DATUM_ROW_V1))))
+        || (narrow && !(v1 = malloc (SLAB * sizeof (datum_row_narrow_t)))))
         goto nomem;
     for (size_t first = 0; first < n; first += SLAB) {
         size_t count = n - first < SLAB ? n - first : SLAB;
-        if (version == 1) {
-            if (dset_io (d, t->datum_v1, first, count, v1, false) < 0) {
+        if (narrow) {
+            if (dset_io (d, ntype, first, count, v1, false) < 0) {
                 h5_reason (msg, "datums");
                 goto error;
             }
-            XXH3_64bits_update (st, v1, count * DATUM_ROW_V1);
+            XXH3_64bits_update (st, v1, count * nsize);
             for (size_t k = 0; k < count; k++) {
-                memcpy (&rows[k], v1 + k * DATUM_ROW_V1, DATUM_ROW_V1);
-                memset (rows[k].pipeline, '0', sizeof (rows[k].pipeline));
+                datum_row_narrow_t o;
+                memset (o.pipeline, '0', sizeof (o.pipeline));
+                memcpy (&o, v1 + k * nsize, nsize);
+                widen_row (&o, &rows[k]);
             }
         }
         else {
@@ -1353,7 +1457,8 @@ static int read_datums (hid_t file, const types_t *t, int version,
                 goto error;
             }
             r.state = w->state;
-            r.attempts = w->attempts;
+            r.attempts = (uint16_t)(w->attempts > UINT16_MAX ? UINT16_MAX
+                                                             : w->attempts);
             r.rank = w->rank;
             char host[HOST_LEN];
             memcpy (host, hosts + (size_t)w->host_index * HOST_LEN,
@@ -1835,6 +1940,44 @@ done:
     return rc;
 }
 
+static int read_lost (hid_t file, const types_t *t, const io__sink_t *sink,
+                      h5msg_t *msg)
+{
+    htri_t have = H5Lexists (file, "lost_workers", H5P_DEFAULT);
+    if (have < 0) {
+        h5_reason (msg, "lost_workers");
+        return -1;
+    }
+    if (!have)
+        return 0;   /* written before lost workers were recorded */
+    size_t n;
+    lost_row_t *rows = dset_read_all (file, "lost_workers", t->lost,
+                                      sizeof (*rows), &n, msg);
+    if (!rows)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        io_lost_worker_t l;
+        memset (&l, 0, sizeof (l));
+        memcpy (l.job, rows[i].job, 32);
+        memcpy (l.host, rows[i].host, sizeof (l.host) - 1);
+        memcpy (l.reason, rows[i].reason, sizeof (l.reason) - 1);
+        l.rank = rows[i].rank;
+        l.time_ns = rows[i].time_ns;
+        io_hash_t h;
+        if (io_hash_from_hex (l.job, &h) < 0) {
+            set_reason (msg, "lost_workers row %zu is malformed", i);
+            rc = -1;
+        }
+        else if (sink->lost_worker && sink->lost_worker (sink->arg, &l) < 0) {
+            set_reason (msg, "out of memory");
+            rc = -1;
+        }
+    }
+    free (rows);
+    return rc;
+}
+
 int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err)
 {
     h5msg_t msg = { "" };
@@ -1842,6 +1985,7 @@ int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err)
     if (read_datums (f->file, &f->t, f->version, sink, &msg) < 0
         || read_jobs (f->file, &f->t, sink, &msg) < 0
         || (f->version >= 2 && read_lineage (f->file, &f->t, sink, &msg) < 0)
+        || (f->version >= 2 && read_lost (f->file, &f->t, sink, &msg) < 0)
         || read_statcache (f->file, &f->t, sink, &msg) < 0)
         return read_error (err, f->path, &msg);
     return 0;

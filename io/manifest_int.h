@@ -79,6 +79,7 @@ typedef struct io__sink {
                     const io_hash_t *hashes);
     int (*job_inputs) (void *arg, const char *job_id, size_t n,
                        char *const names[], char *const repos[]);
+    int (*lost_worker) (void *arg, const io_lost_worker_t *l);
 } io__sink_t;
 
 /* --------------------------------------------------------- the HDF5 file */
@@ -99,6 +100,8 @@ typedef struct io__snapshot {
     bool (*superseded) (const void *arg, const io_attempt_t *a);
     const void *superseded_arg;
     const io__lineage_t *lin;     /* kept for the datums in recs */
+    const io_lost_worker_t *lost; /* lost workers of every job */
+    size_t nlost;
 } io__snapshot_t;
 
 /* The format version manifest_h5.c writes; it reads 1 and 2. */
@@ -150,6 +153,8 @@ int io__journal_entries (io__journal_t *j, const io_hash_t *id, uint32_t n,
 int io__journal_job_inputs (io__journal_t *j, const char *job_id, size_t n,
                             char *const names[], char *const repos[],
                             dr_error_t *err);
+int io__journal_lost_worker (io__journal_t *j, const io_lost_worker_t *l,
+                             dr_error_t *err);
 int io__journal_sync (io__journal_t *j, dr_error_t *err);
 /* Hold: records wait in memory until release writes them all with one
  * write(2) (rank 0 holds over a sweep of results).  Sync and reset write

@@ -137,7 +137,9 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.seen_job = rec.proc_job;
     rec.pipeline = c->p->pipeline_hash;
     rec.state = (uint8_t)state;
-    rec.attempts = (uint8_t)(r->attempt > 255 ? 255 : r->attempt);
+    _Static_assert (JOBS_MAX_TRIES <= UINT16_MAX, "attempts are 16 bits");
+    rec.attempts = (uint16_t)(r->attempt > UINT16_MAX ? UINT16_MAX
+                                                      : r->attempt);
     rec.rank = rank;
     rec.host = c->hosts[rank] ? c->hosts[rank] : "";
     rec.start_ns = r->start_ns;
@@ -210,10 +212,18 @@ static void record_crashed (coord_t *c, uint32_t didx, int rank)
             c->spec->datum_crash_limit);
 }
 
-/* A worker on rank 0's node, whose pid we can signal. */
+/* A worker on rank 0's node, whose pid we can signal.  Test hook:
+ * DATUMRUN_TEST_REMOTE_WORKERS=1 makes every worker count as remote, so
+ * that the tests see what a worker on another node gets (its keeper's
+ * watchdog, not rank 0's kill). */
 static bool same_node (const coord_t *c, int w)
 {
-    return c->pids && c->pids[w] > 0 && c->hosts[0] && c->hosts[w]
+    static int remote = -1;
+    if (remote < 0) {
+        const char *e = getenv ("DATUMRUN_TEST_REMOTE_WORKERS");
+        remote = e && !strcmp (e, "1");
+    }
+    return !remote && c->pids && c->pids[w] > 0 && c->hosts[0] && c->hosts[w]
            && !strcmp (c->hosts[0], c->hosts[w]);
 }
 
@@ -249,6 +259,14 @@ static void lose_worker (coord_t *c, int w, const char *fmt, ...)
     vsnprintf (l->reason, sizeof (l->reason), fmt, ap);
     va_end (ap);
     progress_lost (c->prog, w, l->reason);
+    /* On record, for inspect-job and list-job (manifest lost_workers). */
+    io_lost_worker_t rec = { .rank = w, .time_ns = dr_realtime_ns () };
+    snprintf (rec.job, sizeof (rec.job), "%s", c->job.id);
+    snprintf (rec.host, sizeof (rec.host), "%s", l->host);
+    snprintf (rec.reason, sizeof (rec.reason), "%s", l->reason);
+    dr_error_t err = { { 0 } };
+    if (io_manifest_lost_worker (c->m, &rec, &err) < 0)
+        dr_log (LOG_WARN, "%s (the lost worker is not on record)", err.text);
     size_t nheld = sched_dispatch_held (c->d, w), ngave = 0;
     uint32_t *gave = calloc (nheld ? nheld : 1, sizeof (*gave));
     if (!gave)

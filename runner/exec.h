@@ -35,13 +35,16 @@ void exec_reap_orphans (void);
  * batched executor's long-lived command.  At most 16. */
 void exec_keep_child (pid_t pid, bool keep);
 
-/* keeper.c: the worker's commands die with it, even by SIGKILL. */
-int keeper_start (dr_error_t *err);
+/* keeper.c: the worker's commands die with it, even by SIGKILL; and a
+ * worker silent (stopped, hung) for timeout seconds plus a margin is
+ * killed by it (timeout 0: never). */
+int keeper_start (double timeout, dr_error_t *err);
+void keeper_tick (void);            /* the worker's loop: I am alive */
 void keeper_watch (pid_t pgid);     /* a command's process group */
 void keeper_unwatch (pid_t pgid);
 pid_t keeper_pid (void);            /* -1 when none */
 void keeper_stop (void);            /* when every command has ended */
-int keeper_main (void);             /* the keeper process (`__keeper`) */
+int keeper_main (const char *limit); /* the keeper process (`__keeper`) */
 
 typedef struct exec_env {
     char **v;           /* NULL-terminated "K=V" */

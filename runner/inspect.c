@@ -408,11 +408,34 @@ int cmd_plan (optparse_t *args)
 
 /* ----------------------------------------------------------------- jobs */
 
-static json_t *job_json (const jobs_record_t *j)
+/* The workers lost during job j: as `run --json` has them, a count in
+ * lost_workers and each in lost (rank, host, reason, time_ns). */
+static void lost_json (json_t *o, const io_manifest_t *m,
+                       const jobs_record_t *j)
+{
+    json_t *arr = json_array ();
+    size_t n = 0;
+    for (size_t i = 0; i < io_manifest_nlost (m); i++) {
+        const io_lost_worker_t *l = io_manifest_lost (m, i);
+        if (strcmp (l->job, j->id))
+            continue;
+        n++;
+        json_array_append_new (arr, json_pack ("{s:i, s:s, s:s, s:I}",
+                                               "rank", l->rank, "host",
+                                               l->host, "reason", l->reason,
+                                               "time_ns",
+                                               (json_int_t)l->time_ns));
+    }
+    json_object_set_new (o, "lost_workers", json_integer ((json_int_t)n));
+    json_object_set_new (o, "lost", arr);
+}
+
+static json_t *job_json (const io_manifest_t *m, const jobs_record_t *j)
 {
     char *s = jobs_record_json (j);
     json_t *o = json_loads (s, 0, NULL);
     free (s);
+    lost_json (o, m, j);
     json_object_set_new (o, "started_ns", json_integer (j->start_ns));
     char h[33];
     io_hash_t ph;
@@ -472,7 +495,7 @@ int cmd_list_job (optparse_t *args)
         jobs_record_t live;
         const jobs_record_t *j = live_job (m, io_manifest_job (m, i), &live);
         if (o.json) {
-            json_array_append_new (arr, job_json (j));
+            json_array_append_new (arr, job_json (m, j));
             continue;
         }
         char ago[64], dur[32], prog[64], dl[32], ul[32];
@@ -511,7 +534,7 @@ int cmd_inspect_job (optparse_t *args)
     if (!j)
         rc = EXIT_USAGE;
     else if (o.json)
-        print_json (job_json (j));
+        print_json (job_json (m, j));
     else {
         char t[64], dur[32], dl[32], ul[32], h[33];
         char *logdir = jobs_sd_job_logdir (spec->state_dir, j->id);
@@ -525,14 +548,28 @@ int cmd_inspect_job (optparse_t *args)
                 "Duration: %s\nWorkers: %d\nNodes: %d\n"
                 "Datums: %llu processed + %llu skipped / %llu total, "
                 "%llu failed, %llu recovered\nData downloaded: %s\n"
-                "Data uploaded: %s\nPipeline hash: %s\n%s%s%sLogs: %s/\n",
+                "Data uploaded: %s\nPipeline hash: %s\n%s%s%s",
                 j->id, j->pipeline, jobs_state_name (j->state), t, dur,
                 j->workers, j->nodes, (unsigned long long)j->processed,
                 (unsigned long long)j->skipped,
                 (unsigned long long)j->total, (unsigned long long)j->failed,
                 (unsigned long long)j->recovered, dl, ul, hex (&ph, h),
                 j->image_id[0] ? "Image: " : "", j->image_id,
-                j->image_id[0] ? "\n" : "", logdir ? logdir : "?");
+                j->image_id[0] ? "\n" : "");
+        size_t nl = 0;
+        for (size_t i = 0; i < io_manifest_nlost (m); i++)
+            nl += !strcmp (io_manifest_lost (m, i)->job, j->id);
+        if (nl)
+            printf ("Lost workers: %zu\n", nl);
+        for (size_t i = 0; i < io_manifest_nlost (m); i++) {
+            const io_lost_worker_t *l = io_manifest_lost (m, i);
+            if (strcmp (l->job, j->id))
+                continue;
+            fmt_time (l->time_ns, t, sizeof (t));
+            printf ("  rank %d on %s: %s (at %s)\n", l->rank, l->host,
+                    l->reason, t);
+        }
+        printf ("Logs: %s/\n", logdir ? logdir : "?");
         free (logdir);
     }
     io_manifest_close (m);

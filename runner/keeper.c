@@ -8,15 +8,27 @@
  * signals the job gets (Slurm signals every process of a step): stopping
  * commands is the worker's business, killing them after it is the
  * keeper's.
+ *
+ * The keeper is also the worker's watchdog, on whatever node it runs: the
+ * worker ticks (a 0 on the pipe) about once a second from its loop, the
+ * loop that sends rank 0 its heartbeats.  A worker that stops ticking for
+ * worker_timeout plus a margin (SIGSTOP, a hang: rank 0 has declared it
+ * lost by then) is killed, and its commands with it.  Rank 0 can kill
+ * only the workers of its own node; this reaches the others.  A keeper
+ * that finds it was stopped itself (a whole job suspended, then resumed:
+ * its own wakeups came late) starts counting again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/exec.h"
@@ -24,9 +36,14 @@
 
 static int keeper_fd = -1;
 static pid_t keeper_pid_ = -1;
+static double last_tick;
 
-int keeper_start (dr_error_t *err)
+/* Seconds of silence after worker_timeout before the keeper kills. */
+#define KEEPER_MARGIN 5.0
+
+int keeper_start (double timeout, dr_error_t *err)
 {
+    char limit[32];
     int p[2];
     if (keeper_fd >= 0)
         return 0;
@@ -38,7 +55,9 @@ int keeper_start (dr_error_t *err)
         free (exe);
         return dr_errprintf (err, "pipe: %s", strerror (errno));
     }
-    char *argv[] = { exe, (char *)"__keeper", NULL };
+    snprintf (limit, sizeof (limit), "%.3f",
+              timeout > 0 ? timeout + KEEPER_MARGIN : 0.0);
+    char *argv[] = { exe, (char *)"__keeper", limit, NULL };
     exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .fd_in = p[0],
                         .new_pgroup = true };
     int rc = exec_spawn_process (&so, &keeper_pid_, err);
@@ -59,6 +78,15 @@ static void keeper_send (int32_t v)
         return;
     while (write (keeper_fd, &v, sizeof (v)) < 0 && errno == EINTR)
         ;
+}
+
+void keeper_tick (void)
+{
+    double now = dr_now ();
+    if (now - last_tick < 1.0)
+        return;
+    last_tick = now;
+    keeper_send (0);
 }
 
 void keeper_watch (pid_t pgid)
@@ -88,21 +116,62 @@ void keeper_stop (void)
     keeper_pid_ = -1;
 }
 
-int keeper_main (void)
+static double mono_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void kill_groups (const pid_t *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        kill (-g[i], SIGKILL);
+        kill (g[i], SIGKILL);
+    }
+}
+
+int keeper_main (const char *limit_arg)
 {
     static const int ignored[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
                                    SIGUSR1, SIGUSR2, SIGPIPE };
     for (size_t i = 0; i < sizeof (ignored) / sizeof (ignored[0]); i++)
         signal (ignored[i], SIG_IGN);
+    double limit = limit_arg ? atof (limit_arg) : 0.0;
+    pid_t worker = getppid ();
     pid_t *g = NULL;
     size_t n = 0, cap = 0;
     int32_t v;
+    double heard = mono_now (), woke = heard;
     for (;;) {
+        struct pollfd pfd = { .fd = 0, .events = POLLIN };
+        int pr = poll (&pfd, 1, limit > 0 ? 1000 : -1);
+        double now = mono_now ();
+        if (now - woke > 3.0)
+            heard = now;    /* we were stopped too: count afresh */
+        woke = now;
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0) {
+            if (limit > 0 && now - heard > limit && getppid () == worker) {
+                /* Silent (stopped or hung) long past worker_timeout:
+                 * rank 0 has given it up.  It dies, and its commands. */
+                fprintf (stderr, "datumrun[keeper]: worker pid %d silent "
+                         "for %.0fs (stopped or hung): killed, with its "
+                         "commands\n", (int)worker, now - heard);
+                kill (worker, SIGKILL);
+                kill_groups (g, n);
+                n = 0;
+                /* then its pipe ends, and we leave */
+            }
+            continue;
+        }
         ssize_t r = read (0, &v, sizeof (v));
         if (r < 0 && errno == EINTR)
             continue;
         if (r != (ssize_t)sizeof (v))
             break;      /* end of file: the worker is gone */
+        heard = now;
         if (v > 0) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 8;
@@ -111,7 +180,7 @@ int keeper_main (void)
             }
             g[n++] = v;
         }
-        else {
+        else if (v < 0) {
             for (size_t i = 0; i < n; i++)
                 if (g[i] == -v) {
                     g[i] = g[--n];
@@ -119,10 +188,7 @@ int keeper_main (void)
                 }
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        kill (-g[i], SIGKILL);
-        kill (g[i], SIGKILL);
-    }
+    kill_groups (g, n);
     free (g);
     return 0;
 }

@@ -488,8 +488,8 @@ static int cmd_version (optparse_t *p)
 int main (int argc, char **argv)
 {
     /* A worker's keeper (keeper.c), not a command for users. */
-    if (argc == 2 && !strcmp (argv[1], "__keeper"))
-        return keeper_main ();
+    if ((argc == 2 || argc == 3) && !strcmp (argv[1], "__keeper"))
+        return keeper_main (argc == 3 ? argv[2] : NULL);
     if (argc > 1 && (!strcmp (argv[1], "--version")
                      || !strcmp (argv[1], "-V")))
         argv[1] = (char *)"version";

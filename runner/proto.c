@@ -475,15 +475,34 @@ int proto_recv (proto_t *p, int source, proto_msg_t *m, dr_error_t *err)
     if ((rc = MPI_Get_count (&st, MPI_BYTE, &count)) != MPI_SUCCESS
         || count < 0)
         return mpi_fail (err, rc, "MPI_Get_count");
-    m->body.len = m->body.cap = (size_t)count;
-    if (!(m->body.data = malloc (count ? (size_t)count : 1)))
+    /* At most the limit: MPI truncates what is over it, and says so. */
+    size_t max = proto_max_message ();
+    int want = (size_t)count > max ? (int)max : count;
+    m->body.len = m->body.cap = (size_t)want;
+    if (!(m->body.data = malloc (want ? (size_t)want : 1)))
         abort ();
-    if ((rc = MPI_Mrecv (m->body.data, count, MPI_BYTE, &msg, &st))
-        != MPI_SUCCESS) {
+    rc = MPI_Mrecv (m->body.data, want, MPI_BYTE, &msg, &st);
+    if (rc != MPI_SUCCESS || want < count) {
         buf_free (&m->body);
-        return mpi_fail (err, rc, "MPI_Mrecv");
+        char what[160];
+        snprintf (what, sizeof (what), "MPI_Mrecv of a %d-byte message "
+                  "(tag %d) from rank %d%s", count, m->tag, m->source,
+                  want < count ? ", over the size limit" : "");
+        if (rc == MPI_SUCCESS)
+            rc = MPI_ERR_TRUNCATE;
+        return mpi_fail (err, rc, what);
     }
     return 1;
+}
+
+size_t proto_max_message (void)
+{
+    static size_t max;
+    if (!max) {
+        const char *e = getenv ("DATUMRUN_TEST_MPI_FAULT");
+        max = e && *e ? PROTO_FAULT_MESSAGE : PROTO_MAX_MESSAGE;
+    }
+    return max;
 }
 
 int proto_progress (proto_t *p, int *failed, dr_error_t *err)

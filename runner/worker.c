@@ -113,12 +113,34 @@ static void flush_results (worker_t *w)
     send_msg (w, PROTO_RESULT, &b);
 }
 
+/* Test hook (docs/cluster.md): DATUMRUN_TEST_MPI_FAULT=RANK makes that
+ * worker send, after its first result, a message over rank 0's size
+ * limit, which rank 0's MPI_Mrecv reports truncated: the worker is lost
+ * for an MPI error. */
+static void maybe_fault (worker_t *w)
+{
+    static bool done;
+    const char *e = getenv ("DATUMRUN_TEST_MPI_FAULT");
+    if (done || !e || atoi (e) != w->rank)
+        return;
+    done = true;
+    buf_t b = { 0 };
+    size_t n = PROTO_FAULT_MESSAGE + 1;
+    if (!(b.data = calloc (1, n)))
+        abort ();
+    b.len = b.cap = n;
+    dr_log (LOG_WARN, "test hook DATUMRUN_TEST_MPI_FAULT: sending rank 0 a "
+            "%zu-byte message", n);
+    send_msg (w, PROTO_HEARTBEAT, &b);
+}
+
 static void send_result (worker_t *w, const wresult_t *r)
 {
     if (!w->spec->datum_batching) {
         buf_t b = { 0 };
         proto_result_pack (r, &b);
         send_msg (w, PROTO_RESULT, &b);
+        maybe_fault (w);
         return;
     }
     if (!w->nresults++)
@@ -143,6 +165,7 @@ static void progress_sends (worker_t *w)
     if (!w->rank0_lost && !w->stop_received
         && dr_now () - w->last_sent >= w->spec->worker_heartbeat)
         send_msg (w, PROTO_HEARTBEAT, NULL);
+    keeper_tick ();
 }
 
 static void queue_push (worker_t *w, wdatum_t *d)
@@ -638,7 +661,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         dr_log (LOG_WARN, "cannot become a child subreaper (%s): children "
                 "a command detaches may outlive its datum", strerror (errno));
     dr_error_t kerr = { { 0 } };
-    if (keeper_start (&kerr) < 0)
+    if (keeper_start (spec->worker_timeout, &kerr) < 0)
         dr_log (LOG_WARN, "%s: a command may outlive this worker if it is "
                 "killed", kerr.text);
     w.last_sent = dr_now ();

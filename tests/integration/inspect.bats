@@ -264,3 +264,26 @@ datum_id() {
         [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
     done
 }
+
+@test "a format-2 manifest from before the lost-worker records (8-bit attempts) is read" {
+    # (It records its output folder's absolute path, so it is read where
+    # it is, not run again: a run in another folder rebuilds.)
+    p="$DATUMRUN_SRC/tests/integration/data/manifest-v2-narrow"
+    [ "$(pyget "$(h5 "$p/.datumrun/old" --summary)" '(j["version"], j["lost_workers"])')" = "(2, 0)" ]
+    run dr list-job "$p/s.json" --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" '[(x["state"], x["lost_workers"], x["lost"]) for x in j]')" = "[('success', 0, [])]" ]
+    run dr inspect-job "$p/s.json" "$(pyget "$output" 'j[0]["job_id"]')"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"State: success"* ]]
+    [[ "$output" != *"Lost workers"* ]]
+    run dr list-datum "$p/s.json" --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'sorted(x["state"] for x in j)')" = "['success', 'success']" ]
+    # what this version writes: 32-bit attempts
+    mkdir R; echo one > R/F1
+    spec s.json ip 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in R '/*')"
+    run dr run s.json; [ "$status" -eq 0 ]
+    [ "$(h5dump -H -d datums .datumrun/ip/manifest.h5 | grep -c 'H5T_STD_U32LE "attempts"')" -eq 1 ]
+    [ "$(h5 .datumrun/ip --lost-workers)" = "[]" ]
+}

@@ -2,8 +2,8 @@
 """read_manifest.py: an independent reader of datumrun's manifest, h5py only.
 
     read_manifest.py STATE_DIR
-                     [--summary|--datums|--jobs|--statcache|--attempts]
-                     [--journal]
+                     [--summary|--datums|--jobs|--statcache|--attempts|
+                      --lost-workers] [--journal]
 
 Prints one JSON document on stdout (default --summary).  Integration tests
 use it to check what datumrun recorded without going through datumrun's own
@@ -169,6 +169,17 @@ def attempts(f):
     return out
 
 
+def lost_workers(f):
+    """Workers declared lost, of every job (format 2 since the lost-worker
+    records; absent from older files)."""
+    if "lost_workers" not in f:
+        return []
+    return [{"job": text(r["job"]), "rank": int(r["rank"]),
+             "host": text(r["host"]), "time_ns": int(r["time_ns"]),
+             "reason": text(r["reason"])}
+            for r in f["lost_workers"][...]]
+
+
 # ------------------------------------------------------------- journal
 
 DATUM_STATES = ["pending", "success", "failed", "recovered", "skipped",
@@ -179,6 +190,8 @@ REC_JOB_BEGIN, REC_PUT, REC_INVALIDATE, REC_FORGET, REC_JOB_END = 1, 2, 3, 4, 5
 REC_ATTEMPT = 6
 REC_PUT_V2 = 7  # a put with each output's size and mtime
 REC_ENTRIES, REC_JOB_INPUTS = 10, 11   # lineage (io/lineage.c)
+REC_PUT_V3 = 12       # type 7 with a 4-byte attempt count
+REC_LOST_WORKER = 13  # a worker declared lost
 
 
 def xxh3_64():
@@ -232,12 +245,12 @@ class Cursor:
             raise Bad("trailing bytes in payload")
 
 
-def decode_put(c, v2=False):
+def decode_put(c, v2=False, attempts_width=1):
     d = {"id": c.take(16).hex(), "hash": c.take(16).hex(),
          "proc_job": c.take(16).hex(), "seen_job": c.take(16).hex()}
     st = c.u(1)
     d["state"] = DATUM_STATES[st] if st < len(DATUM_STATES) else st
-    d["attempts"] = c.u(1)
+    d["attempts"] = c.u(attempts_width)
     d["rank"] = c.i32()
     d["host"] = c.take(c.u(1)).decode("utf-8", "replace")
     d["start_ns"] = c.i64()
@@ -301,6 +314,15 @@ def decode_attempt(c):
     return a
 
 
+def decode_lost_worker(c):
+    w = {"job": c.take(c.u(1)).decode(), "rank": c.i32()}
+    w["host"] = c.take(c.u(1)).decode("utf-8", "replace")
+    w["time_ns"] = c.i64()
+    w["reason"] = c.take(c.u(2)).decode("utf-8", "replace")
+    c.done()
+    return w
+
+
 def journal_records(path):
     """The journal's good records as (type, payload), in order."""
     try:
@@ -340,9 +362,10 @@ def attempt_key(a):
     return (a["datum"], a["job"], a["attempt"])
 
 
-def replay(state_dir, dlist, jlist, alist=()):
+def replay(state_dir, dlist, jlist, alist=(), llist=None):
     """Apply the journal to the datum, job and attempt lists (as datums(),
-    jobs(), attempts()).  Returns the three."""
+    jobs(), attempts()).  Returns the three.  llist, a list as
+    lost_workers() returns, is updated in place when given."""
     dmap = {d["id"]: d for d in dlist}
     jobs_ = list(jlist)
     amap = {attempt_key(a): a for a in alist}
@@ -350,9 +373,17 @@ def replay(state_dir, dlist, jlist, alist=()):
     for off, (typ, payload) in enumerate(journal_records(path)):
         c = Cursor(payload)
         try:
-            if typ in (REC_PUT, REC_PUT_V2):
-                d = decode_put(c, typ == REC_PUT_V2)
+            if typ in (REC_PUT, REC_PUT_V2, REC_PUT_V3):
+                d = decode_put(c, typ != REC_PUT,
+                               4 if typ == REC_PUT_V3 else 1)
                 dmap[d["id"]] = d
+            elif typ == REC_LOST_WORKER:
+                w = decode_lost_worker(c)
+                if llist is not None:
+                    llist[:] = [x for x in llist
+                                if (x["job"], x["rank"]) != (w["job"],
+                                                             w["rank"])]
+                    llist.append(w)
             elif typ == REC_ATTEMPT:
                 a = decode_attempt(c)
                 amap.pop(attempt_key(a), None)  # a replayed one goes last
@@ -401,8 +432,9 @@ def summary(f, state_dir, with_journal):
     counts = {}
     ndatums, njobs = int(ds.shape[0]), int(f["jobs"].shape[0])
     nattempts = int(f["attempts"].shape[0]) if "attempts" in f else 0
+    ll = lost_workers(f)
     if with_journal:
-        dl, jl, al = replay(state_dir, datums(f), jobs(f), attempts(f))
+        dl, jl, al = replay(state_dir, datums(f), jobs(f), attempts(f), ll)
         for d in dl:
             counts[d["state"]] = counts.get(d["state"], 0) + 1
         ndatums, njobs, nattempts = len(dl), len(jl), len(al)
@@ -424,20 +456,22 @@ def summary(f, state_dir, with_journal):
         "jobs": njobs,
         "statcache": int(f["statcache"].shape[0]),
         "attempts": nattempts,
+        "lost_workers": len(ll),
         "states": counts,
         "journal_bytes": journal,
     }
 
 
 def main(argv):
-    modes = ("--summary", "--datums", "--jobs", "--statcache", "--attempts")
+    modes = ("--summary", "--datums", "--jobs", "--statcache", "--attempts",
+             "--lost-workers")
     with_journal = "--journal" in argv[1:]
     args = [a for a in argv[1:] if a not in modes and a != "--journal"]
     chosen = [a for a in argv[1:] if a in modes] or ["--summary"]
     if len(args) != 1 or len(chosen) != 1:
         sys.stderr.write("usage: read_manifest.py STATE_DIR "
                          "[--summary|--datums|--jobs|--statcache|"
-                         "--attempts] "
+                         "--attempts|--lost-workers] "
                          "[--journal]\n")
         return 2
     state_dir = args[0]
@@ -467,6 +501,10 @@ def main(argv):
                 doc = attempts(f)
                 if with_journal:
                     doc = replay(state_dir, [], [], doc)[2]
+            elif mode == "--lost-workers":
+                doc = lost_workers(f)
+                if with_journal:
+                    replay(state_dir, [], [], (), doc)
             elif mode == "--statcache":
                 doc = statcache(f)
             else:

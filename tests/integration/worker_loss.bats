@@ -104,7 +104,22 @@ at_most_twice() {
     at_most_twice
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
     grep -q "worker rank 2 on .* lost (its process died)" "$T/job.err"
-    # The summary line names it too.
+    # On record in the manifest: inspect-job (text and JSON), list-job
+    # --json, and the lost_workers table as h5py reads it.
+    id=$(jget "$j" job_id)
+    run dr inspect-job s.json "$id"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Lost workers: 1"* ]]
+    [[ "$output" == *"rank 2 on "*": its process died (at "* ]]
+    run dr inspect-job s.json "$id" --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'j["lost_workers"]')" -eq 1 ]
+    [ "$(pyget "$output" '(j["lost"][0]["rank"], j["lost"][0]["reason"])')" = "(2, 'its process died')" ]
+    run dr list-job s.json --json
+    [ "$(pyget "$output" '[(x["lost_workers"], [l["rank"] for l in x["lost"]]) for x in j]')" = "[(1, [2])]" ]
+    l=$(h5 .datumrun/wl --lost-workers)
+    [ "$(pyget "$l" '[(x["job"], x["rank"], x["reason"]) for x in j]')" = "[('$id', 2, 'its process died')]" ]
+    [ "$(pyget "$l" 'j[0]["host"] == "'"$(hostname)"'"')" = True ]
     start_job s.json --reprocess
     wait_job
     [ "$rc" -eq 0 ]
@@ -127,6 +142,48 @@ at_most_twice() {
     gone "$w"
     at_most_twice
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
+@test "a stopped worker rank 0 cannot kill (as on another node) is killed by its keeper, and its command" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 3}, "worker_timeout": "3s"}'
+    # Rank 0 treats every worker as remote: no pid checks, no kill.
+    DATUMRUN_TEST_REMOTE_WORKERS=1 start_job s.json
+    wait_for rank_pid 1
+    w=$(rank_pid 1)
+    wait_for busy "$w"
+    kids=$(pgrep -P "$w" -f 'sh -c' | tr '\n' ' ')
+    kill -STOP "$w"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    grep -q "1 worker lost (rank 1 on .*: no heartbeat for [0-9]*s)" "$T/job.out"
+    ! grep -q "killed rank 1" "$T/job.err"
+    grep -q "datumrun\[keeper\]: worker pid $w silent for [0-9]*s (stopped or hung): killed" "$T/job.err"
+    wait_for gone "$w"
+    wait_for all_gone $kids
+    at_most_twice
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
+@test "a worker whose MPI communication fails is lost, naming the MPI error; the job goes on" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 3}}'
+    # Test hook: rank 2 sends, after its first result, a message over
+    # rank 0's size limit; rank 0's MPI_Mrecv reports it truncated.
+    DATUMRUN_TEST_MPI_FAULT=2 start_job s.json --json
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(counts "$j")" = "$N + 0 / $N" ]
+    [ "$(jget "$j" lost_workers)" -eq 1 ]
+    $PY -c 'import json,sys; l=json.loads(sys.argv[1])["lost"]; assert l[0]["rank"] == 2, l; assert "MPI_Mrecv" in l[0]["reason"] and "MPI_ERR_TRUNCATE" in l[0]["reason"], l' "$j"
+    grep -q "worker rank 2 on .* lost (MPI_Mrecv of a [0-9]*-byte message .*MPI_ERR_TRUNCATE" "$T/job.err"
+    at_most_twice
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+    [ "$(pyget "$(h5 .datumrun/wl --lost-workers --journal)" '[x["rank"] for x in j]')" = "[2]" ]
 }
 
 @test "SIGTERM of one worker: it leaves, the others finish the job (no livelock)" {
@@ -207,6 +264,22 @@ at_most_twice() {
     run dr list-datum s.json --json
     [ "$status" -eq 0 ]
     [ "$(pyget "$output" '[x["entries"][0]["path"] for x in j if x["state"] == "failed"]')" = "['/f05']" ]
+}
+
+@test "datum_tries beyond 255: a datum that always fails stops after exactly that many attempts" {
+    mkdir repo; echo a > repo/a; echo b > repo/b
+    spec s.json wl 'echo x >> "'"$T"'/starts/$(basename "$in")"; [ "$(basename "$in")" = b ] || exit 3; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}, "datum_tries": 300}'
+    run dr run s.json --json -q
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(jget "$j" failed)" -eq 1 ]
+    [ "$(jget "$j" processed)" -eq 1 ]
+    [ "$(wc -l < "$T/starts/a")" -eq 300 ]
+    d=$(h5 .datumrun/wl --datums)
+    [ "$(pyget "$d" 'sorted((x["inputs"][0], x["state"], x["attempts"]) for x in j)')" = "[('in:/a', 'failed', 300), ('in:/b', 'success', 1)]" ]
+    a=$(h5 .datumrun/wl --attempts)
+    [ "$(pyget "$a" 'sorted(x["attempt"] for x in j if x["outcome"] == "failed")[-1]')" -eq 300 ]
 }
 
 @test "children a command detaches (setsid, nohup) are killed when its datum ends" {

@@ -71,7 +71,7 @@ static void trec_make (trec_t *t, int i, int variant)
     t->r.seen_job = hash_of ("job", variant + 1);
     t->r.pipeline = hash_of ("version", i % 2 + variant);
     t->r.state = (uint8_t)(i % 5);
-    t->r.attempts = (uint8_t)(1 + variant);
+    t->r.attempts = (uint16_t)(1 + variant);
     t->r.rank = 1 + i % 7;
     snprintf (t->host, sizeof (t->host), "node%03d", i % 4);
     t->r.host = t->host;
@@ -820,10 +820,23 @@ static void test_old_journal (void **state)
         const uint8_t *h = in + at, *pl = h + 12;
         uint32_t len = (uint32_t)h[8] | (uint32_t)h[9] << 8
                        | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+        uint32_t olen = len;
         uint8_t *w = out + o;
         uint32_t nl = len;
+        uint8_t narrow[4096];
         memcpy (w, h, 12 + len);
-        if (h[4] == 7) {
+        if (h[4] == 12) {
+            /* Type 12 is type 7 with a 4-byte attempt count: narrow it. */
+            assert_true (len <= sizeof (narrow));
+            memcpy (narrow, pl, 65);
+            narrow[65] = pl[65];
+            memcpy (narrow + 66, pl + 69, len - 69);
+            pl = narrow;
+            len -= 3;
+            nl = len;
+            memcpy (w + 12, narrow, len);
+        }
+        if (h[4] == 7 || h[4] == 12) {
             w[4] = 2;   /* a plain put: no output sizes and mtimes */
             /* ids, state, attempts, rank, host, 4 x 8 bytes, 2 x 4 */
             size_t ioff = 64 + 1 + 1 + 4 + 1 + pl[70] + 32 + 8;
@@ -845,14 +858,14 @@ static void test_old_journal (void **state)
             memcpy (wi + 4 + ol, pl + ioff + 4 + il, rest);
             nl = (uint32_t)(ioff + 4 + ol + rest);
         }
-        dropped += len - nl;
+        dropped += olen - nl;
         for (int b = 0; b < 4; b++)
             w[8 + b] = (uint8_t)(nl >> (8 * b));
         uint64_t sum = XXH3_64bits (w, 12 + nl);
         for (int b = 0; b < 8; b++)
             w[12 + nl + b] = (uint8_t)(sum >> (8 * b));
         o += 12 + nl + 8;
-        at += 12 + len + 8;
+        at += 12 + olen + 8;
     }
     /* each put lost 17 bytes, its output stats and one byte per newline */
     assert_true (dropped >= 2 * 18);
@@ -1065,6 +1078,25 @@ static void test_attempts (void **state)
 }
 
 /* The independent reader: h5py only. */
+/* The source tree: $DATUMRUN_SRC, or where this file is. */
+static const char *src_dir (void)
+{
+    static char src[512];
+    const char *env = getenv ("DATUMRUN_SRC");
+    if (env && *env)
+        snprintf (src, sizeof (src), "%s", env);
+    else {
+        /* This file is SRC/tests/unit/test_manifest.c. */
+        snprintf (src, sizeof (src), "%s", __FILE__);
+        for (int k = 0; k < 3; k++) {
+            char *slash = strrchr (src, '/');
+            assert_non_null (slash);
+            *slash = '\0';
+        }
+    }
+    return src;
+}
+
 static void test_python_reader (void **state)
 {
     fixture_t *f = *state;
@@ -1083,19 +1115,7 @@ static void test_python_reader (void **state)
     checkpoint_ok (m, &ph);
     io_manifest_close (m);
 
-    char src[512];
-    const char *env = getenv ("DATUMRUN_SRC");
-    if (env && *env)
-        snprintf (src, sizeof (src), "%s", env);
-    else {
-        /* This file is SRC/tests/unit/test_manifest.c. */
-        snprintf (src, sizeof (src), "%s", __FILE__);
-        for (int k = 0; k < 3; k++) {
-            char *slash = strrchr (src, '/');
-            assert_non_null (slash);
-            *slash = '\0';
-        }
-    }
+    const char *src = src_dir ();
     const char *modes[] = { "--summary", "--datums", "--jobs",
                             "--attempts" };
     const char *want[][3] = {
@@ -1223,6 +1243,66 @@ static void test_inputs_list (void **state)
 /* Lineage side tables: entry hashes and job inputs survive the journal
  * (a writer that never checkpoints) and a checkpoint; a forgotten datum
  * loses them. */
+/* Lost workers and attempt counts beyond 8 bits survive the journal, a
+ * checkpoint and a reopen; a worker recorded again replaces its row. */
+static void test_lost_workers (void **state)
+{
+    fixture_t *f = *state;
+    dr_error_t err = { "" };
+    io_manifest_t *m = open_ok (f->dir);
+    io_lost_worker_t a = { .job = "00112233445566778899aabbccddeeff",
+                           .rank = 2, .host = "node3",
+                           .reason = "no heartbeat for 60s",
+                           .time_ns = 1700000000000000001LL };
+    io_lost_worker_t b = a;
+    b.rank = 3;
+    snprintf (b.reason, sizeof (b.reason), "its process died");
+    assert_int_equal (io_manifest_lost_worker (m, &a, &err), 0);
+    assert_int_equal (io_manifest_lost_worker (m, &b, &err), 0);
+    snprintf (b.host, sizeof (b.host), "node1");
+    assert_int_equal (io_manifest_lost_worker (m, &b, &err), 0);
+    trec_t t;
+    trec_make (&t, 1, 0);
+    t.r.attempts = 1000;
+    assert_int_equal (io_manifest_put (m, &t.r, &err), 0);
+    assert_int_equal (io_manifest_nlost (m), 2);
+    io_manifest_close (m);
+    for (int round = 0; round < 2; round++) {
+        /* round 0 replays the journal, round 1 reads the file */
+        m = open_ok (f->dir);
+        assert_int_equal (io_manifest_nlost (m), 2);
+        const io_lost_worker_t *l = io_manifest_lost (m, 0);
+        assert_string_equal (l->job, a.job);
+        assert_int_equal (l->rank, 2);
+        assert_string_equal (l->host, "node3");
+        assert_string_equal (l->reason, "no heartbeat for 60s");
+        assert_true (l->time_ns == a.time_ns);
+        l = io_manifest_lost (m, 1);
+        assert_int_equal (l->rank, 3);
+        assert_string_equal (l->host, "node1");
+        assert_string_equal (l->reason, "its process died");
+        assert_null (io_manifest_lost (m, 2));
+        const io_datum_rec_t *r = find_i (m, 1);
+        assert_non_null (r);
+        assert_int_equal (r->attempts, 1000);
+        checkpoint_ok (m, NULL);
+        io_manifest_close (m);
+    }
+    /* the independent reader sees them too */
+    char cmd[1200];
+    snprintf (cmd, sizeof (cmd), "/usr/bin/python3 "
+              "%s/tests/integration/read_manifest.py %s --lost-workers",
+              src_dir (), f->dir);
+    FILE *p = popen (cmd, "r");
+    assert_non_null (p);
+    char out[8192];
+    size_t n = fread (out, 1, sizeof (out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal (pclose (p), 0);
+    assert_non_null (strstr (out, "\"reason\": \"no heartbeat for 60s\""));
+    assert_non_null (strstr (out, "\"host\": \"node1\""));
+}
+
 static void test_lineage (void **state)
 {
     fixture_t *f = *state;
@@ -1284,6 +1364,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown (test_lineage, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_lost_workers, setup, teardown),
         cmocka_unit_test_setup_teardown (test_checkpoint_failure, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_journal_replay_fork, setup,
