@@ -23,9 +23,11 @@ alive() { ps -o stat= -s "$1" | grep -qv '^Z'; }
 # kill_job DELAY ARGS...: start `datumrun run ARGS` in a session of its own
 # (the launcher, mpirun, every rank and every command: Open MPI gives each
 # rank a process group of its own, but they all stay in the session), and
-# kill -9 the whole session after DELAY seconds.  Checkpoints are frequent
-# (every $CKPT seconds, default 0.2) so that kills also land in them.
-# Sets $SID.
+# kill -9 the whole session after DELAY seconds, or, when DELAY is `when`,
+# as soon as the command in $KILL_WHEN succeeds (polled, at most 120 s):
+# tests that need the job to have got somewhere wait for it, never for a
+# fixed time.  Checkpoints are frequent (every $CKPT seconds, default 0.2)
+# so that kills also land in them.  Sets $SID.
 kill_job() {
     local delay=$1; shift
     rm -f "$T/sid"
@@ -35,7 +37,12 @@ kill_job() {
     local i
     for i in $(seq 100); do [ -s "$T/sid" ] && break; sleep 0.01; done
     SID=$(cat "$T/sid")
-    sleep "$delay"
+    if [ "$delay" = when ]; then
+        for i in $(seq 1200); do eval "$KILL_WHEN" && break; sleep 0.1; done
+        eval "$KILL_WHEN" || { echo "never true: $KILL_WHEN" >&2; return 1; }
+    else
+        sleep "$delay"
+    fi
     # The launcher's status file is under /tmp whatever TMPDIR says: note
     # its name from the environment of a process it started.
     local sf p
@@ -175,14 +182,26 @@ make_repo() { # make_repo VERSION: files f01..f60 holding "NN.VERSION"
     done
 }
 
+# recorded STATE_DIR: the successes on record, the journal included.
+recorded() {
+    local s
+    s=$(h5 "$1" --summary --journal 2>/dev/null) || { echo 0; return; }
+    pyget "$s" 'j["states"].get("success", 0)'
+}
+
 @test "a killed job is listed as killed, with what its datums show" {
     make_repo 0
-    spec s.json kj "$slow" "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
-    kill_job 1.2 s.json
+    # f01..f10 finish; the others wait for $T/go, which comes after the
+    # kill: the job is killed while running, with exactly 10 recorded.
+    spec s.json kj 'case "$(basename "$in")" in f0?|f10) ;; *) while [ ! -e "'"$T"'/go" ]; do sleep 0.05; done;; esac; '"$slow" \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    KILL_WHEN='[ "$(recorded .datumrun/kj)" -ge 10 ]' kill_job when s.json
     run dr list-job s.json --json
     [ "$status" -eq 0 ]
     [ "$(pyget "$output" 'j[0]["state"]')" = running ]
     done_=$(after_kill .datumrun/kj kj "")
+    [ "$done_" -eq 10 ]
+    touch "$T/go"
     run dr run s.json --json
     [ "$status" -eq 0 ]
     [ "$(counts "$(last_json)")" = "$((N - done_)) + $done_ / $N" ]
@@ -244,8 +263,9 @@ make_repo() { # make_repo VERSION: files f01..f60 holding "NN.VERSION"
     cp good.h5 "$m"
     # a journal whose first record is damaged but good ones follow is not a
     # torn tail (an interrupted write) but corruption: an error, naming it
-    CKPT=0 kill_job 1.0 s.json --reprocess
     jn=.datumrun/gb/journal
+    CKPT=0 KILL_WHEN='[ "$(stat -c %s '$jn' 2>/dev/null || echo 0)" -gt 500 ]' \
+        kill_job when s.json --reprocess
     [ "$(stat -c %s $jn)" -gt 500 ]
     cp $jn journal.good
     printf 'X' | dd of=$jn bs=1 seek=20 conv=notrunc status=none
