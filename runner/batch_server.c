@@ -124,8 +124,13 @@ static batch_req_t parse_line (batch_server_t *s, const char **text)
     s->in_pos += n + 1;
     if (n && start[n - 1] == '\r')
         n--;
-    if (n == 4 && !memcmp (start, "next", 4))
+    if (n >= 4 && !memcmp (start, "next", 4)
+        && (n == 4 || start[4] == ' ')) {
+        /* "next OPTION...": the options, for the caller to read. */
+        *text = n > 5 ? keep_text (s, start + 5, n - 5)
+                      : keep_text (s, "", 0);
         return BATCH_REQ_NEXT;
+    }
     if (n == 7 && !memcmp (start, "done ok", 7))
         return BATCH_REQ_OK;
     if (n >= 9 && !memcmp (start, "done fail", 9)

@@ -29,7 +29,10 @@
 
 typedef enum batch_req {
     BATCH_REQ_NONE = 0, /* no complete line yet */
-    BATCH_REQ_NEXT,     /* "next": the command wants a datum */
+    BATCH_REQ_NEXT,     /* "next [OPTION...]": the command wants a datum;
+                           the options are the text ("paths": it reads
+                           its inputs by the record's absolute paths, so
+                           it needs no pfs/<input> links) */
     BATCH_REQ_OK,       /* "done ok": the current datum succeeded */
     BATCH_REQ_FAIL,     /* "done fail MESSAGE": it failed */
     BATCH_REQ_EOF,      /* the command closed its end (or exited) */
@@ -50,8 +53,9 @@ void batch_server_destroy (batch_server_t *s);
 int batch_server_fd (const batch_server_t *s);
 
 /* The next request, reading what the socket holds without blocking.
- * For BATCH_REQ_FAIL and BATCH_REQ_BAD, *text is the message (or the bad
- * line, shortened), valid until the next call.  After BATCH_REQ_EOF every
+ * For BATCH_REQ_NEXT, *text is its options ("" for none); for
+ * BATCH_REQ_FAIL and BATCH_REQ_BAD, the message (or the bad line,
+ * shortened); valid until the next call.  After BATCH_REQ_EOF every
  * call returns BATCH_REQ_EOF. */
 batch_req_t batch_server_next (batch_server_t *s, const char **text);
 

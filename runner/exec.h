@@ -79,15 +79,6 @@ void exec_env_datum_free (exec_env_t *e, const exec_env_t *base);
  * frees. */
 char *exec_resolve (const exec_env_t *env, const char *argv0);
 
-/* The datum's sandbox: pfs/<input>/<path> links and an empty pfs/out,
- * in a folder made on first use and reused. */
-int exec_sandbox_create (const char *sandbox, const jobs_spec_t *spec,
-                         const wdatum_t *d, dr_error_t *err);
-/* Back to the empty layout: the datum's links go, and whatever else the
- * command left anywhere in the sandbox is removed. */
-void exec_sandbox_reset (const char *sandbox, const jobs_spec_t *spec,
-                         const wdatum_t *d);
-
 typedef struct exec_child {
     pid_t pid;          /* -1 when none */
     int pidfd;          /* readable when it exits; -1 if unsupported */

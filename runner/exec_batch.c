@@ -52,13 +52,18 @@ typedef struct batch_exec {
     bool asked;                 /* it sent "next" and waits for a record */
     bool fresh;                 /* started for the current datum */
     bool killed;                /* kill() was called for this datum */
+    bool paths;                 /* its last "next" said "paths": it reads
+                                   inputs by the record's paths, no links */
 
     const exec_task_t *task;    /* the current datum, or NULL */
     bool handed;                /* its record was sent */
+    bool prepared;              /* task->prepare was called */
     double start;
     bool ended;
     exec_status_t result;
     int ndatums;                /* handed to this command instance */
+    char *pbuf;                 /* scratch for an entry's path */
+    size_t pcap;
 } batch_exec_t;
 
 static void log_note (const exec_task_t *t, const char *fmt, ...)
@@ -129,13 +134,64 @@ static int spawn_command (batch_exec_t *b, const exec_task_t *t,
     return 0;
 }
 
+static void end_datum (batch_exec_t *b, int status);
+
+/* "a/b" into the scratch buffer, grown as needed. */
+static const char *join_path (batch_exec_t *b, const char *a, const char *r)
+{
+    size_t la = strlen (a), lr = strlen (r), n = la + 1 + lr + 1;
+    if (n > b->pcap) {
+        size_t ncap = b->pcap ? b->pcap : 256;
+        while (ncap < n)
+            ncap *= 2;
+        char *p = realloc (b->pbuf, ncap);
+        if (!p)
+            abort ();
+        b->pbuf = p;
+        b->pcap = ncap;
+    }
+    memcpy (b->pbuf, a, la);
+    if (lr) {
+        b->pbuf[la] = '/';
+        memcpy (b->pbuf + la + 1, r, lr + 1);
+    }
+    else
+        b->pbuf[la] = '\0';
+    return b->pbuf;
+}
+
+/* The word w among the space-separated options. */
+static bool has_option (const char *opts, const char *w)
+{
+    size_t n = strlen (w);
+    for (const char *p = opts; (p = strstr (p, w)); p += n)
+        if ((p == opts || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+            return true;
+    return false;
+}
+
 /* The datum's record: its own variables (what exec_env_datum added to the
- * base environment) and its entries. */
+ * base environment) and its entries.  First its pfs/<input> entries, if
+ * the worker left them to us: a failure there fails the datum (the
+ * command still waits for a record, which the next datum gets). */
 static int send_record (batch_exec_t *b)
 {
     const exec_task_t *t = b->task;
     const wdatum_t *d = t->datum;
     const jobs_spec_t *spec = b->spec;
+    if (t->prepare && !b->prepared) {
+        dr_error_t err = { { 0 } };
+        b->prepared = true;
+        if (t->prepare (t->prepare_arg, !b->paths, &err) < 0) {
+            bool full = errno == ENOSPC || errno == EDQUOT;
+            log_note (t, "%s", err.text);
+            end_datum (b, W_EXITCODE (127, 0));
+            b->result.no_space = full;
+            snprintf (b->result.message, sizeof (b->result.message), "%.255s",
+                      err.text);
+            return 0;
+        }
+    }
     batch_server_record_begin (b->srv);
     size_t i = 0;
     while (t->envp[i] && i < b->env->n && t->envp[i] == b->env->v[i])
@@ -151,13 +207,8 @@ static int send_record (batch_exec_t *b)
     }
     for (uint32_t j = 0; j < d->nentries; j++) {
         const jobs_input_t *in = spec->pfs[d->input[j]];
-        char *path = d->path[j][0] ? jobs_pathf ("%s/%s", in->repo,
-                                                 d->path[j])
-                                   : strdup (in->repo);
-        if (!path)
-            abort ();
-        batch_server_record_add (b->srv, "input", in->name, path);
-        free (path);
+        batch_server_record_add (b->srv, "input", in->name,
+                                 join_path (b, in->repo, d->path[j]));
     }
     if (batch_server_record_end (b->srv) < 0 && errno != EPIPE)
         return -1;  /* EPIPE: the command is gone; poll sees it exit */
@@ -171,7 +222,7 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
 {
     batch_exec_t *b = (batch_exec_t *)x;
     b->task = t;
-    b->handed = b->ended = b->killed = false;
+    b->handed = b->ended = b->killed = b->prepared = false;
     b->start = dr_now ();
     if (!b->alive) {
         if (spawn_command (b, t, err) < 0) {
@@ -196,6 +247,7 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
 static void end_datum (batch_exec_t *b, int status)
 {
     b->result.message[0] = '\0';
+    b->result.no_space = false;
     b->result.status = status;
     b->result.duration = dr_now () - b->start;
     b->ended = true;
@@ -219,11 +271,14 @@ static void read_requests (batch_exec_t *b)
             }
             else if (b->task) {
                 b->asked = true;
+                b->paths = has_option (text, "paths");
                 if (send_record (b) < 0)
                     exec_kill (&b->child, SIGKILL);
             }
-            else
+            else {
                 b->asked = true;
+                b->paths = has_option (text, "paths");
+            }
             break;
         case BATCH_REQ_OK:
         case BATCH_REQ_FAIL:
@@ -402,6 +457,7 @@ static void batch_destroy (executor_t *x)
     set_logs (b, NULL);
     free (b->cmd_env);
     free (b->fd_var);
+    free (b->pbuf);
     free (b);
 }
 

@@ -51,6 +51,13 @@ typedef struct exec_task {
     const char *out_path;       /* the datum's log files */
     const char *err_path;
     uint64_t log_limit;         /* bytes kept per log stream, 0 = all */
+    /* When set, the datum's pfs/<input> entries are not made yet: the
+     * executor calls prepare(prepare_arg, links, err) before the command
+     * can see the datum (batched: when it hands it the record; links false
+     * when the command asked with "next paths").  -1 fails the datum with
+     * err's text. */
+    int (*prepare) (void *arg, bool links, dr_error_t *err);
+    void *prepare_arg;
 } exec_task_t;
 
 typedef struct exec_status {
@@ -59,6 +66,7 @@ typedef struct exec_status {
     char message[256];          /* why it failed when the executor knows
                                    more than the status (batched: the
                                    command's "done fail" text), or "" */
+    bool no_space;              /* it failed on a full disk (ENOSPC) */
 } exec_status_t;
 
 typedef struct executor executor_t;

@@ -198,13 +198,15 @@ int runner_verify_skips (sched_plan_t *p, const io_manifest_t *m,
 
 /* sandbox_ro.c: inputs read-only to the commands.  setup, once at a
  * worker's start: a private mount namespace with each repo bind-mounted
- * read-only over itself (root only; otherwise nothing changes).  enter and
- * leave bracket each datum: pfs/<input> folders read-only.  probe tells,
- * without changing the caller, whether setup would work, and why. */
+ * read-only over itself (root only; otherwise nothing changes).  bind
+ * makes a sandbox's pfs/<input> folder read-only over itself (sandbox.c
+ * keeps it so for the job; -1 when inputs are not read-only here), unbind
+ * undoes it.  probe tells, without changing the caller, whether setup
+ * would work, and why. */
 int runner_ro_setup (const jobs_spec_t *spec);
 bool runner_ro_active (void);
-void runner_ro_enter (const char *sandbox, const jobs_spec_t *spec);
-void runner_ro_leave (const char *sandbox, const jobs_spec_t *spec);
+int runner_ro_bind (const char *path);
+void runner_ro_unbind (const char *path);
 bool runner_ro_probe (char *why, size_t len);
 
 /* Absolute path of this executable, whatever its length (caller frees);

@@ -4,9 +4,10 @@
  * own (unshare(CLONE_NEWNS), then MS_REC|MS_PRIVATE on / so that nothing
  * propagates back) and bind-mounts each input repo read-only over itself:
  * the command inherits the namespace, so writing through a pfs/ link into
- * a repo fails with EROFS.  Around each datum the sandbox's pfs/<input>
- * folders are read-only bind mounts too, so `rm pfs/in/x` fails as well;
- * they are unmounted before the worker resets the sandbox.
+ * a repo fails with EROFS.  The sandbox's pfs/<input> folders are
+ * read-only bind mounts too (made once per job by sandbox.c, which writes
+ * the links through descriptors opened before the bind), so `rm pfs/in/x`
+ * fails as well.
  *
  * This needs CAP_SYS_ADMIN (root).  An unprivileged user namespace would
  * do, but the kernel refuses CLONE_NEWUSER to a multithreaded process and
@@ -120,38 +121,17 @@ bool runner_ro_active (void)
     return ro_active;
 }
 
-/* The sandbox's pfs/<input> folders (not links: a glob of "/" makes the
- * input itself a link to the read-only repo). */
-static void each_input_dir (const char *sandbox, const jobs_spec_t *spec,
-                            bool enter)
+int runner_ro_bind (const char *path)
 {
-    for (size_t i = 0; i < spec->npfs; i++) {
-        const char *name = spec->pfs[i]->name;
-        bool dup = false;
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = !strcmp (spec->pfs[j]->name, name);
-        char *path = NULL;
-        if (dup || asprintf (&path, "%s/pfs/%s", sandbox, name) < 0)
-            continue;
-        struct stat st;
-        if (!enter)
-            umount2 (path, MNT_DETACH | UMOUNT_NOFOLLOW);
-        else if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode)
-                 && bind_ro (path) < 0)
-            dr_log (LOG_DEBUG, "%s: cannot bind read-only: %s", path,
-                    strerror (errno));
-        free (path);
+    if (!ro_active) {
+        errno = ENOTSUP;
+        return -1;
     }
+    return bind_ro (path);
 }
 
-void runner_ro_enter (const char *sandbox, const jobs_spec_t *spec)
+void runner_ro_unbind (const char *path)
 {
     if (ro_active)
-        each_input_dir (sandbox, spec, true);
-}
-
-void runner_ro_leave (const char *sandbox, const jobs_spec_t *spec)
-{
-    if (ro_active)
-        each_input_dir (sandbox, spec, false);
+        umount2 (path, MNT_DETACH | UMOUNT_NOFOLLOW);
 }

@@ -24,6 +24,7 @@
 #include "runner/executor.h"
 #include "runner/proto.h"
 #include "runner/runner.h"
+#include "runner/sandbox.h"
 
 typedef struct worker {
     run_opts_t *o;
@@ -64,6 +65,7 @@ typedef struct worker {
     char *outp, *errp;      /* cur's log files, while it runs */
     char **cargv, **cenv;   /* its container command line, or NULL */
     char *sandbox;
+    sandbox_t *sb;          /* opened with the first datum */
     char *scratch_job;      /* <scratch>/datumrun-<job id>, or NULL */
     char idhex[33];
     double deadline;        /* datum timeout, 0 = none */
@@ -72,6 +74,7 @@ typedef struct worker {
     bool cmd_timed_out;     /* transform.cmd (not err_cmd) timed out */
     bool stopped;           /* killed because the job is stopping */
     int cmd_status;
+    bool cmd_no_space;      /* the executor found a full disk */
     char cmd_message[256];  /* the executor's reason, or "" */
     int64_t start_ns;
     double start;
@@ -412,9 +415,18 @@ static void mark_attempt (worker_t *w)
     }
 }
 
+/* The batched executor links the datum's entries when it hands the datum
+ * to the command, as the command's request says ("next paths": none). */
+static int prepare_links (void *arg, bool links, dr_error_t *err)
+{
+    worker_t *w = arg;
+    return sandbox_enter (w->sb, &w->cur, links, err);
+}
+
 static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
 {
     bool is_err = x == w->xerr;
+    bool lazy = !is_err && w->spec->datum_batching;
     char **argv = is_err ? w->err_argv : w->cmd_argv;
     const char *in = is_err ? w->err_stdin_path : w->stdin_path;
     if (!argv[0]) {
@@ -422,6 +434,9 @@ static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
         append_log (w, "command not found in PATH");
         return dr_errprintf (err, "cannot run '%s': not found in PATH", cmd);
     }
+    /* Fork mode, and err_cmd in either: the links before the start. */
+    if (!lazy && sandbox_enter (w->sb, &w->cur, true, err) < 0)
+        return -1;
     free (w->outp);
     free (w->errp);
     w->outp = log_path (w, "out");
@@ -447,6 +462,8 @@ static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
         .out_path = w->outp,
         .err_path = w->errp,
         .log_limit = w->o->log_limit,
+        .prepare = lazy ? prepare_links : NULL,
+        .prepare_arg = w,
     };
     if (executor_start (x, &w->task, err) < 0)
         return -1;
@@ -462,8 +479,8 @@ static void finish_datum (worker_t *w, wresult_t *r)
 {
     send_result (w, r);
     wresult_free (r);
-    runner_ro_leave (w->sandbox, w->spec);
-    exec_sandbox_reset (w->sandbox, w->spec, &w->cur);
+    if (w->sb)
+        sandbox_leave (w->sb, &w->cur);
     wdatum_free (&w->cur);
     if (w->env.v)
         exec_env_datum_free (&w->env, &w->base);
@@ -504,7 +521,7 @@ static void start_next (worker_t *w)
     }
     if (w->cur.attempt > 1)
         mark_attempt (w);
-    if (exec_sandbox_create (w->sandbox, w->spec, &w->cur, &err) < 0) {
+    if (!w->sb && !(w->sb = sandbox_open (w->sandbox, w->spec, &err))) {
         /* A full disk under the state or scratch folder is not the
          * datum's failure: say so, and rank 0 stops the job. */
         wresult_t r;
@@ -514,11 +531,9 @@ static void start_next (worker_t *w)
         finish_datum (w, &r);
     }
     else {
-        /* pfs/<input> read-only while the command runs (sandbox_ro.c). */
-        runner_ro_enter (w->sandbox, w->spec);
         if (start_cmd (w, w->x, &err) < 0) {
             wresult_t r;
-            result_init (w, &r, OUT_FAILED);
+            result_init (w, &r, no_space (errno) ? OUT_NOSPACE : OUT_FAILED);
             r.exit_status = 127;
             r.message = strdup (err.text);
             finish_datum (w, &r);
@@ -555,6 +570,12 @@ static void on_success (worker_t *w)
     wresult_t r;
     dr_error_t err = { { 0 } };
     result_init (w, &r, OUT_SUCCESS);
+    /* Most datums of a batch of tiny ones write nothing: one read of the
+     * folder says so. */
+    if (sandbox_out_empty (w->sb) == 1) {
+        finish_datum (w, &r);
+        return;
+    }
     char *outdir = jobs_pathf ("%s/pfs/out", w->sandbox);
     if (!outdir || io_outlist_scan (outdir, &r.outs, &err) < 0) {
         r.outcome = OUT_ERROR;
@@ -592,7 +613,8 @@ static void on_success (worker_t *w)
     finish_datum (w, &r);
 }
 
-static void on_exit_status (worker_t *w, int status, const char *message)
+static void on_exit_status (worker_t *w, int status, const char *message,
+                            bool no_space_found)
 {
     bool ok = WIFEXITED (status) && WEXITSTATUS (status) == 0
               && !w->timed_out;
@@ -600,6 +622,7 @@ static void on_exit_status (worker_t *w, int status, const char *message)
     if (was_cmd) {
         w->cmd_status = status;
         w->cmd_timed_out = w->timed_out;
+        w->cmd_no_space = no_space_found;
         snprintf (w->cmd_message, sizeof (w->cmd_message), "%s", message);
         if (ok) {
             on_success (w);
@@ -621,6 +644,8 @@ static void on_exit_status (worker_t *w, int status, const char *message)
     result_init (w, &r, w->stopped ? OUT_INTERRUPTED : OUT_FAILED);
     if (!was_cmd && ok && !w->stopped)
         r.outcome = OUT_RECOVERED;
+    else if (w->cmd_no_space && !w->stopped)
+        r.outcome = OUT_NOSPACE;
     r.exit_status = WIFEXITED (cs) ? WEXITSTATUS (cs) : -1;
     r.term_signal = WIFSIGNALED (cs) ? WTERMSIG (cs) : 0;
     if (w->cmd_timed_out)
@@ -694,7 +719,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         if (w.running) {
             exec_status_t st = { .message = "" };
             if (executor_poll (w.run, &st)) {
-                on_exit_status (&w, st.status, st.message);
+                on_exit_status (&w, st.status, st.message, st.no_space);
                 backoff = 50e-6;
                 continue;
             }
@@ -739,6 +764,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     /* Everything reported is in rank 0's journal now. */
     if (w.inflight && !w.rank0_lost)
         io_remove_tree (w.inflight);
+    sandbox_close (w.sb);
     if (w.sbroot) {
         io_remove_tree (w.sbroot);
         /* The job's scratch folder goes with its last worker. */

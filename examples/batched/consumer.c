@@ -2,12 +2,15 @@
  * protocol (docs/batching.md) directly on $DATUMRUN_BATCH_FD, with nothing
  * of datumrun linked in.  Build: cc -O2 -o consumer consumer.c
  *
- *   consumer noop    report every datum done (the benchmark's no-op)
- *   consumer copy    copy each datum's input files into $DATUMRUN_OUT
+ *   consumer noop [paths]   report every datum done (the benchmark's no-op)
+ *   consumer copy [paths]   copy each datum's input files into $DATUMRUN_OUT
+ * "paths": ask with "next paths" (it reads the inputs by the record's
+ * absolute paths, so the worker makes no pfs/<input> links).
  *
  * Per datum: write "next\n", read the record ("datum\n", entries
  * "KIND NAME LEN\n" + LEN bytes + "\n", "end\n") or "stop\n", do the
- * work, write "done ok\n" or "done fail MESSAGE\n".
+ * work, write "done ok\n" or "done fail MESSAGE\n" -- together with the
+ * next "next\n", in one write.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,15 +72,20 @@ typedef struct entry {
 
 static entry_t ents[256];
 static size_t nents;
+static const char *next_req = "next\n";
 
-/* 1: a datum was read into ents; 0: stop. */
-static int next_datum (void)
+/* Report the datum in hand (result: "done ok\n", "done fail ...\n", or
+ * "" for the first), and ask for the next one, in one write.
+ * 1: a datum was read into ents; 0: stop. */
+static int next_datum (const char *result)
 {
     char line[512];
     for (size_t i = 0; i < nents; i++)
         free (ents[i].value);
     nents = 0;
-    put ("next\n");
+    char req[4200];
+    snprintf (req, sizeof (req), "%s%s", result, next_req);
+    put (req);
     if (getline_ (line, sizeof (line)) < 0 || !strcmp (line, "stop"))
         return 0;
     if (strcmp (line, "datum")) {
@@ -151,7 +159,11 @@ int main (int argc, char **argv)
         return 2;
     }
     fd = atoi (s);
-    while (next_datum ()) {
+    if (argc > 2 && !strcmp (argv[2], "paths"))
+        next_req = "next paths\n";
+    const char *result = "";
+    while (next_datum (result)) {
+        result = "done ok\n";
         if (!strcmp (mode, "copy")) {
             const char *out = var ("DATUMRUN_OUT");
             int failed = 0;
@@ -164,12 +176,9 @@ int main (int argc, char **argv)
                           base ? base + 1 : ents[i].value);
                 failed = copy_file (ents[i].value, dst) < 0;
             }
-            if (failed) {
-                put ("done fail cannot copy an input\n");
-                continue;
-            }
+            if (failed)
+                result = "done fail cannot copy an input\n";
         }
-        put ("done ok\n");
     }
     return 0;
 }

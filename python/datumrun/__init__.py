@@ -114,7 +114,7 @@ class _Conn:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def finish(self, datum, ok, message):
+    def finish(self, datum, ok, message, send=True):
         # What the datum printed belongs to its log: flush before telling.
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -125,19 +125,27 @@ class _Conn:
         if self.current is datum:
             self.current = None
         if ok:
-            self._write(b"done ok\n")
+            line = b"done ok\n"
         else:
             msg = " ".join(message.splitlines())[:_MAX_MESSAGE]
-            self._write(b"done fail " + msg.encode("utf-8", "replace")
-                        + b"\n")
+            line = b"done fail " + msg.encode("utf-8", "replace") + b"\n"
+        if send:
+            self._write(line)
+        return line
 
-    def next(self):
-        """The next Datum, or None when there are no more."""
+    def next(self, paths=False):
+        """The next Datum, or None when there are no more.  paths: the
+        caller reads its inputs by datum.inputs/datum.files (absolute
+        paths), so the worker makes no pfs/<input> links for it."""
+        done = b""
         if self.current is not None:
-            self.finish(self.current, True, "")
+            done = self.finish(self.current, True, "", send=False)
         if self.stopped:
+            if done:
+                self._write(done)
             return None
-        self._write(b"next\n")
+        # The result and the next request in one write.
+        self._write(done + (b"next paths\n" if paths else b"next\n"))
         head = self._line()
         if head == b"stop":
             self.stopped = True
@@ -222,24 +230,28 @@ def _install_hooks():
     atexit.register(at_exit)
 
 
-def datums():
-    """Yield one Datum per datum until the worker has no more."""
+def datums(paths=False):
+    """Yield one Datum per datum until the worker has no more.  With
+    paths=True the loop reads its inputs by the absolute paths in
+    datum.inputs and datum.files only: the worker then makes no
+    pfs/<input> links in the sandbox, which saves a file system operation
+    per entry (docs/batching.md)."""
     conn = _connection()
     while True:
-        d = conn.next()
+        d = conn.next(paths)
         if d is None:
             return
         yield d
 
 
-def run(fn):
+def run(fn, paths=False):
     """Call fn(datum) for every datum; one that raises fails that datum
     (traceback to its log) and the loop goes on in this process.  Returns
-    the number of datums that failed."""
+    the number of datums that failed.  paths as for datums()."""
     conn = _connection()
     failed = 0
     while True:
-        d = conn.next()
+        d = conn.next(paths)
         if d is None:
             return failed
         try:

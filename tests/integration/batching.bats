@@ -257,4 +257,58 @@ EOF
     [ "$status" -eq 0 ]
     [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
     [ "$(tree cc)" = "$(tree repo)" ]
+    # "next paths": the same outputs, read by the record's paths
+    spec c.json ccp true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"$T/consumer\", \"copy\", \"paths\"], \"datum_batching\": true}}"
+    run dr run c.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    [ "$(tree ccp)" = "$(tree repo)" ]
+}
+
+@test "next paths: no pfs/<input> links for the datums asked for that way, links for the others, same outputs" {
+    mkdir -p repo/sub
+    for i in 1 2 3 4; do echo "x$i" > "repo/f$i"; done
+    echo deep > repo/sub/inner
+    # Odd datums by path, even ones with links (the Python module's
+    # paths=True): each reports what it saw in pfs/in.
+    cat > p.py <<'PY'
+import os, datumrun
+conn = datumrun._connection()
+n = 0
+while True:
+    d = conn.next(paths=(n % 2 == 0))
+    if d is None:
+        break
+    src = d.inputs["in"]
+    seen = sorted(os.listdir("pfs/in")) if os.path.isdir("pfs/in") else []
+    name = os.path.basename(src)
+    with open(src) as f, open(str(d.out / name), "w") as o:
+        o.write(f.read())
+    (d.out / (name + ".seen")).write_text("%s %s\n" % (n % 2 == 0, seen))
+    n += 1
+PY
+    spec s.json pp true "$(pfs in repo '/f*')" "{\"transform\": {\"cmd\": [\"python3\", \"$T/p.py\"], \"datum_batching\": true}, \"parallelism_spec\": {\"constant\": 1}}"
+    $PY - <<'PY'
+import json
+s = json.load(open("s.json"))
+s["input"] = {"union": [{"pfs": {"name": "in", "repo": "repo", "glob": "/f*"}},
+                        {"pfs": {"name": "in", "repo": "repo", "glob": "/sub/*"}}]}
+json.dump(s, open("s.json", "w"))
+PY
+    run dr run s.json --json
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "5 + 0 / 5" ]
+    for f in f1 f2 f3 f4 inner; do [ "$(cat pp/$f)" = "$(cat repo/$f 2>/dev/null || cat repo/sub/$f)" ]; done
+    # by path: pfs/in empty; with links: exactly the datum's own entry
+    for f in pp/*.seen; do
+        b=$(basename "$f" .seen)
+        case $(cat "$f") in
+        "True []") ;;
+        "False ['$b']") ;;
+        "False ['sub']") [ "$b" = inner ] ;;
+        *) echo "unexpected $f: $(cat "$f")"; false ;;
+        esac
+    done
+    [ "$(grep -c True pp/*.seen | awk -F: '{s += $2} END {print s}')" -eq 3 ]
 }

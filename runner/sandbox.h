@@ -1,0 +1,52 @@
+/* sandbox.h: a worker's reused sandbox (Pachyderm's /pfs layout), made
+ * once per job and refreshed between datums (sandbox.c).
+ *
+ *   <sandbox>/pfs/<input>/<path>   a link to the repo's entry (or, for an
+ *                                  empty_files input, an empty copy)
+ *   <sandbox>/pfs/<input>          a link to the repo when the entry is the
+ *                                  whole repo (glob "/")
+ *   <sandbox>/pfs/out              empty when a datum starts
+ *
+ * The sandbox keeps a descriptor of each of its folders, so that the
+ * per-datum work is a few system calls on them, with no path walks, no
+ * folder opens and no allocation: one symlinkat per entry to link, one
+ * renameat per entry to unlink (into a trash folder beside the sandbox,
+ * which allocates no inode and frees none while the job runs), and one
+ * rewind and read of each folder to check that the command left nothing
+ * behind.  Where inputs are read-only (sandbox_ro.c, root), each
+ * pfs/<input> folder is bound read-only over itself once, when first
+ * needed, and stays so for the job: the worker writes the links through
+ * the descriptor it opened before the bind, the command sees them through
+ * the read-only mount.
+ */
+#ifndef DATUMRUN_RUNNER_SANDBOX_H
+#define DATUMRUN_RUNNER_SANDBOX_H
+
+#include <stdbool.h>
+
+#include "runner/proto.h"
+
+typedef struct sandbox sandbox_t;
+
+/* Make the folder at path (and its pfs/out) if need be, and open it.
+ * NULL with err (errno kept) when it cannot. */
+sandbox_t *sandbox_open (const char *path, const jobs_spec_t *spec,
+                         dr_error_t *err);
+/* Undo the read-only binds and close the descriptors; the folder stays.
+ * Accepts NULL. */
+void sandbox_close (sandbox_t *s);
+
+/* Give d its entries.  links false: only what the command cannot find at
+ * the record's absolute paths (empty_files copies); a batched command that
+ * asked with "next paths" reads its inputs there.  May be called again
+ * for the same datum (err_cmd wants the links): entries already there are
+ * kept.  Returns 0, or -1 with err (errno kept, ENOSPC for a full disk). */
+int sandbox_enter (sandbox_t *s, const wdatum_t *d, bool links,
+                   dr_error_t *err);
+/* 1 when pfs/out holds nothing, 0 when it holds something, -1 on error. */
+int sandbox_out_empty (sandbox_t *s);
+/* Back to the empty layout after d: its entries go, and whatever else the
+ * command left anywhere in the sandbox is removed. */
+void sandbox_leave (sandbox_t *s, const wdatum_t *d);
+
+#endif /* DATUMRUN_RUNNER_SANDBOX_H */
