@@ -29,6 +29,7 @@ struct batch_server {
     size_t rec_start;    /* where the record being built starts in out */
     bool rec_bad;
     bool eof;
+    bool may_read;       /* next_lazy: the socket may hold more */
     char text[BATCH_LINE_MAX + 1];
 };
 
@@ -70,6 +71,7 @@ batch_server_t *batch_server_create (int *child_fd)
     }
     fcntl (sv[0], F_SETFL, O_NONBLOCK);
     s->fd = sv[0];
+    s->may_read = true;
     *child_fd = sv[1];
     return s;
 }
@@ -143,6 +145,38 @@ static batch_req_t parse_line (batch_server_t *s, const char **text)
     return BATCH_REQ_BAD;
 }
 
+/* One read of what the socket holds: 1 when it brought bytes (*full: as
+ * many as there was room for, so more may wait), 0 when there was
+ * nothing, -1 at end of file (s->eof set). */
+static int fill (batch_server_t *s, bool *full)
+{
+    /* Compact, then read what there is. */
+    if (s->in_pos) {
+        memmove (s->in.data, s->in.data + s->in_pos, s->in.len - s->in_pos);
+        s->in.len -= s->in_pos;
+        s->in_pos = 0;
+    }
+    if (bytes_reserve (&s->in, 4096) < 0)
+        return 0;   /* try again later */
+    size_t room = s->in.cap - s->in.len;
+    ssize_t n;
+    do
+        n = read (s->fd, s->in.data + s->in.len, room);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n <= 0) {
+        /* End of file, or a reset: either way the command is gone.  An
+         * unterminated last line is not a request. */
+        s->eof = true;
+        s->in_pos = s->in.len;
+        return -1;
+    }
+    s->in.len += (size_t)n;
+    *full = (size_t)n == room;
+    return 1;
+}
+
 batch_req_t batch_server_next (batch_server_t *s, const char **text)
 {
     static const char *const empty = "";
@@ -153,30 +187,48 @@ batch_req_t batch_server_next (batch_server_t *s, const char **text)
             return r;
         if (s->eof)
             return BATCH_REQ_EOF;
-        /* Compact, then read what there is. */
-        if (s->in_pos) {
-            memmove (s->in.data, s->in.data + s->in_pos,
-                     s->in.len - s->in_pos);
-            s->in.len -= s->in_pos;
-            s->in_pos = 0;
-        }
-        if (bytes_reserve (&s->in, 4096) < 0)
-            return BATCH_REQ_NONE;  /* try again later */
-        ssize_t n = read (s->fd, s->in.data + s->in.len,
-                          s->in.cap - s->in.len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        bool full;
+        int rc = fill (s, &full);
+        if (rc == 0)
             return BATCH_REQ_NONE;
-        if (n <= 0) {
-            /* End of file, or a reset: either way the command is gone.
-             * An unterminated last line is not a request. */
-            s->eof = true;
-            s->in_pos = s->in.len;
+        if (rc < 0)
             return BATCH_REQ_EOF;
-        }
-        s->in.len += (size_t)n;
     }
+}
+
+batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text)
+{
+    static const char *const empty = "";
+    *text = empty;
+    for (;;) {
+        batch_req_t r = parse_line (s, text);
+        if (r != BATCH_REQ_NONE)
+            return r;
+        if (s->eof)
+            return BATCH_REQ_EOF;
+        if (!s->may_read)
+            return BATCH_REQ_NONE;
+        bool full = false;
+        int rc = fill (s, &full);
+        if (rc < 0)
+            return BATCH_REQ_EOF;
+        /* Nothing, or less than there was room for: the socket is empty
+         * until it is poked again. */
+        if (rc == 0 || !full)
+            s->may_read = false;
+        if (rc == 0)
+            return BATCH_REQ_NONE;
+    }
+}
+
+void batch_server_poke (batch_server_t *s)
+{
+    s->may_read = true;
+}
+
+bool batch_server_eof (const batch_server_t *s)
+{
+    return s->eof;
 }
 
 static bool valid_name (const char *n)

@@ -59,6 +59,14 @@ int batch_server_fd (const batch_server_t *s);
  * call returns BATCH_REQ_EOF. */
 batch_req_t batch_server_next (batch_server_t *s, const char **text);
 
+/* The same, but reading the socket only after batch_server_poke() (the
+ * caller's poll said it is readable) and only until a read comes back
+ * short: no read that finds nothing.  A new server starts poked. */
+batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text);
+void batch_server_poke (batch_server_t *s);
+/* The command closed its end (a request returned BATCH_REQ_EOF). */
+bool batch_server_eof (const batch_server_t *s);
+
 /* A datum record: begin, add its entries, end.  kind is "var" (a variable
  * the command would see in its environment in fork-per-datum mode) or
  * "input" (one entry of the datum: input name and absolute path).  name

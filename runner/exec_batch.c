@@ -64,6 +64,10 @@ typedef struct batch_exec {
     int ndatums;                /* handed to this command instance */
     char *pbuf;                 /* scratch for an entry's path */
     size_t pcap;
+    /* What the last wait's ppoll saw, for the poll after it: only what is
+     * ready is read, so that a datum costs few system calls. */
+    bool polled;
+    bool pid_ready, pipe_ready, sock_ready;
 } batch_exec_t;
 
 static void log_note (const exec_task_t *t, const char *fmt, ...)
@@ -253,13 +257,28 @@ static void end_datum (batch_exec_t *b, int status)
     b->ended = true;
 }
 
+/* Everything the command wrote to its stdout and stderr before it wrote
+ * "done" is in the pipes: one ppoll tells whether there is any. */
+static void drain_before_done (batch_exec_t *b)
+{
+    struct pollfd p[2];
+    nfds_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (b->child.pipe[i] >= 0)
+            p[n++] = (struct pollfd){ .fd = b->child.pipe[i],
+                                      .events = POLLIN };
+    if (n && poll (p, n, 0) != 0)
+        exec_drain (&b->child);
+}
+
 /* What the command said: requests in order. */
 static void read_requests (batch_exec_t *b)
 {
     const char *text;
     batch_req_t r;
     while (b->srv && !b->ended
-           && (r = batch_server_next (b->srv, &text)) != BATCH_REQ_NONE) {
+           && (r = batch_server_next_lazy (b->srv, &text))
+                  != BATCH_REQ_NONE) {
         switch (r) {
         case BATCH_REQ_NEXT:
             if (b->task && b->handed) {
@@ -284,8 +303,7 @@ static void read_requests (batch_exec_t *b)
         case BATCH_REQ_FAIL:
             if (!b->task || !b->handed)
                 break;      /* nothing current: the first `datumrun next` */
-            /* Everything written before "done" is in the pipes now. */
-            exec_drain (&b->child);
+            drain_before_done (b);
             end_datum (b, r == BATCH_REQ_OK ? 0 : W_EXITCODE (1, 0));
             if (r == BATCH_REQ_FAIL) {
                 log_note (b->task, "failed: %s", text[0] ? text : "(no "
@@ -350,17 +368,28 @@ static int batch_poll (executor_t *x, exec_status_t *st)
     batch_exec_t *b = (batch_exec_t *)x;
     if (!b->task)
         return 0;
+    /* After a wait, only what its ppoll found ready; otherwise all. */
+    bool all = !b->polled;
+    b->polled = false;
     if (b->alive && !b->ended) {
-        exec_drain (&b->child);
-        if (b->srv)
+        if (all || b->pipe_ready)
+            exec_drain (&b->child);
+        if (b->srv) {
             batch_server_flush (b->srv);
+            if (all || b->sock_ready)
+                batch_server_poke (b->srv);
+        }
         read_requests (b);
     }
-    if (b->alive && !b->ended) {
+    if (b->alive && !b->ended
+        && (all || b->pid_ready || b->child.pidfd < 0
+            || (b->srv && batch_server_eof (b->srv)))) {
         int status;
         if (exec_poll (&b->child, &status)) {
             /* Requests it sent before dying still count ("done ok", then
              * exit): read them first. */
+            if (b->srv)
+                batch_server_poke (b->srv);
             read_requests (b);
             if (!b->ended)
                 command_exited (b, status);
@@ -401,24 +430,39 @@ static void batch_wait (executor_t *x, double seconds)
     }
     struct pollfd p[4];
     nfds_t n = 0;
-    if (b->child.pidfd >= 0)
-        p[n++] = (struct pollfd){ .fd = b->child.pidfd, .events = POLLIN };
-    for (int i = 0; i < 2; i++)
-        if (b->child.pipe[i] >= 0)
-            p[n++] = (struct pollfd){ .fd = b->child.pipe[i],
-                                      .events = POLLIN };
-    if (b->srv)
+    int is = -1, ip = -1, ipipe = -1;
+    if (b->srv) {
+        is = (int)n;
         p[n++] = (struct pollfd){
             .fd = batch_server_fd (b->srv),
             .events = POLLIN | (batch_server_pending (b->srv) ? POLLOUT : 0),
         };
+    }
+    for (int i = 0; i < 2; i++)
+        if (b->child.pipe[i] >= 0) {
+            if (ipipe < 0)
+                ipipe = (int)n;
+            p[n++] = (struct pollfd){ .fd = b->child.pipe[i],
+                                      .events = POLLIN };
+        }
+    if (b->child.pidfd >= 0) {
+        ip = (int)n;
+        p[n++] = (struct pollfd){ .fd = b->child.pidfd, .events = POLLIN };
+    }
     if (b->child.pidfd < 0 && seconds > 0.005)
         seconds = 0.005;
     struct timespec ts = {
         .tv_sec = (time_t)seconds,
         .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9),
     };
-    ppoll (p, n, &ts, NULL);
+    if (ppoll (p, n, &ts, NULL) < 0)
+        return;     /* the next poll reads everything */
+    b->polled = true;
+    b->sock_ready = is >= 0 && p[is].revents;
+    b->pid_ready = ip >= 0 && p[ip].revents;
+    b->pipe_ready = false;
+    for (int i = ipipe; i >= 0 && i < (int)n && i != ip; i++)
+        b->pipe_ready |= p[i].revents != 0;
 }
 
 static void batch_destroy (executor_t *x)

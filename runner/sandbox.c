@@ -39,6 +39,7 @@ struct sandbox {
     const jobs_spec_t *spec;
     char *path;
     char *trash_path;   /* <sandbox>/../trash */
+    char *pfs_path, *out_path;
     int root, pfs, out, trash;
     ino_t pfs_ino, out_ino;
     sb_input_t *in;
@@ -48,8 +49,15 @@ struct sandbox {
     bool linked;        /* the current datum's links were made */
     char *buf;          /* scratch for paths */
     size_t cap;
+    bool out_empty;     /* sandbox_out_empty found it so, since enter */
     char dents[8192] __attribute__ ((aligned (8)));
 };
+
+/* A getdents64 that left room for another entry of the longest name has
+ * reached the end of the folder: local and network file systems alike
+ * fill the buffer while entries remain.  So a small folder is read with
+ * one call, not two. */
+#define DENTS_AT_END(n, s) ((size_t)(n) + 512 <= sizeof ((s)->dents))
 
 /* printf into the scratch buffer, grown as needed. */
 static const char *sb_pathf (sandbox_t *s, const char *fmt, ...)
@@ -133,8 +141,7 @@ static int open_layout (sandbox_t *s, dr_error_t *err)
     if ((s->root = open_dir (AT_FDCWD, s->path, NULL)) < 0)
         return dr_path_error (err, "cannot open", s->path, errno);
     if ((s->pfs = open_dir (s->root, "pfs", &s->pfs_ino)) < 0)
-        return dr_path_error (err, "cannot open",
-                              sb_pathf (s, "%s/pfs", s->path), errno);
+        return dr_path_error (err, "cannot open", s->pfs_path, errno);
     if ((s->out = open_dir (s->pfs, "out", &s->out_ino)) < 0)
         return dr_path_error (err, "cannot open", p, errno);
     return 0;
@@ -165,7 +172,10 @@ sandbox_t *sandbox_open (const char *path, const jobs_spec_t *spec,
     s->in_of = calloc (spec->npfs + 1, sizeof (*s->in_of));
     s->path = strdup (path);
     s->trash_path = jobs_pathf ("%s/../trash", path);
-    if (!s->in || !s->in_of || !s->path || !s->trash_path)
+    s->pfs_path = jobs_pathf ("%s/pfs", path);
+    s->out_path = jobs_pathf ("%s/pfs/out", path);
+    if (!s->in || !s->in_of || !s->path || !s->trash_path || !s->pfs_path
+        || !s->out_path)
         abort ();
     for (size_t i = 0; i < spec->npfs; i++) {
         const char *name = spec->pfs[i]->name;
@@ -201,6 +211,8 @@ void sandbox_close (sandbox_t *s)
     free (s->in_of);
     free (s->path);
     free (s->trash_path);
+    free (s->pfs_path);
+    free (s->out_path);
     free (s->buf);
     free (s);
 }
@@ -322,6 +334,7 @@ int sandbox_enter (sandbox_t *s, const wdatum_t *d, bool links,
 {
     const jobs_spec_t *spec = s->spec;
     s->linked |= links;
+    s->out_empty = false;
     for (uint32_t i = 0; i < d->nentries; i++) {
         if (d->input[i] >= spec->npfs)
             return dr_errprintf (err, "bad input index %u", d->input[i]);
@@ -403,6 +416,8 @@ static int scan_dir (sandbox_t *s, int fd, const char *path, keep_fn keep)
                 free (p);
                 removed = true;
             }
+            if (DENTS_AT_END (n, s))
+                break;
         }
         /* Removing while reading may skip entries: read it again. */
     } while (removed);
@@ -437,14 +452,20 @@ int sandbox_out_empty (sandbox_t *s)
         ssize_t n = getdents64 (s->out, s->dents, sizeof (s->dents));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            s->out_empty = n == 0;
             return n < 0 ? -1 : 1;
+        }
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *de = (struct dirent64 *)(s->dents + off);
             off += de->d_reclen;
             const char *nm = de->d_name;
             if (!(nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))))
                 return 0;
+        }
+        if (DENTS_AT_END (n, s)) {
+            s->out_empty = true;
+            return 1;
         }
     }
 }
@@ -511,7 +532,7 @@ void sandbox_leave (sandbox_t *s, const wdatum_t *d)
         relayout (s);
         return;
     }
-    seen = scan_dir (s, s->pfs, sb_pathf (s, "%s/pfs", s->path), keep_pfs);
+    seen = scan_dir (s, s->pfs, s->pfs_path, keep_pfs);
     if (seen < 0 || !(seen & 1)) {
         relayout (s);
         return;
@@ -527,6 +548,8 @@ void sandbox_leave (sandbox_t *s, const wdatum_t *d)
             in->dirty = false;
         }
     }
-    if (scan_dir (s, s->out, sb_pathf (s, "%s/pfs/out", s->path), NULL) < 0)
+    /* pfs/out was read just now, when the datum's outputs were taken. */
+    if (!s->out_empty && scan_dir (s, s->out, s->out_path, NULL) < 0)
         relayout (s);
+    s->out_empty = false;
 }
