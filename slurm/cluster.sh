@@ -44,6 +44,17 @@
 
 set -euo pipefail
 
+# The daemons started here must not inherit the caller's descriptors: with
+# `flock LOCK cluster.sh up` the lock would stay held as long as munged and
+# the nodes live, and a caller reading our output to its end (bats' fd 3,
+# a pipe) would wait for ever.  (255 is bash's own, reading this script.)
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2 && fd != 255)) || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+done
+unset fd
+
 DIR=${DATUMRUN_SLURM_DIR:-/var/lib/datumrun-slurm}
 TIMEOUT=${DATUMRUN_SLURM_TIMEOUT:-120}
 NET=${DATUMRUN_SLURM_NET:-172.30.212}
@@ -425,7 +436,9 @@ KillWait=5
 InactiveLimit=0
 MinJobAge=300
 SlurmctldTimeout=30
-SlurmdTimeout=60
+# A crashed node (slurmd gone) is declared down within about 40 s
+# (pinged every SlurmdTimeout / 3), so that jobs with a dead node end soon.
+SlurmdTimeout=30
 MailProg=/bin/true
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n

@@ -184,6 +184,9 @@ static int put_options (FILE *f, const jobs_spec_t *spec,
     fputs ("#SBATCH --open-mode=append\n", f);
     if (o->overcommit)
         fprintf (f, "#SBATCH --overcommit\n");
+    /* A node lost mid-job costs only its workers' datums: the job goes on
+     * on the others instead of being ended by Slurm. */
+    fputs ("#SBATCH --no-kill\n", f);
     for (size_t i = 0; i < o->nextra; i++) {
         if (!o->extra[i] || o->extra[i][0] == '\0')
             continue;
@@ -350,7 +353,9 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
            "--mpi=pmix the death of any\n# task (a worker killed, a node lost) "
            "cancels the whole step, and srun exits\n# 128 + signal: the step "
            "then runs again in this allocation, at most 3 more\n# times, and "
-           "does only what the manifest says is left.\n", f);
+           "does only what the manifest says is left.  --no-kill: a node\n"
+           "# lost mid-job does not end the job; its workers' datums go to "
+           "the others.\n", f);
     /* Slurm signals every process of a step, the commands included
      * (measured): the warning goes to this script alone (B:), which asks
      * the step with SIGURG, caught by the ranks and ignored by the
@@ -362,7 +367,35 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
            "# same by hand.\n", f);
     fputs ("stopping=0\ntrap 'stopping=1; scancel -s URG \"$SLURM_JOB_ID\" "
            "|| true' USR1\n", f);
-    fputs ("rc=0\nfor step in 1 2 3 4; do\n    rc=0\n    ", f);
+    /* A crashed node's tasks never end, so srun outlives the job until
+     * Slurm declares the node down (measured: minutes, then a non-zero
+     * exit).  Rank 0 writes datumrun's own exit status to a file once
+     * every result is on disk: that status is the job's, and srun gets
+     * SLURM_STATUS_GRACE seconds more before it is stopped. */
+    fprintf (f, "# When every datum is done, rank 0 writes datumrun's exit "
+             "status to $status:\n# that is the job's answer whatever srun "
+             "says.  The tasks of a crashed node never\n# end (srun would "
+             "wait for Slurm to declare the node down): srun gets %d s\n"
+             "# after the status is written, then it is stopped.\n",
+             SLURM_STATUS_GRACE);
+    fputs ("status=", f);
+    {
+        char *st = NULL;
+        if (asprintf (&st, "%s/.datumrun-status", log_dir) < 0) {
+            dr_errprintf (err, "batch script: out of memory");
+            goto error;
+        }
+        char *q = slurm_shell_quote (st);
+        free (st);
+        if (!q) {
+            dr_errprintf (err, "batch script: out of memory");
+            goto error;
+        }
+        fprintf (f, "%s-\"$SLURM_JOB_ID\"\n", q);
+        free (q);
+    }
+    fputs ("rc=0\nfor step in 1 2 3 4; do\n    rc=0\n    rm -f \"$status\"\n"
+           "    DATUMRUN_STATUS_FILE=$status ", f);
     fprintf (f, "srun --mpi=pmix --overcommit --distribution=block "
              "--ntasks=%d --cpus-per-task=%d", sz.ntasks, sz.cpus_per_task);
     if (sz.mem_mib > 0)
@@ -381,13 +414,35 @@ char *slurm_sbatch_script (const jobs_spec_t *spec,
         if (sz.nodes > 0)
             fprintf (f, " --nodes %d", sz.nodes);
     }
-    fputs (" &\n"
-           "    pid=$!\n"
-           "    # wait returns early when the trap runs: wait until srun is "
+    fprintf (f, " &\n"
+             "    pid=$!\n"
+             "    ( t=0\n"
+             "      while kill -0 \"$pid\" 2>/dev/null; do\n"
+             "          if [ -s \"$status\" ]; then\n"
+             "              t=$((t + 1))\n"
+             "              if [ \"$t\" -gt %d ]; then\n"
+             "                  echo \"datumrun sbatch: datumrun is done but "
+             "tasks of the step are left (a lost node?); stopping srun\" >&2\n"
+             "                  kill -KILL \"$pid\" 2>/dev/null || true\n"
+             "                  break\n"
+             "              fi\n"
+             "          fi\n"
+             "          sleep 1\n"
+             "      done ) &\n"
+             "    watch=$!\n", SLURM_STATUS_GRACE);
+    fputs ("    # wait returns early when the trap runs: wait until srun is "
            "gone.\n"
            "    while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\" || true; "
            "done\n"
            "    wait \"$pid\" || rc=$?\n"
+           "    kill \"$watch\" 2>/dev/null || true\n"
+           "    wait \"$watch\" 2>/dev/null || true\n"
+           "    if [ -s \"$status\" ]; then\n"
+           "        read -r rc < \"$status\" || rc=1\n"
+           "        case $rc in 0 | 1 | 2) ;; *) rc=1 ;; esac\n"
+           "        rm -f \"$status\"\n"
+           "        break\n"
+           "    fi\n"
            "    [ \"$rc\" -le 2 ] && break\n"
            "    [ \"$stopping\" = 1 ] && break\n"
            "    [ \"$step\" -lt 4 ] && echo \"datumrun sbatch: the job step "

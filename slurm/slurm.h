@@ -132,6 +132,7 @@ int slurm_topo_bind_list (const slurm_topo_t *t, const char *list,
 /* -------------------------------------------------------------- sbatch */
 
 #define SLURM_DEFAULT_GRACE 120  /* seconds of SIGTERM before the limit */
+#define SLURM_STATUS_GRACE 20   /* seconds srun may outlive datumrun's status */
 
 typedef struct slurm_sbatch_opts {
     int nodes;              /* --nodes; 0 = unset (1 for a coefficient) */
