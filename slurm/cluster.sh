@@ -8,6 +8,7 @@
 #   cluster.sh nodes            the compute nodes' names, one a line
 #   cluster.sh exec NODE CMD..  run CMD inside NODE's namespaces
 #   cluster.sh crash NODE       SIGKILL every process of NODE (a node crash)
+#   cluster.sh pids NODE        the pids of NODE's processes (its namespaces')
 #
 # One node (the default, as before): munged, slurmctld and one slurmd named
 # after this host, all on 127.0.0.1.  N > 1 nodes: slurmctld stays in this
@@ -251,14 +252,19 @@ node_addr () { echo "$NET.$(($(node_index "$1") + 1))"; }
 host_veth () { echo "${BRIDGE}n$(node_index "$1")"; }
 holder_alive () { pid_alive "$DIR/run/$1.ns.pid" sleep; }
 
-# Every pid whose network namespace is NODE's.
+# Every pid whose network or UTS namespace is NODE's (a process of the
+# node that made a network namespace of its own still has the node's
+# host name).
 node_pids () { # node
-    local id p
-    id=$(cat "$DIR/run/$1.netns" 2>/dev/null) || return 0
-    [[ -n $id ]] || return 0
-    for p in /proc/[0-9]*; do
-        [[ $(readlink "$p/ns/net" 2>/dev/null) == "$id" ]] && echo "${p#/proc/}"
-    done
+    local net uts
+    net=$(cat "$DIR/run/$1.netns" 2>/dev/null) || return 0
+    uts=$(cat "$DIR/run/$1.utsns" 2>/dev/null) || uts=none
+    [[ -n $net ]] || return 0
+    # One find for every process (a readlink each would take seconds).
+    find /proc/[0-9]*/ns -maxdepth 1 \( -name net -o -name uts \) \
+        -printf '%h %l\n' 2>/dev/null \
+        | awk -v net="$net" -v uts="$uts" '$2 == net || $2 == uts {
+              split($1, p, "/"); if (!seen[p[3]]++) print p[3] }'
     return 0
 }
 
@@ -325,6 +331,7 @@ node_ns_up () { # node
         die "could not create the namespaces of $n (unshare --net --uts --mount)"
     }
     readlink "/proc/$pid/ns/net" >"$DIR/run/$n.netns"
+    readlink "/proc/$pid/ns/uts" >"$DIR/run/$n.utsns"
     veth=$(host_veth "$n")
     addr=$(node_addr "$n")
     ip link del "$veth" >/dev/null 2>&1 || true
@@ -351,17 +358,18 @@ node_ns_up () { # node
 # Kill every process of NODE and remove its link.  Idempotent.
 node_ns_down () { # node
     local n=$1 pids i
-    pids=$(node_pids "$n")
-    if [[ -n $pids ]]; then
+    # Again until none is left: a process may fork between the listing
+    # and the kill.
+    for ((i = 0; i < 50; i++)); do
+        pids=$(node_pids "$n")
+        [[ -z $pids ]] && break
         # shellcheck disable=SC2086
         kill -KILL $pids 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            [[ -z $(node_pids "$n") ]] && break
-            sleep 0.1
-        done
-    fi
+        sleep 0.1
+    done
     ip link del "$(host_veth "$n")" >/dev/null 2>&1 || true
-    rm -f "$DIR/run/$n.ns.pid" "$DIR/run/$n.netns" "$DIR/run/$n.ready" \
+    rm -f "$DIR/run/$n.ns.pid" "$DIR/run/$n.netns" "$DIR/run/$n.utsns" \
+        "$DIR/run/$n.ready" \
         "$DIR/run/slurmd-$n.pid"
 }
 
@@ -474,18 +482,67 @@ node_state () { # node
     timeout 10 sinfo -h -N -n "$1" -o %T 2>/dev/null | head -n 1
 }
 
-stop_pidfile () { # pidfile comm
-    local pid i
-    pid_alive "$1" "$2" || { rm -f "$1"; return 0; }
-    pid=$(<"$1")
-    kill -TERM "$pid" 2>/dev/null || true
+# SIGTERM, then SIGKILL after 10 s, a process if it still runs COMM.
+stop_pid () { # pid comm
+    local i
+    [[ -r /proc/$1/comm && $(</proc/"$1"/comm) == "$2" ]] || return 0
+    kill -TERM "$1" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
+        kill -0 "$1" 2>/dev/null || return 0
         sleep 0.1
     done
-    note "$2 (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
+    note "$2 (pid $1) ignored SIGTERM for 10 s; sending SIGKILL"
+    kill -KILL "$1" 2>/dev/null || true
+}
+
+stop_pidfile () { # pidfile comm
+    pid_alive "$1" "$2" && stop_pid "$(<"$1")" "$2"
     rm -f "$1"
+}
+
+# The pids of COMM processes listening on TCP PORT, in this network
+# namespace or (with a holder pid) in a node's: what finds a daemon whose
+# pid file is stale or lost (an earlier `up` killed half-way, say).
+listeners () { # port comm [holder]
+    local -a ns=()
+    [[ -n ${3:-} ]] && ns=(nsenter --target "$3" --net --)
+    "${ns[@]}" ss -Hltnp "sport = :$1" 2>/dev/null \
+        | grep -o "\"$2\",pid=[0-9]*" | cut -d= -f2 | sort -u
+    return 0
+}
+
+# slurmctld: ours listens on $PORT.  An orphan (running, but not the pid
+# in the pid file) is adopted, so that `up` does not start a second one
+# that fails with "Address already in use", and `down` stops it.
+ctld_adopt () {
+    local pid
+    pid_alive "$DIR/run/slurmctld.pid" slurmctld && return 0
+    pid=$(listeners "$PORT" slurmctld | head -n 1)
+    [[ -n $pid ]] || return 0
+    note "found slurmctld (pid $pid) listening on port $PORT without its pid file; adopting it"
+    echo "$pid" >"$DIR/run/slurmctld.pid"
+}
+
+stop_ctld () {
+    local pid
+    stop_pidfile "$DIR/run/slurmctld.pid" slurmctld
+    for pid in $(listeners "$PORT" slurmctld); do stop_pid "$pid" slurmctld; done
+}
+
+# A slurmd running without its pid file: adopted likewise (port 6818, in
+# the node's network namespace when there are several nodes).
+slurmd_adopt () { # node count
+    local pf pid holder=''
+    pf=$(slurmd_pidfile "$1" "$2")
+    pid_alive "$pf" slurmd && return 0
+    if (($2 > 1)); then
+        holder_alive "$1" || return 0
+        holder=$(<"$DIR/run/$1.ns.pid")
+    fi
+    pid=$(listeners 6818 slurmd "$holder" | head -n 1)
+    [[ -n $pid ]] || return 0
+    note "found slurmd of $1 (pid $pid) without its pid file; adopting it"
+    echo "$pid" >"$pf"
 }
 
 # The daemons fork into the background and write their pid file a moment
@@ -502,8 +559,12 @@ wait_pidfile () { # pidfile comm log
 
 # Stop every slurmd and node of ours, whatever the count they were made for.
 stop_nodes () {
-    local n
+    local n pid
     stop_pidfile "$DIR/run/slurmd.pid" slurmd
+    # The single node's slurmd listens in this namespace.
+    if [[ $(current_count) -eq 1 ]]; then
+        for pid in $(listeners 6818 slurmd); do stop_pid "$pid" slurmd; done
+    fi
     for n in $(recorded_nodes); do
         stop_pidfile "$DIR/run/slurmd-$n.pid" slurmd
         node_ns_down "$n"
@@ -513,6 +574,7 @@ stop_nodes () {
 
 start_daemons () { # count
     local n log
+    ctld_adopt
     if ! ctld_alive; then
         note "starting slurmctld (log $DIR/log/slurmctld.log)"
         # -i: ignore state files saved with a different config.
@@ -521,6 +583,7 @@ start_daemons () { # count
         wait_pidfile "$DIR/run/slurmctld.pid" slurmctld "$DIR/log/slurmctld.log"
     fi
     if (($1 == 1)); then
+        slurmd_adopt "$(node_name)" 1
         if ! slurmd_alive "$(node_name)" 1; then
             note "starting slurmd (log $DIR/log/slurmd.log)"
             "$SBIN/slurmd" -N "$(node_name)" \
@@ -532,6 +595,7 @@ start_daemons () { # count
     bridge_up
     for n in $(node_names "$1"); do
         node_ns_up "$n"
+        slurmd_adopt "$n" "$1"
         slurmd_alive "$n" "$1" && continue
         log=$(slurmd_log "$n" "$1")
         install -d -m 0755 "$DIR/spool/$n"
@@ -626,9 +690,12 @@ cmd_up () { # count
         && { [[ -z $newgres ]] || cmp -s "$newgres" "$GRES_CONF"; }; then
         rm -f "$new" ${newgres:+"$newgres"}
         # Fast path: same config, every daemon alive, every node usable.
+        ctld_adopt
         if ctld_alive; then
             local all=1 n
             for n in $(node_names "$count"); do
+                ((count == 1)) || holder_alive "$n" || { all=0; continue; }
+                slurmd_adopt "$n" "$count"
                 slurmd_alive "$n" "$count" || all=0
             done
             if ((all)) && nodes_usable "$count"; then
@@ -642,7 +709,7 @@ cmd_up () { # count
             note "config changed; restarting slurmctld and the nodes"
         fi
         stop_nodes
-        stop_pidfile "$DIR/run/slurmctld.pid" slurmctld
+        stop_ctld
         chmod 0644 "$new"
         if [[ -n $newgres ]]; then
             chmod 0644 "$newgres"
@@ -668,7 +735,7 @@ cmd_up () { # count
 cmd_down () {
     need_root
     stop_nodes
-    stop_pidfile "$DIR/run/slurmctld.pid" slurmctld
+    stop_ctld
     # Job steps outlive slurmd with proctrack/linuxproc only if orphaned;
     # on the namespaced nodes every process of the node was killed above.
     if [[ -e $DIR/started-munged ]]; then
@@ -721,7 +788,7 @@ cmd_crash () { # node
     node_ns_down "$n"
 }
 
-usage="usage: $0 up [--nodes N] | down | status | nodes | exec NODE CMD... | crash NODE"
+usage="usage: $0 up [--nodes N] | down | status | nodes | exec NODE CMD... | crash NODE | pids NODE"
 case ${1:-} in
 up)
     shift
@@ -744,6 +811,7 @@ status) cmd_status ;;
 nodes) node_names "$(current_count)" ;;
 exec) shift; cmd_exec "$@" ;;
 crash) shift; cmd_crash "$@" ;;
+pids) shift; [[ -n ${1:-} ]] || die "usage: cluster.sh pids NODE"; node_pids "$1" ;;
 -h | --help | help)
     echo "$usage" ;;
 *)

@@ -369,6 +369,63 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     rm -rf /dev/shm/dr-scratch-test
 }
 
+# A node crash: every process of one worker node (its slurmd, slurmstepd,
+# the worker rank and its command; found by the node's network namespace)
+# SIGKILLed mid-job.  Rank 0 loses that worker after worker_timeout, hands
+# its datums to the workers on the other two nodes and writes its status;
+# the script datumrun sbatch wrote takes that status as the job's (srun
+# would wait for Slurm to declare the node down), and --no-kill keeps Slurm
+# from ending the job for the lost node.
+@test "a node crashes mid-job and the job completes on the other two" {
+    make_repo 24
+    spec s.json crash "cp \"\$in\" \"\$DATUMRUN_OUT/\"; ${WHERE/sleep 0.3/sleep 1}" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 3}, "worker_timeout": "8s"}'
+    run dr sbatch s.json --nodes 3 --overcommit --time 10 --submit
+    [ "$status" -eq 0 ]
+    id=$(printf '%s\n' "$output" | grep -E '^[0-9]+$')
+    JOBS="$id"
+    log=".datumrun/crash/slurm/datumrun-crash-$id.out"
+    # The node to crash: one holding a worker, not the first (rank 0 and
+    # the batch script run there).
+    first=
+    for t in $(seq 1 240); do
+        [ -n "$first" ] || first=$(scontrol show hostnames "$(squeue -h -j "$id" -t R -o %N)" 2>/dev/null | head -n 1)
+        victim=$(cut -d' ' -f1 crash/*.where 2>/dev/null | sort -u | grep -vx "${first:-none}" | tail -n 1)
+        [ -n "$first" ] && [ -n "$victim" ] && break
+        sleep 0.5
+    done
+    [[ $victim =~ ^drnode[1-3]$ ]]
+    CRASHED=$victim
+    timeout 60 "$DATUMRUN_SRC/slurm/cluster.sh" crash "$victim"
+    # Nothing of the node is left to finish a datum.
+    [ -z "$("$DATUMRUN_SRC/slurm/cluster.sh" pids "$victim")" ]
+    on_victim=$(cut -d' ' -f1 crash/*.where | grep -cx "$victim")
+    done_before=$(ls crash/*.where | wc -l)
+    [ "$done_before" -lt 24 ]
+    state=$(wait_job "$id" 240)
+    cat "$log"
+    echo "# crashed $victim after $done_before of 24 datums; job $state" >&3
+    [ "$state" = COMPLETED ]
+    grep -q "1 worker lost (rank [0-9]* on $victim" "$log"
+    grep -q "success: .* / 24 total, 0 failed" "$log"
+    ! grep -q "running it again" "$log"
+    # Every output is there, as a clean run makes them (the copies; the
+    # .where files name hosts and ranks).
+    [ "$(ls crash/*.where | wc -l)" -eq 24 ]
+    [ "$(tree crash | grep -v '\.where$')" = "$(tree repo)" ]
+    # What ran after the crash ran on the other two nodes.
+    [ "$(cut -d' ' -f1 crash/*.where | grep -cx "$victim")" -eq "$on_victim" ]
+    [ "$(cut -d' ' -f1 crash/*.where | grep -vx "$victim" | sort -u | wc -l)" -eq 2 ]
+    run dr list-job s.json --json
+    [ "$(pyget "$output" 'j[0]["state"]')" = success ]
+    [ "$(pyget "$output" 'j[0]["processed"]')" -eq 24 ]
+    # The manifest holds one success per datum.  (The lost worker is in
+    # the job's summary above; lost-worker records in the manifest are
+    # issue 9's.)
+    A=$(h5 .datumrun/crash --attempts)
+    [ "$(pyget "$A" "len(set(a['datum'] for a in j if a['outcome'] == 'success'))")" -eq 24 ]
+}
+
 # Two chained pipelines, the first spread over the nodes.
 write_campaign() {
     make_repo 6

@@ -235,7 +235,8 @@ static void test_sbatch_sizing (void **state)
         assert_has_line (s, "#SBATCH --open-mode=append");
         char run[512];
         int n = snprintf (run, sizeof (run),
-                          "    srun --mpi=pmix --overcommit "
+                          "    DATUMRUN_STATUS_FILE=$status "
+                          "srun --mpi=pmix --overcommit "
                           "--distribution=block --ntasks=%d "
                           "--cpus-per-task=%d%s "
                           "/opt/datumrun/bin/datumrun run /data/wc/spec.json",
@@ -258,6 +259,12 @@ static void test_sbatch_sizing (void **state)
         assert_has_line (s, run);
         assert_has_line (s, "for step in 1 2 3 4; do");
         assert_has_line (s, "    [ \"$rc\" -le 2 ] && break");
+        /* datumrun's own status wins over srun's (a lost node's tasks
+         * never end); a lost node does not end the job. */
+        assert_has_line (s, "status=/data/wc/.datumrun/wordcount/slurm/"
+                            ".datumrun-status-\"$SLURM_JOB_ID\"");
+        assert_has_line (s, "        read -r rc < \"$status\" || rc=1");
+        assert_has_line (s, "#SBATCH --no-kill");
         assert_has_line (s, "trap 'stopping=1; scancel -s URG "
                             "\"$SLURM_JOB_ID\" || true' USR1");
         assert_has_line (s, "exit \"$rc\"");
@@ -544,7 +551,8 @@ static void test_sbatch_script_options (void **state)
         "--job-name=datumrun-wordcount", "--ntasks=2", "--cpus-per-task=1",
         "--time=2:00:00", "--partition=debug", "--account=proj 42",
         "--signal=B:USR1@120", "--output=/scratch/logs 100%%/%x-%j.out",
-        "--open-mode=append", "--overcommit", "--requeue", "--mem=4G",
+        "--open-mode=append", "--overcommit", "--no-kill", "--requeue",
+        "--mem=4G",
         "--comment=it's a #test \"x\" \\ y", "--constraint=a&b|c",
     };
     for (size_t i = 0; i < sizeof (want) / sizeof (want[0]); i++)
