@@ -131,6 +131,16 @@ int runner_check_scratch (const run_opts_t *o, const jobs_spec_t *spec,
 int runner_scratch_paths (const char *scratch, const char *job_id, int rank,
                           char **sbroot, char **sandbox);
 
+/* A worker starting a job: mark its scratch job folder <scratch>/
+ * datumrun-<job id> as this pipeline's (state_dir) and remove the folders
+ * of this pipeline's earlier jobs left on this node by killed workers.
+ * 0, or -1 if the marker could not be written (errno). */
+int runner_scratch_claim (const char *job_dir, const char *state_dir);
+
+/* A worker leaving, its own folder removed: the job folder goes when no
+ * other worker's is left in it. */
+void runner_scratch_release (const char *job_dir);
+
 /* resource_requests.gpu: give worker local_index of this node its GPUs
  * (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER=PCI_BUS_ID, and ROCR_/
  * HIP_VISIBLE_DEVICES for AMD, in this process's environment), and the

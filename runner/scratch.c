@@ -13,11 +13,24 @@
  * before.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "io/io.h"
 #include "runner/runner.h"
+
+/* Each job's scratch folder holds a marker naming the state folder of
+ * its pipeline.  Only one job of a pipeline runs at a time (the state
+ * folder's lock), so any other job folder of the same pipeline on this
+ * node is a leftover: its workers were killed before they could remove
+ * their sandboxes (SIGKILL when Slurm cancels a step, say). */
+#define MARKER ".datumrun-state"
 
 const char *runner_scratch_dir (const run_opts_t *o, const jobs_spec_t *spec,
                                 const char **source)
@@ -80,4 +93,118 @@ int runner_check_scratch (const run_opts_t *o, const jobs_spec_t *spec,
         return -1;
     }
     return 0;
+}
+
+/* The marker of job folder dir, read into buf; -1 if none. */
+static int read_marker (int dfd, char *buf, size_t len)
+{
+    int fd = openat (dfd, MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read (fd, buf, len - 1);
+    close (fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return 0;
+}
+
+int runner_scratch_claim (const char *job_dir, const char *state_dir)
+{
+    char *tmp = NULL, *marker = NULL, *parent = NULL;
+    const char *slash = strrchr (job_dir, '/');
+    int rc = -1;
+    if (!slash || !state_dir)
+        return 0;
+    if (asprintf (&marker, "%s/" MARKER, job_dir) < 0) {
+        marker = NULL;
+        goto done;
+    }
+    /* Every worker of the node writes the same text: to a name of its
+     * own, then renamed into place. */
+    if (asprintf (&tmp, "%s.%ld", marker, (long)getpid ()) < 0) {
+        tmp = NULL;
+        goto done;
+    }
+    if (io_mkdirs (job_dir, 0755) < 0)
+        goto done;
+    FILE *f = fopen (tmp, "we");
+    if (!f)
+        goto done;
+    fprintf (f, "%s", state_dir);
+    if (fclose (f) != 0 || rename (tmp, marker) < 0) {
+        unlink (tmp);
+        goto done;
+    }
+    rc = 0;
+
+    /* Leftovers of this pipeline's earlier jobs: real folders of ours
+     * (never a link), named datumrun-*, whose marker names our state
+     * folder. */
+    if (!(parent = strndup (job_dir, (size_t)(slash - job_dir))))
+        goto done;
+    DIR *d = opendir (*parent ? parent : "/");
+    if (!d)
+        goto done;
+    struct dirent *e;
+    char buf[4096];
+    while ((e = readdir (d))) {
+        if (strncmp (e->d_name, "datumrun-", 9) != 0
+            || strcmp (e->d_name, slash + 1) == 0)
+            continue;
+        struct stat st;
+        if (fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+            || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ())
+            continue;
+        int dfd = openat (dirfd (d), e->d_name,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+            continue;
+        int same = read_marker (dfd, buf, sizeof (buf)) == 0
+                   && strcmp (buf, state_dir) == 0;
+        close (dfd);
+        if (!same)
+            continue;
+        char *old = NULL;
+        if (asprintf (&old, "%s/%s", parent, e->d_name) < 0)
+            continue;
+        if (io_remove_tree (old) < 0 && errno != ENOENT)
+            dr_log (LOG_WARN, "cannot remove the leftover sandboxes %s: %s",
+                    old, strerror (errno));
+        else
+            dr_log (LOG_DEBUG, "removed leftover sandboxes %s", old);
+        free (old);
+    }
+    closedir (d);
+done:
+    free (tmp);
+    free (marker);
+    free (parent);
+    return rc;
+}
+
+void runner_scratch_release (const char *job_dir)
+{
+    /* After this worker removed its own folder: the job's folder goes
+     * with the last worker of the node (the marker alone is left).  Each
+     * worker removes its folder before looking, so the last one to look
+     * sees no other. */
+    DIR *d = opendir (job_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    int others = 0;
+    while ((e = readdir (d)))
+        if (strcmp (e->d_name, ".") && strcmp (e->d_name, "..")
+            && strncmp (e->d_name, MARKER, sizeof (MARKER) - 1))
+            others++;
+    closedir (d);
+    if (others)
+        return;
+    char *marker = NULL;
+    if (asprintf (&marker, "%s/" MARKER, job_dir) >= 0) {
+        unlink (marker);
+        free (marker);
+    }
+    (void)rmdir (job_dir);
 }

@@ -266,6 +266,12 @@ static int setup_job (worker_t *w, const char *job_id)
                                                  - w->sbroot);
         dr_log (LOG_DEBUG, "sandbox in scratch %s (from %s)", w->sandbox,
                 where);
+        if (!w->scratch_job
+            || runner_scratch_claim (w->scratch_job, sd) < 0) {
+            dr_log (LOG_ERR, "cannot create folders under %s: %s", scratch,
+                    strerror (errno ? errno : ENOMEM));
+            return -1;
+        }
     }
     if ((!w->sbroot
          && !(w->sbroot = jobs_sd_rank_dir (sd, JOBS_SD_SANDBOX, w->rank)))
@@ -769,7 +775,7 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         io_remove_tree (w.sbroot);
         /* The job's scratch folder goes with its last worker. */
         if (w.scratch_job)
-            (void)rmdir (w.scratch_job);
+            runner_scratch_release (w.scratch_job);
         if (w.stdin_path)
             unlink (w.stdin_path);
         if (w.err_stdin_path)

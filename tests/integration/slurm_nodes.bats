@@ -340,9 +340,11 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     [ "$(cat scr/d/f7/x)" = f7 ]
     # No temporary copies in the output, no sandboxes left on the nodes.
     [ -z "$(find scr -name '.datumrun-tmp*')" ]
+    # Nothing of this job or of this pipeline is left on any node.
     jid=$(jget "$(grep '^{' job.out | tail -n 1)" job_id)
     for n in drnode1 drnode2 drnode3; do
         [ -z "$("$DATUMRUN_SRC/slurm/cluster.sh" exec "$n" sh -c "ls -d /tmp/datumrun-$jid* 2>/dev/null")" ]
+        [ -z "$("$DATUMRUN_SRC/slurm/cluster.sh" exec "$n" sh -c "grep -lx '$T/.datumrun/scr' /tmp/datumrun-*/.datumrun-state 2>/dev/null")" ]
     done
     # The manifest agrees with what landed; a rerun skips everything.
     run dr list-job s.json --json
@@ -366,6 +368,21 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     run dr run t.json -q --scratch /dev/shm/dr-scratch-test/opt
     [ "$status" -eq 0 ]
     grep -q '^/dev/shm/dr-scratch-test/opt/datumrun-' ok/f1
+    [ -z "$(ls -A /dev/shm/dr-scratch-test/opt)" ]
+    # What killed workers of an earlier job of this pipeline left (their
+    # sandboxes and the job folder's marker naming the state folder) goes
+    # when a later job's worker starts on the node; another pipeline's
+    # folder and a folder without a marker stay.
+    o=/dev/shm/dr-scratch-test/opt
+    mkdir -p "$o/datumrun-0123abcd/1/sb/pfs/out" "$o/datumrun-0123abcd/2/sb" \
+        "$o/datumrun-4567cdef/1/sb" "$o/datumrun-89abcdef/1/sb"
+    echo x > "$o/datumrun-0123abcd/1/sb/pfs/out/partial"
+    printf '%s' "$T/.datumrun/ok" > "$o/datumrun-0123abcd/.datumrun-state"
+    printf '%s' "$T/.datumrun/other" > "$o/datumrun-4567cdef/.datumrun-state"
+    echo 3 > repo/f3
+    run dr run t.json -q --scratch "$o"
+    [ "$status" -eq 0 ]
+    [ "$(ls -A "$o" | sort | tr '\n' ' ')" = "datumrun-4567cdef datumrun-89abcdef " ]
     rm -rf /dev/shm/dr-scratch-test
 }
 
