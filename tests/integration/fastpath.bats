@@ -105,3 +105,37 @@ nompi_path() {
     run $PY "$READ_MANIFEST" .datumrun/fp --summary
     [[ "$output" == *'"journal_bytes": 0'* ]]
 }
+
+@test "a job a kill -9 left running still starts the MPI job (which closes it as killed), with nothing left to do" {
+    mkdir repo && echo 1 > repo/f1
+    spec s.json fp '[ "$(basename "$in")" = f2 ] && { touch "'"$T"'/started"; sleep 60; }; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}}'
+    run dr run s.json
+    [ "$status" -eq 0 ]
+    # f2 runs until the whole job is killed; nothing was moved into place
+    echo 2 > repo/f2
+    setsid sh -c 'echo $$ > "$0/sid"; exec "$@"' "$T" \
+        timeout -k 10 300 "$DATUMRUN" run s.json >"$T/killed.out" 2>&1 &
+    local i sid
+    for i in $(seq 600); do [ -e "$T/started" ] && break; sleep 0.1; done
+    [ -e "$T/started" ]
+    sid=$(cat "$T/sid")
+    pkill -9 -s "$sid"
+    for i in $(seq 600); do pgrep -s "$sid" >/dev/null || break; sleep 0.1; done
+    ! pgrep -s "$sid" >/dev/null
+    # f2 leaves the input: every datum is skipped, but the job the kill
+    # left running is rank 0's to close.  No in-flight list was written
+    # (a kill before any output moved leaves none, or an empty folder).
+    rm repo/f2
+    [ -z "$(find .datumrun/fp/inflight -type f 2>/dev/null)" ]
+    rm -rf .datumrun/fp/inflight
+    p=$(nompi_path)
+    run env PATH="$p" "$DATUMRUN" run s.json
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"mpirun not found"* ]]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "0 + 1 / 1" ]
+    run dr list-job s.json --json
+    [ "$(pyget "$output" '",".join(x["state"] for x in j)')" = "success,killed,success" ]
+}
