@@ -197,11 +197,19 @@ static int send_record (batch_exec_t *b)
         }
     }
     batch_server_record_begin (b->srv);
-    size_t i = 0;
-    while (t->envp[i] && i < b->env->n && t->envp[i] == b->env->v[i])
-        i++;
-    for (; t->envp[i]; i++) {
-        const char *kv = t->envp[i], *eq = strchr (kv, '=');
+    /* The datum's own variables: t->vars, or what follows the base in
+     * its environment.  (In an image envp is the runtime's environment,
+     * the whole of the worker's: names such as bash's exported
+     * BASH_FUNC_f%% would make the record invalid.) */
+    char *const *vars = t->vars;
+    if (!vars) {
+        size_t i = 0;
+        while (t->envp[i] && i < b->env->n && t->envp[i] == b->env->v[i])
+            i++;
+        vars = t->envp + i;
+    }
+    for (size_t i = 0; vars[i]; i++) {
+        const char *kv = vars[i], *eq = strchr (kv, '=');
         char name[128];
         if (!eq || (size_t)(eq - kv) >= sizeof (name))
             continue;

@@ -46,6 +46,9 @@ typedef struct exec_task {
     const wdatum_t *datum;
     char *const *argv;          /* argv[0] resolved to a path */
     char *const *envp;
+    char *const *vars;          /* the datum's own "NAME=VALUE"s (what it
+                                   adds to the base environment), or NULL:
+                                   what follows the base in envp */
     const char *cwd;            /* the datum's sandbox */
     const char *stdin_path;     /* NULL: /dev/null */
     const char *out_path;       /* the datum's log files */

@@ -463,6 +463,7 @@ static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
         .datum = &w->cur,
         .argv = w->cargv ? w->cargv : argv,
         .envp = w->cenv ? w->cenv : w->env.v,
+        .vars = w->env.v + w->base.n,
         .cwd = w->sandbox,
         .stdin_path = in,
         .out_path = w->outp,

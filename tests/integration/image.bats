@@ -150,3 +150,37 @@ image_spec() { # image_spec FILE [EXTRA_TRANSFORM_JSON]
     run dr info --json
     [ "$(jget "$output" container_runtime)" = podman ]
 }
+
+@test "datum_batching in an image: one container per worker speaks the protocol on fd 3, datum after datum" {
+    # The image has no datumrun: the command speaks the protocol in sh.
+    # Under bats the worker's environment holds exported functions
+    # (BASH_FUNC_x%%), which once made every record invalid.
+    $PY - "$IMG" <<'PY'
+import json, sys
+script = r'''
+while echo next >&3 && read -r head <&3 && [ "$head" = datum ]; do
+  while read -r kind name len <&3 && [ "$kind" != end ]; do
+    read -r value <&3
+    [ "$kind" = var ] && [ "$name" = in ] && in=$value
+  done
+  f=$(basename "$in")
+  { imgtool "$(cat /pfs/in/$f)"; echo "pid $$"; } > /pfs/out/$f.out
+  echo "done ok" >&3
+done
+'''
+s = {"pipeline": {"name": "bimg"},
+     "transform": {"cmd": ["sh"], "stdin": script.splitlines(),
+                   "datum_batching": True, "image": sys.argv[1],
+                   "image_runtime": "podman"},
+     "input": {"pfs": {"name": "in", "repo": "repo", "glob": "/*"}},
+     "parallelism_spec": {"constant": 1}}
+json.dump(s, open("s.json", "w"), indent=1)
+PY
+    run dr run s.json --json
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    for c in a b c; do [ "$(head -n 1 bimg/$c.txt.out)" = "imgtool 1 $c" ]; done
+    # one container (one shell) did all three
+    [ "$(cat bimg/*.out | grep '^pid' | sort -u | wc -l)" -eq 1 ]
+}
