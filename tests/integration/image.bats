@@ -180,7 +180,8 @@ PY
     echo "$output"
     [ "$status" -eq 0 ]
     [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
-    for c in a b c; do [ "$(head -n 1 bimg/$c.txt.out)" = "imgtool 1 $c" ]; done
+    # (an earlier test may have rebuilt the image as version 2)
+    for c in a b c; do [[ "$(head -n 1 bimg/$c.txt.out)" =~ ^imgtool\ [12]\ $c$ ]]; done
     # one container (one shell) did all three
     [ "$(cat bimg/*.out | grep '^pid' | sort -u | wc -l)" -eq 1 ]
 }
