@@ -331,7 +331,9 @@ int io_outlist_move (io_outlist_t *ol, const char *src_dir,
             rc = dr_errprintf (err, "out of memory moving %s", ol->paths[i]);
         else
             rc = dr_path_error (err, "cannot move output", src, e);
+        int saved = errno;      /* what the caller reads the outcome from */
         free (src);
+        errno = saved;
         return rc;
     }
     close (rootfd);
