@@ -95,18 +95,26 @@ int runner_check_scratch (const run_opts_t *o, const jobs_spec_t *spec,
     return 0;
 }
 
-/* The marker of job folder dir, read into buf; -1 if none. */
-static int read_marker (int dfd, char *buf, size_t len)
+/* Does the marker of the job folder open at dfd name state_dir, exactly
+ * (whatever its length)? */
+static bool marker_names (int dfd, const char *state_dir)
 {
-    int fd = openat (dfd, MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read (fd, buf, len - 1);
+    size_t want = strlen (state_dir), got = 0;
+    char *buf = malloc (want + 2);
+    int fd = buf ? openat (dfd, MARKER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                 : -1;
+    if (fd < 0) {
+        free (buf);
+        return false;
+    }
+    /* One byte more than state_dir: a longer marker is another's. */
+    for (ssize_t n; got < want + 1; got += (size_t)n)
+        if ((n = read (fd, buf + got, want + 1 - got)) <= 0)
+            break;
     close (fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    return 0;
+    bool same = got == want && memcmp (buf, state_dir, want) == 0;
+    free (buf);
+    return same;
 }
 
 int runner_scratch_claim (const char *job_dir, const char *state_dir)
@@ -147,7 +155,6 @@ int runner_scratch_claim (const char *job_dir, const char *state_dir)
     if (!d)
         goto done;
     struct dirent *e;
-    char buf[4096];
     while ((e = readdir (d))) {
         if (strncmp (e->d_name, "datumrun-", 9) != 0
             || strcmp (e->d_name, slash + 1) == 0)
@@ -160,8 +167,7 @@ int runner_scratch_claim (const char *job_dir, const char *state_dir)
                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
             continue;
-        int same = read_marker (dfd, buf, sizeof (buf)) == 0
-                   && strcmp (buf, state_dir) == 0;
+        bool same = marker_names (dfd, state_dir);
         close (dfd);
         if (!same)
             continue;

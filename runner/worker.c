@@ -266,11 +266,17 @@ static int setup_job (worker_t *w, const char *job_id)
                                                  - w->sbroot);
         dr_log (LOG_DEBUG, "sandbox in scratch %s (from %s)", w->sandbox,
                 where);
-        if (!w->scratch_job
-            || runner_scratch_claim (w->scratch_job, sd) < 0) {
-            dr_log (LOG_ERR, "cannot create folders under %s: %s", scratch,
-                    strerror (errno ? errno : ENOMEM));
+        if (!w->scratch_job) {
+            dr_log (LOG_ERR, "out of memory");
             return -1;
+        }
+        if (runner_scratch_claim (w->scratch_job, sd) < 0) {
+            /* Reported with each datum, as below. */
+            w->setup_errno = errno ? errno : ENOMEM;
+            dr_path_error (&w->setup_err, "cannot create", w->scratch_job,
+                           w->setup_errno);
+            dr_log (LOG_ERR, "%s", w->setup_err.text);
+            return 1;
         }
     }
     if ((!w->sbroot
