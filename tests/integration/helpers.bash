@@ -114,3 +114,29 @@ node_visible_datumrun() {
 node_visible_cleanup() {
     [ -z "${DATUMRUN_BIN_COPY:-}" ] || rm -rf "$DATUMRUN_BIN_COPY"
 }
+
+# ---- Slurm tests (slurm_*.bats): jobs on the local cluster (slurm/cluster.sh)
+
+# wait_job ID SECONDS: until Slurm no longer lists it; prints its state.
+wait_job() {
+    local id=$1 limit=$2 t=0
+    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
+        sleep 1
+        t=$((t + 1))
+        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
+    done
+    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+}
+
+# submit SCRIPT [SBATCH_ARGS...]: sbatch in $T; the id is printed and
+# added to $JOBS, which the test's teardown scancels.
+submit() {
+    local id
+    id=$(timeout 60 sbatch --parsable --chdir="$T" "$@")
+    id=${id%%;*}
+    JOBS="${JOBS:-} $id"
+    echo "$id"
+}
+
+# make_repo N: repo/f1 .. repo/fN, file i holding i.
+make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; done; }

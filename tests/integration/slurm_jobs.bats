@@ -20,19 +20,6 @@ teardown() {
     common_teardown
 }
 
-# wait_job ID SECONDS: until Slurm no longer lists it; prints its state.
-wait_job() {
-    local id=$1 limit=$2 t=0
-    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
-        sleep 1
-        t=$((t + 1))
-        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
-    done
-    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
-}
-
-make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; done; }
-
 @test "sbatch writes a script sized from the spec and --dry-run validates" {
     make_repo 2
     spec s.json sized true "$(pfs in repo '/*')" \

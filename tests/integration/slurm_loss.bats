@@ -18,16 +18,6 @@ teardown() {
     common_teardown
 }
 
-wait_job() {
-    local id=$1 limit=$2 t=0
-    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
-        sleep 1
-        t=$((t + 1))
-        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
-    done
-    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
-}
-
 # rank_pid JOB R: the pid of MPI rank R of Slurm job JOB (not its keeper).
 rank_pid() {
     local p

@@ -48,28 +48,6 @@ teardown() {
     common_teardown
 }
 
-# wait_job ID SECONDS: until Slurm no longer lists it; prints its state.
-wait_job() {
-    local id=$1 limit=$2 t=0
-    while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
-        sleep 1
-        t=$((t + 1))
-        [ $t -lt "$limit" ] || { echo "job $id still queued after ${limit}s" >&2; return 1; }
-    done
-    scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
-}
-
-# submit SCRIPT [SBATCH_ARGS...]: submit, remember the id for teardown.
-submit() {
-    local id
-    id=$(timeout 60 sbatch --parsable --chdir="$T" "$@")
-    id=${id%%;*}
-    JOBS="${JOBS:-} $id"
-    echo "$id"
-}
-
-make_repo() { mkdir -p repo; for i in $(seq 1 "$1"); do echo "$i" > "repo/f$i"; done; }
-
 # A datum's command that records where it ran: "host rank cpus".
 WHERE='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} $(taskset -cp $$ | sed "s/.*: //")" > "$DATUMRUN_OUT/$(basename "$in").where"'
 
