@@ -53,3 +53,34 @@ SEEN='sleep 0.2; echo "${CUDA_VISIBLE_DEVICES:-none} $(taskset -cp $$ | sed "s/.
     [[ "$output" =~ "worker 0 bound to CPUs 0" ]]
     [ "$(cut -d' ' -f2 plain/* | sort -u | tr '\n' ' ')" = "0 1 " ]
 }
+
+@test "GPUs given to the step win over hwloc: CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES (AMD)" {
+    run env CUDA_VISIBLE_DEVICES=5,7 "$DATUMRUN" info
+    [[ "$output" =~ "gpus:      2 (from CUDA_VISIBLE_DEVICES): 5, 7" ]]
+    mkdir repo
+    for i in 1 2 3 4; do echo "$i" > "repo/f$i"; done
+    # AMD: the commands see ROCR_ and HIP_VISIBLE_DEVICES too.
+    spec a.json amd 'echo "${CUDA_VISIBLE_DEVICES:-none} ${ROCR_VISIBLE_DEVICES:-none} ${HIP_VISIBLE_DEVICES:-none} ${CUDA_DEVICE_ORDER:-none}" > "$DATUMRUN_OUT/$(basename "$in")"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}, "resource_requests": {"gpu": {"type": "amd", "number": 1}}}'
+    run env ROCR_VISIBLE_DEVICES=2,3 "$DATUMRUN" run a.json -q
+    [ "$status" -eq 0 ]
+    cat amd/*
+    [ "$(sort -u amd/* | tr '\n' ';')" = "2 2 2 PCI_BUS_ID;3 3 3 PCI_BUS_ID;" ]
+}
+
+@test "without an allocation or hwloc's GPUs: /proc/driver/nvidia/gpus, CPUs from sysfs" {
+    [ "$(id -u)" -eq 0 ] || skip "needs root for a private mount namespace (CI runs as root)"
+    unset HWLOC_XMLFILE HWLOC_THISSYSTEM
+    # A private mount namespace: two "driver" entries, the first by bus id
+    # with its CPUs in sysfs.
+    run unshare -m --propagation private sh -c '
+        mount -t tmpfs t /proc/driver &&
+        mkdir -p /proc/driver/nvidia/gpus/0000:af:00.0 /proc/driver/nvidia/gpus/0000:3b:00.0 &&
+        mount -t tmpfs t /sys/bus/pci/devices &&
+        mkdir -p /sys/bus/pci/devices/0000:3b:00.0 &&
+        echo 1 > /sys/bus/pci/devices/0000:3b:00.0/local_cpulist &&
+        exec "$1" info' sh "$DATUMRUN"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ "gpus:      2 (from /proc/driver/nvidia/gpus): 0 near CPUs 1, 1" ]]
+}
