@@ -248,6 +248,11 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
     }
     b->child.start = b->start;
     b->child.start_ns = dr_realtime_ns ();
+    /* Nothing can be ready yet that the next wait's ppoll would not see
+     * (a "next" already received waits in the server's buffer): the poll
+     * that follows reads nothing it does not have to. */
+    b->polled = true;
+    b->pid_ready = b->pipe_ready = b->sock_ready = false;
     if (b->asked && send_record (b) < 0) {
         b->task = NULL;
         return dr_errprintf (err, "cannot hand the datum to the command: "
