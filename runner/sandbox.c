@@ -446,6 +446,12 @@ static int keep_pfs (const sandbox_t *s, const struct dirent64 *de)
 
 int sandbox_out_empty (sandbox_t *s)
 {
+    /* Still the folder we opened?  The command may have removed or
+     * renamed it and made another: then only a scan by path is right. */
+    struct stat st;
+    if (fstatat (s->pfs, "out", &st, AT_SYMLINK_NOFOLLOW) < 0
+        || st.st_ino != s->out_ino || !S_ISDIR (st.st_mode))
+        return -1;
     if (lseek (s->out, 0, SEEK_SET) < 0)
         return -1;
     for (;;) {

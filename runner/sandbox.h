@@ -43,7 +43,9 @@ void sandbox_close (sandbox_t *s);
  * kept.  Returns 0, or -1 with err (errno kept, ENOSPC for a full disk). */
 int sandbox_enter (sandbox_t *s, const wdatum_t *d, bool links,
                    dr_error_t *err);
-/* 1 when pfs/out holds nothing, 0 when it holds something, -1 on error. */
+/* 1 when pfs/out holds nothing, 0 when it holds something, -1 when it
+ * cannot tell (an error, or pfs/out is no longer the folder the sandbox
+ * made: scan it by path). */
 int sandbox_out_empty (sandbox_t *s);
 /* Back to the empty layout after d: its entries go, and whatever else the
  * command left anywhere in the sandbox is removed. */

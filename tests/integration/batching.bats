@@ -113,6 +113,29 @@ EOF
     ! grep -q stray vars/c.txt
 }
 
+@test "a command that replaces pfs/out or pfs keeps the outputs it wrote there, and the next datum finds the layout whole" {
+    mkdir repo && for i in 1 2 3 4 5 6; do echo "$i" > "repo/f$i"; done
+    batch_spec s.json edge "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 1}}' <<'EOF'
+while vars=$(datumrun next); do
+  eval "$vars"; b=$(basename "$in")
+  case $b in
+  f3) rm -rf pfs 2>/dev/null; mkdir -p pfs/out; ln -s /etc pfs/in2 ;;
+  f4) mv pfs/out pfs/o2; mkdir pfs/out; touch x ;;
+  esac
+  { ls -A; ls -A pfs; ls -A pfs/in; } > "pfs/out/$b.seen"
+done
+EOF
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "6 + 0 / 6" ]
+    # what it wrote into the new pfs/out is its output
+    grep -qx in2 edge/f3.seen && grep -qx o2 edge/f4.seen
+    # and the other datums see only pfs, pfs/in, pfs/out and their entry
+    for b in f1 f2 f5 f6; do
+        [ "$(tr '\n' ' ' < "edge/$b.seen")" = "pfs in out $b " ]
+    done
+}
+
 @test "failures: done fail, a crash, exit 0 mid-datum, a timeout, bad protocol; the command restarts and the job goes on" {
     mkdir repo
     for n in ok1 failmsg crash exit0 slow garbage ok2 ok3; do echo $n > repo/$n; done
