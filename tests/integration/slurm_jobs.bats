@@ -20,6 +20,20 @@ teardown() {
     common_teardown
 }
 
+@test "in an allocation, workers beyond 4 per allocated core are refused before anything is written" {
+    make_repo 2
+    spec s.json cap 'cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')"
+    # One core allocated: 4 workers fit, a fifth does not.
+    run timeout 300 srun -N1 -n1 -c1 --mpi=none "$DATUMRUN" run s.json -n 5
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ "5 workers is more than the Slurm allocation can hold: 1 cores x 4 workers per core = 4" ]]
+    [ ! -e .datumrun ] && [ ! -e cap ]
+    run timeout 300 srun -N1 -n1 -c1 --mpi=none "$DATUMRUN" run s.json -n 4 --json
+    [ "$status" -eq 0 ]
+    [ "$(jget "$(last_json)" workers)" -eq 4 ]
+    [ "$(jget "$(last_json)" processed)" -eq 2 ]
+}
+
 @test "sbatch writes a script sized from the spec and --dry-run validates" {
     make_repo 2
     spec s.json sized true "$(pfs in repo '/*')" \
