@@ -58,6 +58,9 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 /* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e);
+/* How many puts since creation: stats new or changed since the manifest
+ * was loaded (what a checkpoint would store anew). */
+size_t io_statcache_nput (const io_statcache_t *sc);
 /* Insert without marking seen: entries loaded from the manifest, which
  * are saved again only if this run looks them up. */
 int io_statcache_load (io_statcache_t *sc, const char *path,
@@ -226,6 +229,10 @@ int io_manifest_attempts (io_manifest_t *m, const io_hash_t *job,
 
 /* Format version of the HDF5 file as loaded (0 when there was none). */
 int io_manifest_format_version (const io_manifest_t *m);
+
+/* Bytes in the journal (since the last checkpoint), records held
+ * included; 0 when read-only. */
+uint64_t io_manifest_journal_bytes (const io_manifest_t *m);
 
 /* Path of the HDF5 file, for messages. */
 const char *io_manifest_path (const io_manifest_t *m);

@@ -881,6 +881,11 @@ void io__journal_close (io__journal_t *j)
     errno = saved;
 }
 
+uint64_t io__journal_size (const io__journal_t *j)
+{
+    return j->size + (j->holding ? j->len : 0);
+}
+
 int io__journal_sync (io__journal_t *j, dr_error_t *err)
 {
     if (j->holding && j->len && io__journal_release (j, err) < 0)

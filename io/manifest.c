@@ -788,6 +788,11 @@ const char *io_manifest_path (const io_manifest_t *m)
     return m->path;
 }
 
+uint64_t io_manifest_journal_bytes (const io_manifest_t *m)
+{
+    return m->journal ? io__journal_size (m->journal) : 0;
+}
+
 int io_manifest_format_version (const io_manifest_t *m)
 {
     return m->version;

@@ -156,6 +156,8 @@ int io__journal_job_inputs (io__journal_t *j, const char *job_id, size_t n,
 int io__journal_lost_worker (io__journal_t *j, const io_lost_worker_t *l,
                              dr_error_t *err);
 int io__journal_sync (io__journal_t *j, dr_error_t *err);
+/* Bytes of good records, and held ones. */
+uint64_t io__journal_size (const io__journal_t *j);
 /* Hold: records wait in memory until release writes them all with one
  * write(2) (rank 0 holds over a sweep of results).  Sync and reset write
  * what waits first. */

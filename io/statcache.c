@@ -36,6 +36,7 @@ struct io_statcache {
     uint32_t *tab;
     size_t cap;           /* table slots, a power of two */
     chunk_t *arena;
+    size_t nput;          /* io_statcache_put calls: new or changed stats */
 };
 
 io_statcache_t *io_statcache_create (void)
@@ -146,7 +147,15 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e)
 {
-    return io__statcache_insert (sc, path, e, true);
+    if (io__statcache_insert (sc, path, e, true) < 0)
+        return -1;
+    sc->nput++;
+    return 0;
+}
+
+size_t io_statcache_nput (const io_statcache_t *sc)
+{
+    return sc->nput;
 }
 
 int io_statcache_load (io_statcache_t *sc, const char *path,

@@ -2,8 +2,9 @@
  * starting mpirun.  The launcher plans against the manifest first; when
  * every datum is skipped and the output needs no cleaning (no datum left
  * the input, no crashed run's inflight outputs, no job left "running"),
- * it records the job in the manifest as rank 0 records a skip-all job,
- * prints the same summary or JSON and exits.  Otherwise it lets go of
+ * it records the job in the manifest as rank 0 records a skip-all job
+ * (in the journal alone when nothing else changed), prints the same
+ * summary or JSON and exits.  Otherwise it lets go of
  * the manifest and the MPI job does everything as before (planning again:
  * the price of the check on a run that has work, a stat per input file).
  */
@@ -18,6 +19,10 @@
 #include <unistd.h>
 
 #include "runner/runner.h"
+
+/* A skip-all rerun folds the journal into the HDF5 file once it holds
+ * more than this (some hundred such reruns' job records). */
+#define FOLD_BYTES (256 * 1024)
 
 static double cpu_seconds (void)
 {
@@ -131,6 +136,7 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
         goto done;
     runner_warn_empty_inputs (spec, p);
     runner_warn_earlier (p);
+    uint64_t journal0 = io_manifest_journal_bytes (m);
 
     jobs_record_t job = { 0 };
     new_job_id (job.id);
@@ -150,9 +156,20 @@ int runner_fast_path (run_opts_t *o, const jobs_spec_t *spec, int workers,
     job.duration_s = dr_now () - t0;
     if (io_manifest_job_end (m, &job, &err) < 0)
         goto failed;
-    /* Like every job, it ends with a checkpoint: readers of the HDF5 file
-     * alone (h5py) see it, and the journal stays empty. */
-    if (io_manifest_checkpoint (m, &p->pipeline_hash, &err) < 0)
+    /* Nothing but the job's two records changed: they stay in the journal
+     * (fsync'ed), which the next open replays, rather than rewriting the
+     * whole HDF5 file for them.  The file is rewritten when something it
+     * stores did change (a rehashed file's new stat, a new pipeline hash)
+     * or the journal has grown past FOLD_BYTES (many such reruns). */
+    io_hash_t stored = io_manifest_pipeline_hash (m);
+    bool fold = io_statcache_nput (io_manifest_statcache (m)) > 0
+                || !io_hash_eq (&stored, &p->pipeline_hash)
+                || journal0 > FOLD_BYTES;
+    if (!fold) {
+        if (io_manifest_sync (m, &err) < 0)
+            goto failed;
+    }
+    else if (io_manifest_checkpoint (m, &p->pipeline_hash, &err) < 0)
         dr_log (LOG_WARN, "%s (the journal keeps the job; the next run "
                 "replays it)", err.text);
     write_job_log (spec, &job, job.duration_s, cpu_seconds () - cpu0);
