@@ -16,12 +16,16 @@
 
 #include "io/manifest_int.h"
 
-typedef struct lin_slot {
+/* A datum's entry hashes are pool[off .. off + n - 1]: entries dense, a
+ * 4-byte index table over them (index + 1, 0 empty, linear probing), the
+ * hashes in one array, so that a million datums cost no allocation each
+ * (the table of 32-byte slots and a malloc per datum were 100 bytes a
+ * datum; this is 24 + 16 per hash + the table). */
+typedef struct lin_ent {
     io_hash_t id;
-    uint32_t n;         /* 0 = empty slot */
-    bool used;
-    io_hash_t *h;
-} lin_slot_t;
+    uint32_t off;       /* in hashes */
+    uint32_t n;
+} lin_ent_t;
 
 typedef struct lin_job {
     char id[33];
@@ -31,8 +35,12 @@ typedef struct lin_job {
 } lin_job_t;
 
 struct io__lineage {
-    lin_slot_t *slots;
-    size_t cap, used;
+    lin_ent_t *ents;
+    size_t nents, ents_cap;
+    uint32_t *tab;
+    size_t cap;         /* a power of two, or 0 */
+    io_hash_t *pool;
+    size_t npool, pool_cap, garbage;
     lin_job_t *jobs;
     size_t njobs, jobcap;
 };
@@ -56,9 +64,9 @@ void io__lineage_destroy (io__lineage_t *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->cap; i++)
-        free (l->slots[i].h);
-    free (l->slots);
+    free (l->ents);
+    free (l->tab);
+    free (l->pool);
     for (size_t i = 0; i < l->njobs; i++)
         job_free (&l->jobs[i]);
     free (l->jobs);
@@ -70,30 +78,50 @@ static size_t bucket (const io_hash_t *id, size_t cap)
     return (size_t)XXH3_64bits (id->b, sizeof (id->b)) & (cap - 1);
 }
 
-/* The slot of id, or the empty one where it would go. */
-static lin_slot_t *find_slot (lin_slot_t *slots, size_t cap,
-                              const io_hash_t *id)
+/* The table slot holding id, or the empty one where it would go. */
+static uint32_t *find_slot (const io__lineage_t *l, const io_hash_t *id)
 {
-    for (size_t i = bucket (id, cap);; i = (i + 1) & (cap - 1))
-        if (!slots[i].used || io_hash_eq (&slots[i].id, id))
-            return &slots[i];
+    for (size_t i = bucket (id, l->cap);; i = (i + 1) & (l->cap - 1)) {
+        uint32_t *t = &l->tab[i];
+        if (!*t || io_hash_eq (&l->ents[*t - 1].id, id))
+            return t;
+    }
 }
 
 static int grow (io__lineage_t *l)
 {
     size_t ncap = l->cap ? 2 * l->cap : 1024;
-    lin_slot_t *ns = calloc (ncap, sizeof (*ns));
-    if (!ns)
+    uint32_t *nt = calloc (ncap, sizeof (*nt));
+    if (!nt)
         return -1;
-    for (size_t i = 0; i < l->cap; i++) {
-        if (!l->slots[i].used)
-            continue;
-        *find_slot (ns, ncap, &l->slots[i].id) = l->slots[i];
-    }
-    free (l->slots);
-    l->slots = ns;
+    free (l->tab);
+    l->tab = nt;
     l->cap = ncap;
+    for (size_t k = 0; k < l->nents; k++)
+        *find_slot (l, &l->ents[k].id) = (uint32_t)k + 1;
     return 0;
+}
+
+/* Drop the hashes no entry refers to, once they are half the pool. */
+static void compact (io__lineage_t *l)
+{
+    if (l->garbage < 4096 || 2 * l->garbage < l->npool)
+        return;
+    size_t at = 0;
+    io_hash_t *np = malloc ((l->npool - l->garbage + 1) * sizeof (*np));
+    if (!np)
+        return;   /* keep the garbage */
+    for (size_t k = 0; k < l->nents; k++) {
+        memcpy (np + at, l->pool + l->ents[k].off,
+                l->ents[k].n * sizeof (*np));
+        l->ents[k].off = (uint32_t)at;
+        at += l->ents[k].n;
+    }
+    free (l->pool);
+    l->pool = np;
+    l->npool = at;
+    l->pool_cap = at + 1;
+    l->garbage = 0;
 }
 
 int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
@@ -103,34 +131,83 @@ int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
         io__lineage_forget (l, id);
         return 0;
     }
-    /* Deletions leave tombstones (used, n == 0): count them as used. */
-    if (2 * (l->used + 1) > l->cap && grow (l) < 0)
+    if ((l->nents + 1) * 4 > l->cap * 3 && grow (l) < 0)
         return -1;
-    io_hash_t *copy = malloc (n * sizeof (*copy));
-    if (!copy)
+    uint32_t *t = find_slot (l, id);
+    lin_ent_t *e = *t ? &l->ents[*t - 1] : NULL;
+    if (e && e->n == n) {
+        memcpy (l->pool + e->off, hashes, n * sizeof (*hashes));
+        return 0;
+    }
+    if (l->npool + n >= UINT32_MAX || l->nents + 1 >= UINT32_MAX) {
+        errno = ENOMEM;
         return -1;
-    memcpy (copy, hashes, n * sizeof (*copy));
-    lin_slot_t *s = find_slot (l->slots, l->cap, id);
-    if (!s->used)
-        l->used++;
-    free (s->h);
-    s->id = *id;
-    s->used = true;
-    s->n = n;
-    s->h = copy;
+    }
+    if (l->npool + n > l->pool_cap) {
+        size_t ncap = l->pool_cap ? l->pool_cap : 1024;
+        while (ncap < l->npool + n)
+            ncap *= 2;
+        io_hash_t *np = realloc (l->pool, ncap * sizeof (*np));
+        if (!np)
+            return -1;
+        l->pool = np;
+        l->pool_cap = ncap;
+    }
+    if (!e) {
+        if (l->nents == l->ents_cap) {
+            size_t ncap = l->ents_cap ? 2 * l->ents_cap : 1024;
+            lin_ent_t *ne = realloc (l->ents, ncap * sizeof (*ne));
+            if (!ne)
+                return -1;
+            l->ents = ne;
+            l->ents_cap = ncap;
+        }
+        e = &l->ents[l->nents];
+        e->id = *id;
+        *t = (uint32_t)++l->nents;
+    }
+    else
+        l->garbage += e->n;
+    memcpy (l->pool + l->npool, hashes, n * sizeof (*hashes));
+    e->off = (uint32_t)l->npool;
+    e->n = n;
+    l->npool += n;
+    compact (l);
     return 0;
+}
+
+/* Empty slot i, shifting later entries of its probe run back. */
+static void tab_delete (io__lineage_t *l, size_t i)
+{
+    size_t mask = l->cap - 1;
+    l->tab[i] = 0;
+    for (size_t j = (i + 1) & mask; l->tab[j]; j = (j + 1) & mask) {
+        size_t k = bucket (&l->ents[l->tab[j] - 1].id, l->cap);
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            l->tab[i] = l->tab[j];
+            l->tab[j] = 0;
+            i = j;
+        }
+    }
 }
 
 void io__lineage_forget (io__lineage_t *l, const io_hash_t *id)
 {
     if (!l->cap)
         return;
-    lin_slot_t *s = find_slot (l->slots, l->cap, id);
-    if (s->used && s->n) {
-        free (s->h);
-        s->h = NULL;
-        s->n = 0;   /* a tombstone: probing goes on past it */
+    uint32_t *t = find_slot (l, id);
+    if (!*t)
+        return;
+    size_t idx = *t - 1;
+    l->garbage += l->ents[idx].n;
+    tab_delete (l, (size_t)(t - l->tab));
+    size_t last = l->nents - 1;
+    if (idx != last) {
+        l->ents[idx] = l->ents[last];
+        *find_slot (l, &l->ents[idx].id) = (uint32_t)idx + 1;
     }
+    l->nents--;
 }
 
 const io_hash_t *io__lineage_entries (const io__lineage_t *l,
@@ -139,11 +216,11 @@ const io_hash_t *io__lineage_entries (const io__lineage_t *l,
     *n = 0;
     if (!l || !l->cap)
         return NULL;
-    lin_slot_t *s = find_slot (l->slots, l->cap, id);
-    if (!s->used || !s->n)
+    uint32_t *t = find_slot (l, id);
+    if (!*t)
         return NULL;
-    *n = s->n;
-    return s->h;
+    *n = l->ents[*t - 1].n;
+    return l->pool + l->ents[*t - 1].off;
 }
 
 int io__lineage_put_job_inputs (io__lineage_t *l, const char *job_id,

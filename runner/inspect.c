@@ -318,8 +318,9 @@ static void plan_json (const sched_plan_t *p, const jobs_spec_t *spec,
                                 "action",
                                 d->action == SCHED_SKIP ? "skip" : "process",
                                 "inputs", ins);
-        if (d->key != UINT64_MAX)
-            json_object_set_new (dj, "key", json_path (sched_str (p, d->key)));
+        uint64_t key = sched_datum_keys (p, d).key;
+        if (key != UINT64_MAX)
+            json_object_set_new (dj, "key", json_path (sched_str (p, key)));
         if (d->earlier)
             json_object_set_new (dj, "earlier_version", json_true ());
         if (i)
@@ -346,9 +347,10 @@ static void plan_text (const sched_plan_t *p, const jobs_spec_t *spec,
             printf ("%s%s:/", k ? ", " : "", spec->pfs[en->input]->name);
             put_name (sched_str (p, en->path));
         }
-        if (d->key != UINT64_MAX) {
+        uint64_t key = sched_datum_keys (p, d).key;
+        if (key != UINT64_MAX) {
             printf ("  [key ");
-            put_name (sched_str (p, d->key));
+            put_name (sched_str (p, key));
             putchar (']');
         }
         putchar ('\n');

@@ -160,10 +160,9 @@ void proto_assign_add (buf_t *b, const sched_plan_t *p, uint32_t didx,
         buf_put_u32 (b, e->input);
         buf_put_str (b, sched_str (p, e->path));
     }
-    buf_put_str (b, d->join_key != UINT64_MAX ? sched_str (p, d->join_key)
-                                              : "");
-    buf_put_str (b, d->group_key != UINT64_MAX ? sched_str (p, d->group_key)
-                                               : "");
+    sched_dkeys_t k = sched_datum_keys (p, d);
+    buf_put_str (b, k.join != UINT64_MAX ? sched_str (p, k.join) : "");
+    buf_put_str (b, k.group != UINT64_MAX ? sched_str (p, k.group) : "");
     uint32_t n;
     memcpy (&n, b->data + ASSIGN_COUNT_POS (b), sizeof (n));
     n++;

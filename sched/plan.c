@@ -158,6 +158,22 @@ static uint64_t pool_add (sched_plan_t *p, const char *s, size_t len)
     return off;
 }
 
+/* Entry i's keys; the key array appears with the first key. */
+static int ent_set_keys (sched_plan_t *p, size_t i, uint64_t join,
+                         uint64_t group)
+{
+    if (!p->ekeys) {
+        if (join == NOKEY && group == NOKEY)
+            return 0;
+        if (!(p->ekeys = malloc (p->entries_cap * sizeof (*p->ekeys))))
+            return -1;
+        for (size_t k = 0; k < p->entries_cap; k++)
+            p->ekeys[k] = (sched_keys_t){ NOKEY, NOKEY };
+    }
+    p->ekeys[i] = (sched_keys_t){ join, group };
+    return 0;
+}
+
 /* ------------------------------------------------------------ pfs leaves */
 
 typedef struct walk_ctx {
@@ -198,6 +214,12 @@ static int add_entry (const char *relpath, bool is_dir,
         if (!n)
             return dr_errprintf (w->err, "out of memory planning datums");
         p->entries = n;
+        if (p->ekeys) {
+            sched_keys_t *k = realloc (p->ekeys, ncap * sizeof (*k));
+            if (!k)
+                return dr_errprintf (w->err, "out of memory planning datums");
+            p->ekeys = k;
+        }
         p->entries_cap = ncap;
     }
     if (p->nentries >= UINT32_MAX)
@@ -213,8 +235,8 @@ static int add_entry (const char *relpath, bool is_dir,
         || expand_key (p, w->in->group_by, relpath, caps, &k.group,
                        w->err) < 0)
         return -1;
-    e->join = k.join;
-    e->group = k.group;
+    if (ent_set_keys (p, p->nentries, k.join, k.group) < 0)
+        return dr_errprintf (w->err, "out of memory planning datums");
     k.shown = k.join != NOKEY ? k.join : k.group;
     /* Any length: hashing opens deep paths a few folders at a time. */
     char *path = relpath[0] ? jobs_pathf ("%s/%s", w->in->repo, relpath)
@@ -547,7 +569,7 @@ static int expand_group (const sched_plan_t *p, const dlist_t *kids,
     for (size_t k = 0; k < nkids; k++) {
         for (uint64_t j = 0; j < kids[k].nents; j++) {
             uint32_t e = kids[k].ents[j];
-            uint64_t key = p->entries[e].group;
+            uint64_t key = sched_entry_keys (p, e).group;
             if (key == NOKEY)
                 continue;
             keyslot_t *s = keytab_get (&t, p, key);
@@ -570,7 +592,7 @@ static int expand_group (const sched_plan_t *p, const dlist_t *kids,
         keyslot_t *ks = v[s];
         dkeys_t key = { ks->koff, NOKEY, ks->koff };
         for (size_t i = 0; i < ks->nitems && key.join == NOKEY; i++)
-            key.join = p->entries[ks->items[i]].join;
+            key.join = sched_entry_keys (p, ks->items[i]).join;
         if (dlist_begin (out, &key) < 0) {
             OOM (err);
             goto done;
@@ -711,7 +733,9 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         set.cap *= 2;
     set.slots = calloc (set.cap, sizeof (*set.slots));
     p->datums = malloc ((l->n ? l->n : 1) * sizeof (*p->datums));
-    if (!h || !set.slots || !p->datums) {
+    if (l->key)
+        p->dkeys = malloc ((l->n ? l->n : 1) * sizeof (*p->dkeys));
+    if (!h || !set.slots || !p->datums || (l->key && !p->dkeys)) {
         io_hasher_destroy (h);
         free (set.slots);
         return OOM (err);
@@ -728,9 +752,9 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         d->first = l->start[i];
         d->nentries = (uint32_t)(l->start[i + 1] - l->start[i]);
         const dkeys_t *dk = dlist_key (l, i);
-        d->key = dk->shown;
-        d->join_key = dk->join;
-        d->group_key = dk->group;
+        if (p->dkeys)
+            p->dkeys[p->ndatums] = (sched_dkeys_t){ dk->shown, dk->join,
+                                                    dk->group };
         uint32_t *e = p->ents + d->first;
         qsort (e, d->nentries, sizeof (*e), cmp_ent);
         /* A group of joins can meet one entry twice: it counts once. */
@@ -845,6 +869,8 @@ void sched_plan_destroy (sched_plan_t *p)
     if (p) {
         free (p->pool);
         free (p->entries);
+        free (p->ekeys);
+        free (p->dkeys);
         free (p->ents);
         free (p->datums);
         free (p->idset);

@@ -68,11 +68,23 @@ typedef struct sched_entry {
     uint32_t input;     /* pfs leaf index (jobs_spec_t.pfs) */
     uint32_t is_dir;
     uint64_t path;      /* offset of the repo-relative path in the pool */
-    uint64_t join;      /* offset of its join_on key, or UINT64_MAX */
-    uint64_t group;     /* offset of its group_by key, or UINT64_MAX */
     uint64_t bytes;     /* content size (whole subtree for a directory) */
     io_hash_t hash;     /* content hash */
 } sched_entry_t;
+
+/* Keys, as pool offsets or UINT64_MAX: an entry's join_on and group_by
+ * keys (sched_entry_keys), a datum's shown, join and group keys
+ * (sched_datum_keys).  A plan whose inputs have no keys keeps none: 24
+ * bytes a datum and 16 an entry saved. */
+typedef struct sched_keys {
+    uint64_t join, group;
+} sched_keys_t;
+
+typedef struct sched_dkeys {
+    uint64_t key;       /* the outermost join's or group's key */
+    uint64_t join;      /* the join's key ($DATUMRUN_JOIN_ON) */
+    uint64_t group;     /* the group's key ($DATUMRUN_GROUP_BY) */
+} sched_dkeys_t;
 
 typedef enum sched_action {
     SCHED_PROCESS = 0,
@@ -90,9 +102,6 @@ typedef struct sched_datum {
     uint8_t changed;    /* a success with another hash exists */
     uint8_t earlier;    /* skipped: made by an earlier pipeline version */
     uint64_t bytes;
-    uint64_t key;       /* join/group key offset, or UINT64_MAX */
-    uint64_t join_key;  /* the join's key ($DATUMRUN_JOIN_ON), or UINT64_MAX */
-    uint64_t group_key; /* the group's key ($DATUMRUN_GROUP_BY), or UINT64_MAX */
 } sched_datum_t;
 
 typedef struct sched_plan {
@@ -104,6 +113,8 @@ typedef struct sched_plan {
 
     sched_entry_t *entries;
     size_t nentries, entries_cap;
+    sched_keys_t *ekeys;     /* per entry, or NULL: no entry has a key */
+    sched_dkeys_t *dkeys;    /* per datum, or NULL: no datum has a key */
 
     uint32_t *ents;          /* datum -> entry index lists */
     uint64_t nents, ents_cap;
@@ -144,6 +155,20 @@ ssize_t sched_plan_find (const sched_plan_t *p, const io_hash_t *id);
 static inline const char *sched_str (const sched_plan_t *p, uint64_t off)
 {
     return p->pool + off;
+}
+
+static inline sched_keys_t sched_entry_keys (const sched_plan_t *p,
+                                             size_t i)
+{
+    sched_keys_t none = { UINT64_MAX, UINT64_MAX };
+    return p->ekeys ? p->ekeys[i] : none;
+}
+
+static inline sched_dkeys_t sched_datum_keys (const sched_plan_t *p,
+                                              const sched_datum_t *d)
+{
+    sched_dkeys_t none = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
+    return p->dkeys ? p->dkeys[d - p->datums] : none;
 }
 
 /* The content hashes of d's entries, in the order of sched_datum_inputs'

@@ -180,8 +180,8 @@ static char *render (const sched_plan_t *p)
                     p->spec->pfs[e->input]->name, sched_str (p, e->path),
                     e->is_dir ? "/" : "");
         }
-        if (d->key != UINT64_MAX)
-            sb_add (&b, " [%s]", sched_str (p, d->key));
+        if (sched_datum_keys (p, d).key != UINT64_MAX)
+            sb_add (&b, " [%s]", sched_str (p, sched_datum_keys (p, d).key));
     }
     return b.s;
 }
@@ -601,9 +601,11 @@ static void test_entries (void **state)
     assert_true (e->is_dir);
     assert_int_equal (e->bytes, 3 + 4 + 5);       /* f1 f2 deep/f3 */
     assert_int_equal (sub->bytes, 12);
-    assert_int_equal (e->join, UINT64_MAX);
-    assert_int_equal (e->group, UINT64_MAX);
-    assert_int_equal (sub->key, UINT64_MAX);
+    assert_int_equal (sched_entry_keys (p, (size_t)(e - p->entries)).join,
+                      UINT64_MAX);
+    assert_int_equal (sched_entry_keys (p, (size_t)(e - p->entries)).group,
+                      UINT64_MAX);
+    assert_int_equal (sched_datum_keys (p, sub).key, UINT64_MAX);
     assert_false (p->entries[p->ents[p->datums[2].first]].is_dir);
     sched_plan_destroy (p);
     jobs_spec_destroy (spec);
@@ -612,11 +614,12 @@ static void test_entries (void **state)
     p = must_plan (spec);
     assert_int_equal (p->ndatums, 3);
     const sched_datum_t *d = &p->datums[2];
-    assert_string_equal (sched_str (p, d->key), "3");
+    assert_string_equal (sched_str (p, sched_datum_keys (p, d).key), "3");
     assert_int_equal (d->nentries, 2);
     for (uint32_t j = 0; j < d->nentries; j++)
         assert_string_equal (
-            sched_str (p, p->entries[p->ents[d->first + j]].join), "3");
+            sched_str (p, sched_entry_keys (p, p->ents[d->first + j]).join),
+            "3");
     assert_int_equal (d->bytes, 3 + 3);
     char *s = sched_datum_inputs (p, d);
     assert_int_equal (io_inputs_len (s), 14);

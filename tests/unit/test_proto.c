@@ -26,17 +26,18 @@ static sched_entry_t entries[] = {
 };
 static uint32_t ents[] = { 0, 1, 2 };
 static sched_datum_t datums[2];
+static sched_dkeys_t dkeys[2] = {
+    { UINT64_MAX, UINT64_MAX, UINT64_MAX },
+    { 14, 14, 19 },
+};
 
 static sched_plan_t make_plan (void)
 {
     sched_plan_t p = { 0 };
     memset (datums, 0, sizeof (datums));
-    datums[0] = (sched_datum_t){ .first = 0, .nentries = 1,
-                                 .join_key = UINT64_MAX,
-                                 .group_key = UINT64_MAX };
+    datums[0] = (sched_datum_t){ .first = 0, .nentries = 1 };
     memset (datums[0].id.b, 0xab, 16);
-    datums[1] = (sched_datum_t){ .first = 1, .nentries = 2, .join_key = 14,
-                                 .group_key = 19 };
+    datums[1] = (sched_datum_t){ .first = 1, .nentries = 2 };
     memset (datums[1].id.b, 0x5c, 16);
     p.pool = pool;
     p.entries = entries;
@@ -44,6 +45,7 @@ static sched_plan_t make_plan (void)
     p.ents = ents;
     p.nents = 3;
     p.datums = datums;
+    p.dkeys = dkeys;
     p.ndatums = 2;
     return p;
 }
