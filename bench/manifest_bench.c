@@ -138,7 +138,8 @@ int main (int argc, char **argv)
     for (int i = 0; i < n; i++) {
         io_hash_t id;
         id_of (i, &id);
-        const io_datum_rec_t *r = io_manifest_find (m, &id);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_find (m, &id, &view);
         if (!r || r->noutputs != 1) {
             fprintf (stderr, "datum %d missing after reopen\n", i);
             goto done;

@@ -169,9 +169,15 @@ const char *io_manifest_output (const io_manifest_t *m);
 int io_manifest_set_output (io_manifest_t *m, const char *output);
 
 size_t io_manifest_ndatums (const io_manifest_t *m);
-const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i);
+/* Datum i, or the one with this id, as a view filled into *view (the
+ * manifest keeps records packed): returns view, or NULL when there is no
+ * such datum.  The view's strings stay valid until the next put or
+ * forget; its other fields are the caller's copy. */
+const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i,
+                                         io_datum_rec_t *view);
 const io_datum_rec_t *io_manifest_find (const io_manifest_t *m,
-                                        const io_hash_t *id);
+                                        const io_hash_t *id,
+                                        io_datum_rec_t *view);
 
 size_t io_manifest_njobs (const io_manifest_t *m);
 /* Jobs oldest first. */

@@ -24,6 +24,29 @@
 
 #include "io/manifest_int.h"
 
+/* A datum's record as the manifest keeps it: the three other hashes and
+ * the host as indices into interned tables (a job's datums share them),
+ * the strings as a block in the arena (record.c's layout).  112 bytes
+ * where io_datum_rec_t takes 176; io_manifest_datum() and _find() hand
+ * out io_datum_rec_t views of it. */
+typedef struct prec {
+    io_hash_t id;
+    io_hash_t hash;
+    uint32_t pipeline, proc_job, seen_job;   /* io_manifest_t.hv indices */
+    uint32_t host;                           /* io_manifest_t.hosts index */
+    int32_t rank;
+    int32_t exit_status;
+    int32_t term_signal;
+    uint32_t noutputs;
+    uint8_t state;
+    uint8_t attempts;
+    int64_t start_ns;
+    double duration_s;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    char *block;                             /* inputs, then outputs */
+} prec_t;
+
 /* An attempt since the last checkpoint; older ones stay in the file. */
 typedef struct attempts {
     io_attempt_t *v;
@@ -50,14 +73,28 @@ struct io_manifest {
 
     /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
      * addressing with linear probing, tabcap a power of two. */
-    io_datum_rec_t *recs;
+    prec_t *recs;
     size_t n, cap;
     uint32_t *tab;
     size_t tabcap;
 
-    /* Host names, interned: a record holds a pointer, not 64 bytes. */
+    /* The records' string blocks (record.c's layout), carved from large
+     * chunks rather than one malloc each; a replaced or forgotten
+     * record's block is garbage until a compaction moves the live ones
+     * to fresh chunks. */
+    struct chunk *chunks;
+    size_t live, garbage;
+
+    /* Host names, interned: a record holds an index, not 64 bytes. */
     char **hosts;
     size_t nhosts, hosts_cap, host_last;
+
+    /* Pipeline and job hashes, interned (index 0 is the zero hash): a
+     * hash table of indices + 1 over the dense values. */
+    io_hash_t *hv;
+    size_t nhv, hv_cap;
+    uint32_t *hvtab;
+    size_t hvtab_cap;
 
     jobs_record_t *jobs;   /* oldest first */
     size_t njobs, jobscap;
@@ -113,7 +150,7 @@ static int reserve (io_manifest_t *m, size_t more)
         size_t ncap = m->cap ? m->cap : 1024;
         while (ncap < need)
             ncap *= 2;
-        io_datum_rec_t *r = realloc (m->recs, ncap * sizeof (*r));
+        prec_t *r = realloc (m->recs, ncap * sizeof (*r));
         if (!r)
             return -1;
         m->recs = r;
@@ -146,59 +183,293 @@ static void tab_delete (io_manifest_t *m, size_t i)
     }
 }
 
+/* ------------------------------------------------------ string arena */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    _Alignas (8) char data[];
+} chunk_t;
+
+#define CHUNK_BYTES (1024 * 1024 - 64)
+
+static size_t align8 (size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static void *chunk_alloc (chunk_t **head, size_t n)
+{
+    n = align8 (n ? n : 1);
+    chunk_t *c = *head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > CHUNK_BYTES ? n : CHUNK_BYTES;
+        if (!(c = malloc (sizeof (*c) + cap)))
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = *head;
+        *head = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void chunks_free (chunk_t *c)
+{
+    while (c) {
+        chunk_t *next = c->next;
+        free (c);
+        c = next;
+    }
+}
+
+/* ------------------------------------------------ records and views */
+
+/* The view of p: every field, strings pointing into its block. */
+static io_datum_rec_t *prec_view (const io_manifest_t *m, const prec_t *p,
+                                  io_datum_rec_t *v)
+{
+    memset (v, 0, sizeof (*v));
+    v->id = p->id;
+    v->hash = p->hash;
+    v->pipeline = m->hv[p->pipeline];
+    v->proc_job = m->hv[p->proc_job];
+    v->seen_job = m->hv[p->seen_job];
+    v->state = p->state;
+    v->attempts = p->attempts;
+    v->rank = p->rank;
+    v->host = m->hosts[p->host];
+    v->start_ns = p->start_ns;
+    v->duration_s = p->duration_s;
+    v->bytes_in = p->bytes_in;
+    v->bytes_out = p->bytes_out;
+    v->exit_status = p->exit_status;
+    v->term_signal = p->term_signal;
+    v->inputs = p->block;
+    v->noutputs = p->noutputs;
+    if (p->noutputs) {
+        char *at = p->block + align8 (io_inputs_len (p->block) + 1);
+        v->outputs = (char **)(void *)at;
+        v->out_sizes = (uint64_t *)(void *)(at + p->noutputs
+                                                 * sizeof (char *));
+        v->out_mtimes = (int64_t *)(void *)(at + p->noutputs
+                                                  * (sizeof (char *)
+                                                     + sizeof (uint64_t)));
+    }
+    return v;
+}
+
+static size_t prec_block_size (const prec_t *p)
+{
+    if (!p->block)
+        return 0;
+    io_datum_rec_t v = { .inputs = p->block, .noutputs = p->noutputs };
+    if (p->noutputs)
+        v.outputs = (char **)(void *)(p->block
+                                      + align8 (io_inputs_len (p->block) + 1));
+    return io__datum_block_size (&v);
+}
+
+static void prec_block_move (const io_manifest_t *m, prec_t *p, void *dst)
+{
+    io_datum_rec_t v;
+    prec_view (m, p, &v);
+    io__datum_block_move (&v, dst);
+    p->block = v.inputs;
+}
+
+static size_t hv_bucket (const io_hash_t *h, size_t cap)
+{
+    uint64_t x;
+    memcpy (&x, h->b, sizeof (x));
+    return (size_t)(x ^ (x >> 29)) & (cap - 1);
+}
+
+/* The index of h among the interned hashes, added if new; -1 (ENOMEM). */
+static int64_t intern_hash (io_manifest_t *m, const io_hash_t *h)
+{
+    if (m->nhv && io_hash_is_zero (h))
+        return 0;
+    if ((m->nhv + 1) * 2 > m->hvtab_cap) {
+        size_t ncap = m->hvtab_cap ? 2 * m->hvtab_cap : 64;
+        uint32_t *t = calloc (ncap, sizeof (*t));
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < m->nhv; i++) {
+            size_t b = hv_bucket (&m->hv[i], ncap);
+            while (t[b])
+                b = (b + 1) & (ncap - 1);
+            t[b] = (uint32_t)i + 1;
+        }
+        free (m->hvtab);
+        m->hvtab = t;
+        m->hvtab_cap = ncap;
+    }
+    size_t b = hv_bucket (h, m->hvtab_cap);
+    for (; m->hvtab[b]; b = (b + 1) & (m->hvtab_cap - 1))
+        if (io_hash_eq (&m->hv[m->hvtab[b] - 1], h))
+            return m->hvtab[b] - 1;
+    if (m->nhv >= UINT32_MAX - 1) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (m->nhv == m->hv_cap) {
+        size_t ncap = m->hv_cap ? 2 * m->hv_cap : 16;
+        io_hash_t *v = realloc (m->hv, ncap * sizeof (*v));
+        if (!v)
+            return -1;
+        m->hv = v;
+        m->hv_cap = ncap;
+    }
+    m->hv[m->nhv] = *h;
+    m->hvtab[b] = (uint32_t)++m->nhv;
+    return (int64_t)m->nhv - 1;
+}
+
+/* Move every live block to fresh chunks once garbage outweighs them.
+ * Short of memory midway, the old chunks stay (blocks not moved yet live
+ * there) and the fresh ones join them. */
+static void arena_compact (io_manifest_t *m)
+{
+    if (m->garbage < 4 * CHUNK_BYTES || m->garbage < m->live)
+        return;
+    chunk_t *fresh = NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        size_t n = prec_block_size (&m->recs[i]);
+        void *dst = n ? chunk_alloc (&fresh, n) : NULL;
+        if (n && !dst) {
+            chunk_t *c = fresh;
+            while (c && c->next)
+                c = c->next;
+            if (c) {
+                c->next = m->chunks;
+                m->chunks = fresh;
+            }
+            return;
+        }
+        if (n)
+            prec_block_move (m, &m->recs[i], dst);
+    }
+    chunks_free (m->chunks);
+    m->chunks = fresh;
+    m->garbage = 0;
+}
+
+/* A record's block leaves the arena. */
+static void arena_drop (io_manifest_t *m, io_datum_rec_t *rec)
+{
+    size_t n = align8 (io__datum_block_size (rec));
+    m->live -= n;
+    m->garbage += n;
+    rec->inputs = NULL;
+    rec->outputs = NULL;
+    rec->out_sizes = NULL;
+    rec->out_mtimes = NULL;
+    rec->noutputs = 0;
+}
+
+static void prec_drop (io_manifest_t *m, prec_t *p)
+{
+    size_t n = align8 (prec_block_size (p));
+    m->live -= n;
+    m->garbage += n;
+    p->block = NULL;
+    p->noutputs = 0;
+}
+
 /* ------------------------------------------------- in-memory operations */
 
 /* The manifest's copy of a host name (cut to IO_HOST_MAX - 1 bytes).
  * Records come in runs from one host, and hosts are few next to datums:
  * a remembered last hit and a linear search are enough. */
-static const char *intern_host (io_manifest_t *m, const char *host)
+static int64_t intern_host (io_manifest_t *m, const char *host)
 {
     char name[IO_HOST_MAX];
     snprintf (name, sizeof (name), "%s", host ? host : "");
     if (m->host_last < m->nhosts && !strcmp (m->hosts[m->host_last], name))
-        return m->hosts[m->host_last];
+        return (int64_t)m->host_last;
     for (size_t i = 0; i < m->nhosts; i++) {
         if (!strcmp (m->hosts[i], name)) {
             m->host_last = i;
-            return m->hosts[i];
+            return (int64_t)i;
         }
+    }
+    if (m->nhosts >= UINT32_MAX - 1) {
+        errno = ENOMEM;
+        return -1;
     }
     if (m->nhosts == m->hosts_cap) {
         size_t ncap = m->hosts_cap ? 2 * m->hosts_cap : 16;
         char **n = realloc (m->hosts, ncap * sizeof (*n));
         if (!n)
-            return NULL;
+            return -1;
         m->hosts = n;
         m->hosts_cap = ncap;
     }
     if (!(m->hosts[m->nhosts] = strdup (name)))
-        return NULL;
+        return -1;
     m->host_last = m->nhosts;
-    return m->hosts[m->nhosts++];
+    return (int64_t)m->nhosts++;
 }
 
-/* Takes rec's strings, also on failure, and interns its host. */
+/* Put rec, whose strings are already in the arena (counted live); interns
+ * its host.  Fails only without memory for the host, before the room
+ * reserve() made is needed. */
+static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec)
+{
+    int64_t host = intern_host (m, rec->host);
+    int64_t pl = host < 0 ? -1 : intern_hash (m, &rec->pipeline);
+    int64_t pj = pl < 0 ? -1 : intern_hash (m, &rec->proc_job);
+    int64_t sj = pj < 0 ? -1 : intern_hash (m, &rec->seen_job);
+    if (sj < 0) {
+        arena_drop (m, rec);
+        return -1;
+    }
+    prec_t p = {
+        .id = rec->id, .hash = rec->hash, .pipeline = (uint32_t)pl,
+        .proc_job = (uint32_t)pj, .seen_job = (uint32_t)sj,
+        .host = (uint32_t)host, .rank = rec->rank,
+        .exit_status = rec->exit_status, .term_signal = rec->term_signal,
+        .noutputs = (uint32_t)rec->noutputs, .state = rec->state,
+        .attempts = rec->attempts, .start_ns = rec->start_ns,
+        .duration_s = rec->duration_s, .bytes_in = rec->bytes_in,
+        .bytes_out = rec->bytes_out, .block = rec->inputs,
+    };
+    size_t s = tab_slot (m, &rec->id);
+    if (m->tab[s]) {
+        prec_t *old = &m->recs[m->tab[s] - 1];
+        prec_drop (m, old);
+        *old = p;
+    }
+    else {
+        m->recs[m->n] = p;
+        m->tab[s] = (uint32_t)++m->n;
+    }
+    arena_compact (m);
+    return 0;
+}
+
+/* Takes rec's malloc'd strings (moved into the arena), also on failure. */
 static int apply_put (io_manifest_t *m, io_datum_rec_t *rec)
 {
     if (reserve (m, 1) < 0) {
         io__datum_free_strings (rec);
         return -1;
     }
-    if (!(rec->host = intern_host (m, rec->host))) {
-        io__datum_free_strings (rec);
-        return -1;
+    size_t n = io__datum_block_size (rec);
+    if (n) {
+        void *dst = chunk_alloc (&m->chunks, n), *old = rec->inputs;
+        if (!dst) {
+            io__datum_free_strings (rec);
+            return -1;
+        }
+        io__datum_block_move (rec, dst);
+        free (old);
+        m->live += align8 (n);
     }
-    size_t s = tab_slot (m, &rec->id);
-    if (m->tab[s]) {
-        io_datum_rec_t *old = &m->recs[m->tab[s] - 1];
-        io__datum_free_strings (old);
-        *old = *rec;
-    }
-    else {
-        m->recs[m->n] = *rec;
-        m->tab[s] = (uint32_t)++m->n;
-    }
-    return 0;
+    return apply_put_arena (m, rec);
 }
 
 static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
@@ -207,7 +478,7 @@ static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
         return;
     uint32_t v = m->tab[tab_slot (m, id)];
     if (v) {
-        io_datum_rec_t *r = &m->recs[v - 1];
+        prec_t *r = &m->recs[v - 1];
         r->state = JOBS_DATUM_PENDING;
         memset (&r->hash, 0, sizeof (r->hash));
     }
@@ -216,6 +487,23 @@ static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
 /* A record written before the manifest kept each datum's pipeline
  * (format 1, or a journal of that time) gets the pipeline hash of the job
  * that processed it, which its hash was made with. */
+static void fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec);
+
+/* The same for a kept record (format 1 files). */
+static int fill_pipeline_p (io_manifest_t *m, prec_t *p)
+{
+    io_datum_rec_t v;
+    if (p->pipeline != 0)
+        return 0;
+    prec_view (m, p, &v);
+    fill_pipeline (m, &v);
+    int64_t pl = intern_hash (m, &v.pipeline);
+    if (pl < 0)
+        return -1;
+    p->pipeline = (uint32_t)pl;
+    return 0;
+}
+
 static void fill_pipeline (const io_manifest_t *m, io_datum_rec_t *rec)
 {
     char hex[33];
@@ -240,7 +528,7 @@ static void apply_forget (io_manifest_t *m, const io_hash_t *id)
     if (!m->tab[s])
         return;
     size_t idx = m->tab[s] - 1;
-    io__datum_free_strings (&m->recs[idx]);
+    prec_drop (m, &m->recs[idx]);
     tab_delete (m, s);
     size_t last = m->n - 1;
     if (idx != last) {
@@ -378,11 +666,16 @@ static void att_clear (attempts_t *t)
         memset (t->tab, 0, t->tabcap * sizeof (*t->tab));
 }
 
+static bool has_datum (const io_manifest_t *m, const io_hash_t *id)
+{
+    return m->tabcap && m->tab[tab_slot (m, id)];
+}
+
 /* The sinks that the file and the journal decode into. */
 static int sink_put_new (void *arg, io_datum_rec_t *rec)
 {
     io_manifest_t *m = arg;
-    if (io_manifest_find (m, &rec->id)) {
+    if (has_datum (m, &rec->id)) {
         io__datum_free_strings (rec);
         errno = EEXIST;
         return -1;
@@ -491,7 +784,10 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
     }
     if (m->version == 1)
         for (size_t i = 0; i < m->n; i++)
-            fill_pipeline (m, &m->recs[i]);
+            if (fill_pipeline_p (m, &m->recs[i]) < 0) {
+                io__h5_close (f);
+                return dr_errprintf (err, "%s: out of memory", m->path);
+            }
     m->have_file = true;
     if (m->ro)
         m->h5 = f;
@@ -560,6 +856,7 @@ static io_manifest_t *manifest_new (const char *dir, bool ro)
         || !(m->tmp_path = jobs_sd_path (dir, JOBS_SD_MANIFEST_TMP))
         || !(m->journal_path = jobs_sd_path (dir, JOBS_SD_JOURNAL))
         || !(m->lock_path = jobs_sd_path (dir, JOBS_SD_LOCK))
+        || intern_hash (m, &(io_hash_t){ { 0 } }) != 0
         || !(m->sc = io_statcache_create ())
         || !(m->lin = io__lineage_create ())) {
         io_manifest_close (m);
@@ -589,13 +886,14 @@ void io_manifest_close (io_manifest_t *m)
         io__journal_close (m->journal);
         if (m->lock_fd >= 0)
             close (m->lock_fd);   /* releases the flock */
-        for (size_t i = 0; i < m->n; i++)
-            io__datum_free_strings (&m->recs[i]);
+        chunks_free (m->chunks);
         free (m->recs);
         free (m->tab);
         for (size_t i = 0; i < m->nhosts; i++)
             free (m->hosts[i]);
         free (m->hosts);
+        free (m->hv);
+        free (m->hvtab);
         free (m->jobs);
         free (m->att.v);
         free (m->att.tab);
@@ -759,18 +1057,20 @@ size_t io_manifest_ndatums (const io_manifest_t *m)
     return m->n;
 }
 
-const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i)
+const io_datum_rec_t *io_manifest_datum (const io_manifest_t *m, size_t i,
+                                         io_datum_rec_t *view)
 {
-    return i < m->n ? &m->recs[i] : NULL;
+    return i < m->n ? prec_view (m, &m->recs[i], view) : NULL;
 }
 
 const io_datum_rec_t *io_manifest_find (const io_manifest_t *m,
-                                        const io_hash_t *id)
+                                        const io_hash_t *id,
+                                        io_datum_rec_t *view)
 {
     if (!m->tabcap)
         return NULL;
     uint32_t v = m->tab[tab_slot (m, id)];
-    return v ? &m->recs[v - 1] : NULL;
+    return v ? prec_view (m, &m->recs[v - 1], view) : NULL;
 }
 
 size_t io_manifest_njobs (const io_manifest_t *m)
@@ -896,22 +1196,25 @@ int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
     char host[IO_HOST_MAX];
     snprintf (host, sizeof (host), "%s", rec->host ? rec->host : "");
     copy.host = host;
-    if (io__datum_copy_strings (&copy, rec) < 0) {
-        if (errno == EINVAL)
-            return dr_errprintf (err, "%s: invalid datum record (a NULL "
-                                 "output path, or strings of 4 GiB)",
-                                 m->path);
+    /* The copy's strings go straight into the arena: no allocation of
+     * its own per put. */
+    ssize_t n = io__datum_strings_size (rec);
+    if (n < 0)
+        return dr_errprintf (err, "%s: invalid datum record (a NULL "
+                             "output path, or strings of 4 GiB)", m->path);
+    void *block = chunk_alloc (&m->chunks, (size_t)n);
+    if (!block || reserve (m, 1) < 0)
         return oom (m, err);
-    }
-    if (reserve (m, 1) < 0) {
-        io__datum_free_strings (&copy);
-        return oom (m, err);
-    }
+    if (io__datum_copy_strings_at (&copy, rec, block) < 0)
+        return oom (m, err);  /* cannot happen: the size was checked */
+    m->live += align8 ((size_t)n);
     if (io__journal_put (m->journal, &copy, err) < 0) {
-        io__datum_free_strings (&copy);
+        arena_drop (m, &copy);
         return -1;
     }
-    return apply_put (m, &copy);  /* cannot fail: reserved */
+    if (apply_put_arena (m, &copy) < 0)
+        return oom (m, err);
+    return 0;
 }
 
 int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
@@ -919,7 +1222,7 @@ int io_manifest_invalidate (io_manifest_t *m, const io_hash_t *id,
 {
     if (m->ro)
         return read_only (m, err);
-    if (!io_manifest_find (m, id))
+    if (!has_datum (m, id))
         return 0;
     if (io__journal_invalidate (m->journal, id, err) < 0)
         return -1;
@@ -932,7 +1235,7 @@ int io_manifest_forget (io_manifest_t *m, const io_hash_t *id,
 {
     if (m->ro)
         return read_only (m, err);
-    if (!io_manifest_find (m, id))
+    if (!has_datum (m, id))
         return 0;
     if (io__journal_forget (m->journal, id, err) < 0)
         return -1;
@@ -963,6 +1266,13 @@ int io_manifest_sync (io_manifest_t *m, dr_error_t *err)
 
 /* -------------------------------------------------------- checkpoint */
 
+static const io_datum_rec_t *snap_rec (const void *arg, size_t i,
+                                       io_datum_rec_t *view)
+{
+    const io_manifest_t *m = arg;
+    return prec_view (m, &m->recs[i], view);
+}
+
 static int fsync_path (const char *path, int flags)
 {
     int fd = open (path, flags | O_CLOEXEC);
@@ -981,7 +1291,8 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
     if (m->ro)
         return read_only (m, err);
     io__snapshot_t snap = {
-        .recs = m->recs, .nrecs = m->n, .jobs = m->jobs, .njobs = m->njobs,
+        .rec = snap_rec, .rec_arg = m, .nrecs = m->n,
+        .jobs = m->jobs, .njobs = m->njobs,
         .sc = m->sc, .output = m->output,
         .pipeline_hash = pipeline_hash ? *pipeline_hash : m->pipeline_hash,
         .attempts = m->att.v, .nattempts = m->att.n,

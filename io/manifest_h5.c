@@ -732,7 +732,8 @@ static int fill_datum (void *ctx, size_t i, void *row, uint64_t off,
                        bytes_t *sb)
 {
     const datums_ctx_t *c = ctx;
-    const io_datum_rec_t *r = &c->s->recs[i];
+    io_datum_rec_t view;
+    const io_datum_rec_t *r = c->s->rec (c->s->rec_arg, i, &view);
     datum_row_t *w = row;
     size_t ilen = io_inputs_len (r->inputs);
     size_t olen = io__datum_outputs_len (r);
@@ -769,9 +770,11 @@ static int write_datums (hid_t file, const types_t *t, const io__snapshot_t *s,
     datums_ctx_t c = { s, hosts };
     table_t tb = { "datums", "datum_strings", t->datum, sizeof (datum_row_t),
                    s->nrecs, 0, fill_datum, &c, "cannot write the datums" };
-    for (size_t i = 0; i < s->nrecs; i++)
-        tb.nbytes += io_inputs_len (s->recs[i].inputs)
-                     + io__datum_outputs_len (&s->recs[i]);
+    for (size_t i = 0; i < s->nrecs; i++) {
+        io_datum_rec_t v;
+        const io_datum_rec_t *r = s->rec (s->rec_arg, i, &v);
+        tb.nbytes += io_inputs_len (r->inputs) + io__datum_outputs_len (r);
+    }
     return write_table (file, &tb, msg);
 }
 
@@ -789,11 +792,13 @@ static int fill_outstat (void *ctx, size_t i, void *row, uint64_t off,
     (void)i;
     (void)off;
     (void)sb;
-    while (c->k >= c->s->recs[c->datum].noutputs) {
+    io_datum_rec_t v;
+    const io_datum_rec_t *r = c->s->rec (c->s->rec_arg, c->datum, &v);
+    while (c->k >= r->noutputs) {
         c->datum++;
         c->k = 0;
+        r = c->s->rec (c->s->rec_arg, c->datum, &v);
     }
-    const io_datum_rec_t *r = &c->s->recs[c->datum];
     w->size = r->out_sizes ? r->out_sizes[c->k] : 0;
     w->mtime_ns = r->out_mtimes ? r->out_mtimes[c->k] : IO_MTIME_UNKNOWN;
     c->k++;
@@ -806,8 +811,10 @@ static int write_outstats (hid_t file, const types_t *t,
     outstat_ctx_t c = { s, 0, 0 };
     table_t tb = { "output_stats", NULL, t->outstat, sizeof (outstat_row_t),
                    0, 0, fill_outstat, &c, "cannot write the output stats" };
-    for (size_t i = 0; i < s->nrecs; i++)
-        tb.n += s->recs[i].noutputs;
+    for (size_t i = 0; i < s->nrecs; i++) {
+        io_datum_rec_t v;
+        tb.n += s->rec (s->rec_arg, i, &v)->noutputs;
+    }
     return write_table (file, &tb, msg);
 }
 
@@ -875,13 +882,15 @@ static int fill_lineage (void *ctx, size_t i, void *row, uint64_t off,
     const io_hash_t *h = NULL;
     (void)i;
     (void)off;
+    io_datum_rec_t v;
+    const io_datum_rec_t *r = NULL;
     while (c->next < c->s->nrecs
-           && !(h = io__lineage_entries (c->s->lin, &c->s->recs[c->next].id,
-                                         &n)))
+           && (r = c->s->rec (c->s->rec_arg, c->next, &v))
+           && !(h = io__lineage_entries (c->s->lin, &r->id, &n)))
         c->next++;
-    if (!h)
+    if (!h || !r)
         return -1;  /* cannot happen: the rows were counted */
-    hex32 (w->id, c->s->recs[c->next].id.b);
+    hex32 (w->id, r->id.b);
     w->nentries = n;
     c->next++;
     for (uint32_t k = 0; k < n; k++)
@@ -933,7 +942,9 @@ static int write_lineage (hid_t file, const types_t *t,
                    "cannot write the lineage" };
     for (size_t i = 0; i < s->nrecs; i++) {
         uint32_t n;
-        if (io__lineage_entries (s->lin, &s->recs[i].id, &n)) {
+        io_datum_rec_t v;
+        if (io__lineage_entries (s->lin, &s->rec (s->rec_arg, i, &v)->id,
+                                 &n)) {
             tb.n++;
             tb.nbytes += (uint64_t)n * 16;
         }
@@ -1187,8 +1198,9 @@ int io__h5_store (const char *path, const io__snapshot_t *s, io__h5_t *old,
     /* Every host name a row will point to, interned first. */
     for (size_t i = 0; i < s->nrecs; i++) {
         uint32_t hi;
-        if (hosts_intern (&hosts, s->recs[i].host ? s->recs[i].host : "",
-                          &hi) < 0)
+        io_datum_rec_t v;
+        const io_datum_rec_t *r = s->rec (s->rec_arg, i, &v);
+        if (hosts_intern (&hosts, r->host ? r->host : "", &hi) < 0)
             goto nomem;
     }
     for (size_t i = 0; i < s->nattempts; i++) {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "io/io.h"
 
@@ -35,6 +36,17 @@ int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
 /* The same from a caller's record (C strings, outputs array). */
 int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src);
 void io__datum_free_strings (io_datum_rec_t *rec);
+/* The block that copy_strings would make for src, in bytes, or -1 with
+ * errno EINVAL; copy_strings_at lays it out at block (8-aligned, that
+ * many bytes; NULL: malloc'd). */
+ssize_t io__datum_strings_size (const io_datum_rec_t *src);
+int io__datum_copy_strings_at (io_datum_rec_t *dst, const io_datum_rec_t *src,
+                               void *block);
+/* The size of rec's own block (0 without strings), and moving it to dst
+ * (that many bytes, 8-aligned), its pointers with it.  The caller frees
+ * or reuses the old block. */
+size_t io__datum_block_size (const io_datum_rec_t *rec);
+void io__datum_block_move (io_datum_rec_t *rec, void *dst);
 /* Bytes of rec's outputs in the concatenated form above. */
 size_t io__datum_outputs_len (const io_datum_rec_t *rec);
 
@@ -86,7 +98,11 @@ typedef struct io__sink {
 
 /* What a checkpoint writes: the model's current state. */
 typedef struct io__snapshot {
-    const io_datum_rec_t *recs;
+    /* Record i (< nrecs) as a view in *view; it stays valid while the
+     * snapshot is written. */
+    const io_datum_rec_t *(*rec) (const void *arg, size_t i,
+                                  io_datum_rec_t *view);
+    const void *rec_arg;
     size_t nrecs;
     const jobs_record_t *jobs;
     size_t njobs;

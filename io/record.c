@@ -16,8 +16,16 @@ static size_t align8 (size_t n)
 
 /* One block: [inputs NUL][pad][char *outputs[nout]][u64 sizes[nout]]
  * [i64 mtimes[nout]][outbuf].  Sizes and mtimes start unknown. */
-static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
-                          size_t nout, char **outdst)
+static size_t block_size (size_t ilen, size_t outlen, size_t nout)
+{
+    return align8 (ilen + 1)
+           + nout * (sizeof (char *) + sizeof (uint64_t) + sizeof (int64_t))
+           + outlen;
+}
+
+/* Lay the block out at `block` (malloc'd when NULL). */
+static int alloc_strings_at (io_datum_rec_t *rec, size_t ilen, size_t outlen,
+                             size_t nout, char **outdst, char *block)
 {
     /* The file formats count in 32 bits; this also keeps sums exact. */
     if (ilen >= UINT32_MAX || outlen >= UINT32_MAX || nout >= UINT32_MAX) {
@@ -27,8 +35,7 @@ static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
     size_t at = align8 (ilen + 1);
     size_t arrays = nout * (sizeof (char *) + sizeof (uint64_t)
                             + sizeof (int64_t));
-    char *block = malloc (at + arrays + outlen);
-    if (!block)
+    if (!block && !(block = malloc (at + arrays + outlen)))
         return -1;
     rec->inputs = block;
     rec->outputs = nout ? (char **)(void *)(block + at) : NULL;
@@ -46,6 +53,12 @@ static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
     rec->noutputs = nout;
     *outdst = block + at + arrays;
     return 0;
+}
+
+static int alloc_strings (io_datum_rec_t *rec, size_t ilen, size_t outlen,
+                          size_t nout, char **outdst)
+{
+    return alloc_strings_at (rec, ilen, outlen, nout, outdst, NULL);
 }
 
 size_t io_inputs_len (const char *inputs)
@@ -128,7 +141,36 @@ int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
     return 0;
 }
 
+ssize_t io__datum_strings_size (const io_datum_rec_t *src)
+{
+    const char *inputs = src->inputs ? src->inputs : "";
+    size_t ilen = io_inputs_len (inputs), outlen = 0;
+    if (src->noutputs && !src->outputs) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t k = 0; k < src->noutputs; k++) {
+        if (!src->outputs[k]) {
+            errno = EINVAL;
+            return -1;
+        }
+        outlen += strlen (src->outputs[k]) + 1;
+    }
+    if (ilen >= UINT32_MAX || outlen >= UINT32_MAX
+        || src->noutputs >= UINT32_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (ssize_t)block_size (ilen, outlen, src->noutputs);
+}
+
 int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
+{
+    return io__datum_copy_strings_at (dst, src, NULL);
+}
+
+int io__datum_copy_strings_at (io_datum_rec_t *dst, const io_datum_rec_t *src,
+                               void *block)
 {
     const char *inputs = src->inputs ? src->inputs : "";
     size_t ilen = io_inputs_len (inputs), outlen = 0;
@@ -144,7 +186,7 @@ int io__datum_copy_strings (io_datum_rec_t *dst, const io_datum_rec_t *src)
         outlen += strlen (src->outputs[k]) + 1;
     }
     char *p;
-    if (alloc_strings (dst, ilen, outlen, src->noutputs, &p) < 0)
+    if (alloc_strings_at (dst, ilen, outlen, src->noutputs, &p, block) < 0)
         return -1;
     memcpy (dst->inputs, inputs, ilen);
     dst->inputs[ilen] = '\0';
@@ -177,4 +219,30 @@ size_t io__datum_outputs_len (const io_datum_rec_t *rec)
     for (size_t k = 0; k < rec->noutputs; k++)
         len += strlen (rec->outputs[k]) + 1;
     return len;
+}
+
+size_t io__datum_block_size (const io_datum_rec_t *rec)
+{
+    if (!rec->inputs)
+        return 0;
+    return block_size (io_inputs_len (rec->inputs),
+                       io__datum_outputs_len (rec), rec->noutputs);
+}
+
+void io__datum_block_move (io_datum_rec_t *rec, void *dst)
+{
+    char *old = rec->inputs, *to = dst;
+    if (!old)
+        return;
+    memcpy (to, old, io__datum_block_size (rec));
+    rec->inputs = to;
+    if (rec->noutputs) {
+        rec->outputs = (char **)(void *)(to + ((char *)rec->outputs - old));
+        rec->out_sizes = (uint64_t *)(void *)(to + ((char *)rec->out_sizes
+                                                    - old));
+        rec->out_mtimes = (int64_t *)(void *)(to + ((char *)rec->out_mtimes
+                                                    - old));
+        for (size_t k = 0; k < rec->noutputs; k++)
+            rec->outputs[k] = to + (rec->outputs[k] - old);
+    }
 }

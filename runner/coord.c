@@ -356,8 +356,9 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
     case OUT_INTERRUPTED: {
         /* Recorded as such, unless a success of it is on record (its
          * outputs stay owned): either way the next run does it. */
-        const io_datum_rec_t *old = io_manifest_find (c->m,
-                                                      &c->p->datums[r.didx].id);
+        io_datum_rec_t view;
+        const io_datum_rec_t *old = io_manifest_find (
+            c->m, &c->p->datums[r.didx].id, &view);
         if (!old || old->state != JOBS_DATUM_SUCCESS)
             record (c, r.didx, &r, JOBS_DATUM_INTERRUPTED, rank);
         datum_label (c, r.didx, label, sizeof (label));

@@ -391,8 +391,9 @@ int cmd_plan (optparse_t *args)
     }
     runner_warn_empty_inputs (spec, p);
     size_t gone = 0;
+    io_datum_rec_t view;
     for (size_t i = 0; i < io_manifest_ndatums (m); i++)
-        if (sched_plan_find (p, &io_manifest_datum (m, i)->id) < 0)
+        if (sched_plan_find (p, &io_manifest_datum (m, i, &view)->id) < 0)
             gone++;
     /* A million lines: write them in large blocks. */
     static char obuf[1 << 20];
@@ -463,7 +464,8 @@ static const jobs_record_t *live_job (const io_manifest_t *m,
     live->processed = live->failed = live->recovered = 0;
     live->bytes_downloaded = live->bytes_uploaded = 0;
     for (size_t k = 0; k < io_manifest_ndatums (m); k++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, k);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_datum (m, k, &view);
         if (!io_hash_eq (&r->proc_job, &jid))
             continue;
         if (r->state == JOBS_DATUM_SUCCESS) {
@@ -661,7 +663,8 @@ int cmd_list_datum (optparse_t *args)
         printf ("%-32s  %-9s  %-8s  %-7s  %s\n", "ID", "STATE", "TIME",
                 "VERSION", "INPUTS");
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, i);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_datum (m, i, &view);
         char h[33], dur[32], ver[16], ph[33];
         const char *st = datum_state_in (r, &v);
         if (!st) {
@@ -774,13 +777,15 @@ int cmd_inspect_datum (optparse_t *args)
         return EXIT_USAGE;
     const jobs_record_t *j = find_job (m, o.pos[1], "inspect-datum");
     const io_datum_rec_t *r = NULL;
+    io_datum_rec_t found, view;
     int hits = 0;
     size_t plen = strlen (o.pos[2]);
     for (size_t i = 0; j && i < io_manifest_ndatums (m); i++) {
-        const io_datum_rec_t *d = io_manifest_datum (m, i);
+        const io_datum_rec_t *d = io_manifest_datum (m, i, &view);
         char h[33];
         if (!strncmp (hex (&d->id, h), o.pos[2], plen)) {
-            r = d;
+            found = *d;
+            r = &found;
             hits++;
         }
     }

@@ -108,6 +108,7 @@ int cmd_logs (optparse_t *args)
     io_manifest_t *m = NULL;
     int rc = EXIT_USAGE;
     const io_datum_rec_t *rec = NULL;
+    io_datum_rec_t found, view;
     find_t f = { 0 };
     f.prefix = o.pos[1];
     if (!(spec = jobs_spec_load (o.pos[0], o.state, &err))) {
@@ -144,11 +145,12 @@ int cmd_logs (optparse_t *args)
     f.want_job = job ? &jid : NULL;
     int hits = 0;
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
-        const io_datum_rec_t *d = io_manifest_datum (m, i);
+        const io_datum_rec_t *d = io_manifest_datum (m, i, &view);
         char h[33];
         io_hash_hex (&d->id, h);
         if (!strncmp (h, f.prefix, f.plen)) {
-            rec = d;
+            found = *d;
+            rec = &found;
             hits++;
         }
     }

@@ -259,7 +259,8 @@ int runner_verify_skips (sched_plan_t *p, const io_manifest_t *m,
         sched_datum_t *d = &p->datums[i];
         if (d->action != SCHED_SKIP)
             continue;
-        const io_datum_rec_t *rec = io_manifest_find (m, &d->id);
+        io_datum_rec_t view;
+        const io_datum_rec_t *rec = io_manifest_find (m, &d->id, &view);
         if (!rec || !rec->noutputs)
             continue;
         bool missing = false, changed = false;

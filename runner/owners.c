@@ -29,8 +29,9 @@ static owner_slot_t *find_slot (const coord_owners_t *o, const char *path)
 coord_owners_t *coord_owners_build (const io_manifest_t *m)
 {
     size_t n = 0, nd = io_manifest_ndatums (m);
+    io_datum_rec_t view;
     for (size_t i = 0; i < nd; i++)
-        n += io_manifest_datum (m, i)->noutputs;
+        n += io_manifest_datum (m, i, &view)->noutputs;
     coord_owners_t *o = calloc (1, sizeof (*o));
     if (!o)
         return NULL;
@@ -42,7 +43,7 @@ coord_owners_t *coord_owners_build (const io_manifest_t *m)
         return NULL;
     }
     for (size_t i = 0; i < nd; i++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, i);
+        const io_datum_rec_t *r = io_manifest_datum (m, i, &view);
         if (r->state != JOBS_DATUM_SUCCESS)
             continue;
         for (size_t j = 0; j < r->noutputs; j++) {

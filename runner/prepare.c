@@ -45,7 +45,8 @@ int coord_clean_inflight (coord_ctx_t *c)
             io_hash_t id;
             if (io_hash_from_hex (fe->d_name, &id) < 0)
                 continue;
-            const io_datum_rec_t *rec = io_manifest_find (c->m, &id);
+            io_datum_rec_t view;
+            const io_datum_rec_t *rec = io_manifest_find (c->m, &id, &view);
             if (rec && rec->state == JOBS_DATUM_SUCCESS)
                 continue;   /* it was recorded: its outputs are owned */
             char *file = jobs_pathf ("%s/%s", sub, fe->d_name);
@@ -118,7 +119,8 @@ int coord_prepare_outputs (coord_ctx_t *c, dr_error_t *err)
     if (!gone)
         return dr_errprintf (err, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const io_datum_rec_t *rec = io_manifest_datum (c->m, i);
+        io_datum_rec_t view;
+        const io_datum_rec_t *rec = io_manifest_datum (c->m, i, &view);
         if (sched_plan_find (c->p, &rec->id) < 0)
             gone[ngone++] = rec->id;
     }
@@ -131,7 +133,8 @@ int coord_prepare_outputs (coord_ctx_t *c, dr_error_t *err)
         }
     }
     for (size_t i = 0; i < ngone; i++) {
-        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
+        io_datum_rec_t view;
+        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i], &view);
         if (rec && rec->state == JOBS_DATUM_SUCCESS && rec->noutputs
             && io_manifest_invalidate (c->m, &gone[i], err) < 0)
             goto error;
@@ -141,13 +144,15 @@ int coord_prepare_outputs (coord_ctx_t *c, dr_error_t *err)
     for (size_t i = 0; i < c->p->ndatums; i++) {
         sched_datum_t *d = &c->p->datums[i];
         if (d->action == SCHED_PROCESS && d->changed) {
-            const io_datum_rec_t *rec = io_manifest_find (c->m, &d->id);
+            io_datum_rec_t view;
+            const io_datum_rec_t *rec = io_manifest_find (c->m, &d->id, &view);
             if (rec)
                 remove_outputs (c, rec);
         }
     }
     for (size_t i = 0; i < ngone; i++) {
-        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i]);
+        io_datum_rec_t view;
+        const io_datum_rec_t *rec = io_manifest_find (c->m, &gone[i], &view);
         if (!rec)
             continue;
         remove_outputs (c, rec);
@@ -180,7 +185,8 @@ int coord_close_dead_jobs (coord_ctx_t *c, dr_error_t *err)
         dead.processed = dead.failed = dead.recovered = 0;
         dead.bytes_downloaded = dead.bytes_uploaded = 0;
         for (size_t k = 0; k < io_manifest_ndatums (c->m); k++) {
-            const io_datum_rec_t *r = io_manifest_datum (c->m, k);
+            io_datum_rec_t view;
+            const io_datum_rec_t *r = io_manifest_datum (c->m, k, &view);
             if (!io_hash_eq (&r->proc_job, &jid))
                 continue;
             if (r->state == JOBS_DATUM_SUCCESS) {

@@ -163,7 +163,8 @@ static const char *outcome_name (uint8_t o)
 static void inputs_of (const rep_t *r, const io_hash_t *id, char *buf,
                        size_t len)
 {
-    const io_datum_rec_t *d = io_manifest_find (r->m, id);
+    io_datum_rec_t view;
+    const io_datum_rec_t *d = io_manifest_find (r->m, id, &view);
     size_t at = 0;
     buf[0] = '\0';
     for (const char *e = d && d->inputs ? d->inputs : ""; *e && at < len;

@@ -343,7 +343,8 @@ static json_t *explain_owned (why_t *w, const char *abs, int depth,
     const char *rel = relative_to (abs, output);
     json_t *ds = json_array ();
     for (size_t i = 0; rel && i < io_manifest_ndatums (m); i++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, i);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_datum (m, i, &view);
         if ((r->state == JOBS_DATUM_SUCCESS
              || r->state == JOBS_DATUM_RECOVERED) && owns (r, rel))
             json_array_append_new (ds, explain_datum (w, m, own.state_dir, r,
@@ -466,7 +467,8 @@ static int why_stale (optparse_t *p, bool json)
     json_t *list = json_array ();
     size_t redo = 0, older = 0;
     for (size_t i = 0; i < io_manifest_ndatums (m); i++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, i);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_datum (m, i, &view);
         if ((r->state != JOBS_DATUM_SUCCESS
              && r->state != JOBS_DATUM_RECOVERED) || r->noutputs == 0)
             continue;

@@ -797,7 +797,9 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         io_hasher_update (h, p->pipeline_hash.b, 16);
         io_hasher_digest (h, &d->hash);
         d->action = SCHED_PROCESS;
-        const io_datum_rec_t *r = m ? io_manifest_find (m, &d->id) : NULL;
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = m ? io_manifest_find (m, &d->id, &view)
+                                    : NULL;
         if (r) {
             bool ok = r->state == JOBS_DATUM_SUCCESS, earlier;
             if (ok && !opts->reprocess && same_inputs (p, d, r, h, &earlier)) {

@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         /* Touch what replay built. */
         size_t n = io_manifest_ndatums (m);
         for (size_t i = 0; i < n; i++) {
-            const io_datum_rec_t *r = io_manifest_datum (m, i);
+            io_datum_rec_t view;
+            const io_datum_rec_t *r = io_manifest_datum (m, i, &view);
             if (r && r->inputs && strlen (r->inputs) > (1u << 30))
                 abort ();
             for (size_t k = 0; r && k < r->noutputs; k++)

@@ -126,8 +126,10 @@ static void check_rec (const io_datum_rec_t *got, int i, int variant)
 
 static const io_datum_rec_t *find_i (io_manifest_t *m, int i)
 {
+    static io_datum_rec_t views[4];
+    static unsigned next;
     io_hash_t id = hash_of ("datum", i);
-    return io_manifest_find (m, &id);
+    return io_manifest_find (m, &id, &views[next++ % 4]);
 }
 
 static void put_i (io_manifest_t *m, int i, int variant)
@@ -305,7 +307,8 @@ static void check_state (const fixture_t *f, bool ro, size_t njobs)
     /* Iteration by index visits every datum once. */
     bool seen[1000] = { false };
     for (size_t k = 0; k < io_manifest_ndatums (m); k++) {
-        const io_datum_rec_t *r = io_manifest_datum (m, k);
+        io_datum_rec_t view;
+        const io_datum_rec_t *r = io_manifest_datum (m, k, &view);
         for (int i = 0; i < 1000; i++) {
             io_hash_t id = hash_of ("datum", i);
             if (io_hash_eq (&id, &r->id)) {
@@ -316,7 +319,8 @@ static void check_state (const fixture_t *f, bool ro, size_t njobs)
     }
     for (int i = 0; i < 1000; i++)
         assert_true (seen[i]);
-    assert_null (io_manifest_datum (m, 1000));
+    io_datum_rec_t view;
+    assert_null (io_manifest_datum (m, 1000, &view));
     assert_null (find_i (m, 5000));
     assert_int_equal (io_manifest_njobs (m), njobs);
     jobs_record_t j1 = job_make (1, JOBS_STATE_SUCCESS);
@@ -649,9 +653,10 @@ static void test_forget_invalidate (void **state)
     check_rec (find_i (m, 5), 5, 2);
     /* Forget everything, in index order (the last moves forward). */
     while (io_manifest_ndatums (m) > 0) {
-        io_hash_t id = io_manifest_datum (m, 0)->id;
+        io_datum_rec_t view;
+        io_hash_t id = io_manifest_datum (m, 0, &view)->id;
         assert_int_equal (io_manifest_forget (m, &id, &err), 0);
-        assert_null (io_manifest_find (m, &id));
+        assert_null (io_manifest_find (m, &id, &view));
     }
     io_manifest_close (m);
     m = open_ok (f->dir);
