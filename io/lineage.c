@@ -112,8 +112,9 @@ static void compact (io__lineage_t *l)
     if (!np)
         return;   /* keep the garbage */
     for (size_t k = 0; k < l->nents; k++) {
-        memcpy (np + at, l->pool + l->ents[k].off,
-                l->ents[k].n * sizeof (*np));
+        if (l->ents[k].n)
+            memcpy (np + at, l->pool + l->ents[k].off,
+                    l->ents[k].n * sizeof (*np));
         l->ents[k].off = (uint32_t)at;
         at += l->ents[k].n;
     }
@@ -192,22 +193,50 @@ static void tab_delete (io__lineage_t *l, size_t i)
     }
 }
 
+/* A forgotten datum keeps its entry, with no hashes: a tombstone, so
+ * that hashes merged in later from the file (io__lineage_has) do not
+ * bring it back. */
 void io__lineage_forget (io__lineage_t *l, const io_hash_t *id)
 {
-    if (!l->cap)
+    if ((l->nents + 1) * 4 > l->cap * 3 && grow (l) < 0) {
+        /* No room for a tombstone: remove it outright. */
+        if (!l->cap)
+            return;
+        uint32_t *t = find_slot (l, id);
+        if (!*t)
+            return;
+        size_t idx = *t - 1;
+        l->garbage += l->ents[idx].n;
+        tab_delete (l, (size_t)(t - l->tab));
+        size_t last = l->nents - 1;
+        if (idx != last) {
+            l->ents[idx] = l->ents[last];
+            *find_slot (l, &l->ents[idx].id) = (uint32_t)idx + 1;
+        }
+        l->nents--;
         return;
-    uint32_t *t = find_slot (l, id);
-    if (!*t)
-        return;
-    size_t idx = *t - 1;
-    l->garbage += l->ents[idx].n;
-    tab_delete (l, (size_t)(t - l->tab));
-    size_t last = l->nents - 1;
-    if (idx != last) {
-        l->ents[idx] = l->ents[last];
-        *find_slot (l, &l->ents[idx].id) = (uint32_t)idx + 1;
     }
-    l->nents--;
+    uint32_t *t = find_slot (l, id);
+    if (*t) {
+        l->garbage += l->ents[*t - 1].n;
+        l->ents[*t - 1].n = 0;
+        return;
+    }
+    if (l->nents == l->ents_cap) {
+        size_t ncap = l->ents_cap ? 2 * l->ents_cap : 1024;
+        lin_ent_t *ne = realloc (l->ents, ncap * sizeof (*ne));
+        if (!ne)
+            return;
+        l->ents = ne;
+        l->ents_cap = ncap;
+    }
+    l->ents[l->nents] = (lin_ent_t){ .id = *id };
+    *t = (uint32_t)++l->nents;
+}
+
+bool io__lineage_has (const io__lineage_t *l, const io_hash_t *id)
+{
+    return l && l->cap && *find_slot (l, id);
 }
 
 const io_hash_t *io__lineage_entries (const io__lineage_t *l,
@@ -217,7 +246,7 @@ const io_hash_t *io__lineage_entries (const io__lineage_t *l,
     if (!l || !l->cap)
         return NULL;
     uint32_t *t = find_slot (l, id);
-    if (!*t)
+    if (!*t || !l->ents[*t - 1].n)
         return NULL;
     *n = l->ents[*t - 1].n;
     return l->pool + l->ents[*t - 1].off;

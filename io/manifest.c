@@ -102,6 +102,10 @@ struct io_manifest {
     attempts_t att;
 
     io__lineage_t *lin;    /* entry hashes and job inputs (lineage.c) */
+    /* The file's entry hashes are not loaded yet: they are merged in (as
+     * older than anything put since) when first needed, by a query or a
+     * checkpoint, so that planning and a skip-all rerun never hold them. */
+    bool lin_in_file;
 
     io_lost_worker_t *lost; /* lost workers of every job, oldest first */
     size_t nlost, lostcap;
@@ -761,8 +765,7 @@ static int sink_lost (void *arg, const io_lost_worker_t *l)
 static int load_file (io_manifest_t *m, dr_error_t *err)
 {
     io__sink_t sink = { .arg = m, .put = sink_put_new, .job = sink_job,
-                        .stat = sink_stat, .entries = sink_entries,
-                        .job_inputs = sink_job_inputs,
+                        .stat = sink_stat, .job_inputs = sink_job_inputs,
                         .lost_worker = sink_lost };
     io__h5_t *f = io__h5_open (m->path, err);
     if (!f)
@@ -778,6 +781,7 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
     }
     m->pipeline_hash = io__h5_pipeline_hash (f);
     m->version = io__h5_version (f);
+    m->lin_in_file = m->version >= 2;
     if (io__h5_output (f) && io_manifest_set_output (m, io__h5_output (f)) < 0) {
         io__h5_close (f);
         return dr_errprintf (err, "%s: out of memory", m->path);
@@ -794,6 +798,32 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
     else
         io__h5_close (f);
     return 0;
+}
+
+/* The file's entry hashes for datums that nothing since has put or
+ * forgotten. */
+static int sink_entries_older (void *arg, const io_hash_t *id, uint32_t n,
+                               const io_hash_t *hashes)
+{
+    io_manifest_t *m = arg;
+    if (io__lineage_has (m->lin, id))
+        return 0;
+    return io__lineage_put_entries (m->lin, id, n, hashes);
+}
+
+static int lin_load (io_manifest_t *m, io__h5_t *f, dr_error_t *err)
+{
+    if (!m->lin_in_file)
+        return 0;
+    io__sink_t sink = { .arg = m, .entries = sink_entries_older };
+    io__h5_t *own = NULL;
+    if (!f && !(f = own = io__h5_open (m->path, err)))
+        return -1;
+    int rc = io__h5_lineage (f, &sink, err);
+    io__h5_close (own);
+    if (rc == 0)
+        m->lin_in_file = false;
+    return rc;
 }
 
 static int replay (io_manifest_t *m, dr_error_t *err)
@@ -1304,6 +1334,10 @@ int io_manifest_checkpoint (io_manifest_t *m, const io_hash_t *pipeline_hash,
     io__h5_t *old = NULL;
     if (m->have_file && !(old = io__h5_open (m->path, err)))
         goto error;
+    if (old && lin_load (m, old, err) < 0) {
+        io__h5_close (old);
+        goto error;
+    }
     int rc = io__h5_store (m->tmp_path, &snap, old, err);
     io__h5_close (old);
     if (rc < 0)
@@ -1352,6 +1386,16 @@ int io_manifest_put_entry_hashes (io_manifest_t *m, const io_hash_t *id,
 const io_hash_t *io_manifest_entry_hashes (const io_manifest_t *m,
                                            const io_hash_t *id, uint32_t *n)
 {
+    if (m->lin_in_file) {
+        /* Loaded on first use; m is the caller's, opened non-const. */
+        io_manifest_t *mm = (io_manifest_t *)m;
+        dr_error_t err = { { 0 } };
+        if (lin_load (mm, mm->h5, &err) < 0) {
+            /* Out of memory (the file was checked at open): no lineage
+             * rather than a failing query. */
+            mm->lin_in_file = false;
+        }
+    }
     return io__lineage_entries (m->lin, id, n);
 }
 

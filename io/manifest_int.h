@@ -61,6 +61,9 @@ void io__lineage_destroy (io__lineage_t *l);
 int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
                              uint32_t n, const io_hash_t *hashes);
 void io__lineage_forget (io__lineage_t *l, const io_hash_t *id);
+/* Whether id was put or forgotten (a file's older hashes must not
+ * override either). */
+bool io__lineage_has (const io__lineage_t *l, const io_hash_t *id);
 const io_hash_t *io__lineage_entries (const io__lineage_t *l,
                                       const io_hash_t *id, uint32_t *n);
 int io__lineage_put_job_inputs (io__lineage_t *l, const char *job_id,
@@ -137,6 +140,9 @@ io_hash_t io__h5_pipeline_hash (const io__h5_t *f);
 const char *io__h5_output (const io__h5_t *f);
 /* Deliver every datum (put), job (job) and stat cache entry (stat). */
 int io__h5_load (io__h5_t *f, const io__sink_t *sink, dr_error_t *err);
+/* Deliver the stored lineage alone (entries, job_inputs); a version 1
+ * file has none. */
+int io__h5_lineage (io__h5_t *f, const io__sink_t *sink, dr_error_t *err);
 /* Deliver the stored attempts (attempt), oldest first; a version 1 file
  * has none.  With job/datum set, only those that match. */
 int io__h5_attempts (io__h5_t *f, const io_hash_t *job,
