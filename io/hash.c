@@ -74,10 +74,6 @@ int io_hash_from_hex (const char *hex, io_hash_t *out)
     return 0;
 }
 
-bool io_hash_eq (const io_hash_t *a, const io_hash_t *b)
-{
-    return memcmp (a->b, b->b, 16) == 0;
-}
 
 bool io_hash_is_zero (const io_hash_t *h)
 {

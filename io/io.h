@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -24,7 +25,10 @@ typedef struct io_hash {
 void io_hash_bytes (const void *data, size_t len, io_hash_t *out);
 void io_hash_hex (const io_hash_t *h, char out[33]);
 int io_hash_from_hex (const char *hex, io_hash_t *out);
-bool io_hash_eq (const io_hash_t *a, const io_hash_t *b);
+static inline bool io_hash_eq (const io_hash_t *a, const io_hash_t *b)
+{
+    return memcmp (a->b, b->b, 16) == 0;
+}
 bool io_hash_is_zero (const io_hash_t *h);
 
 /* Incremental hashing of a sequence of byte strings. */
@@ -58,6 +62,8 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
 /* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
 int io_statcache_put (io_statcache_t *sc, const char *path,
                       const io_stat_entry_t *e);
+/* Room for n more entries. 0 or -1 (ENOMEM). */
+int io_statcache_reserve (io_statcache_t *sc, size_t n);
 /* How many puts since creation: stats new or changed since the manifest
  * was loaded (what a checkpoint would store anew). */
 size_t io_statcache_nput (const io_statcache_t *sc);

@@ -421,7 +421,8 @@ static int64_t intern_host (io_manifest_t *m, const char *host)
 /* Put rec, whose strings are already in the arena (counted live); interns
  * its host.  Fails only without memory for the host, before the room
  * reserve() made is needed. */
-static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec)
+static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec,
+                            bool only_new)
 {
     int64_t host = intern_host (m, rec->host);
     int64_t pl = host < 0 ? -1 : intern_hash (m, &rec->pipeline);
@@ -442,6 +443,11 @@ static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec)
         .bytes_out = rec->bytes_out, .block = rec->inputs,
     };
     size_t s = tab_slot (m, &rec->id);
+    if (m->tab[s] && only_new) {
+        arena_drop (m, rec);
+        errno = EEXIST;
+        return -1;
+    }
     if (m->tab[s]) {
         prec_t *old = &m->recs[m->tab[s] - 1];
         prec_drop (m, old);
@@ -455,8 +461,9 @@ static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec)
     return 0;
 }
 
-/* Takes rec's malloc'd strings (moved into the arena), also on failure. */
-static int apply_put (io_manifest_t *m, io_datum_rec_t *rec)
+/* Takes rec's malloc'd strings (moved into the arena), also on failure.
+ * With only_new, a record of the same id is an error (EEXIST). */
+static int apply_put (io_manifest_t *m, io_datum_rec_t *rec, bool only_new)
 {
     if (reserve (m, 1) < 0) {
         io__datum_free_strings (rec);
@@ -473,7 +480,7 @@ static int apply_put (io_manifest_t *m, io_datum_rec_t *rec)
         free (old);
         m->live += align8 (n);
     }
-    return apply_put_arena (m, rec);
+    return apply_put_arena (m, rec, only_new);
 }
 
 static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
@@ -678,19 +685,13 @@ static bool has_datum (const io_manifest_t *m, const io_hash_t *id)
 /* The sinks that the file and the journal decode into. */
 static int sink_put_new (void *arg, io_datum_rec_t *rec)
 {
-    io_manifest_t *m = arg;
-    if (has_datum (m, &rec->id)) {
-        io__datum_free_strings (rec);
-        errno = EEXIST;
-        return -1;
-    }
-    return apply_put (m, rec);
+    return apply_put (arg, rec, true);
 }
 
 static int sink_put (void *arg, io_datum_rec_t *rec)
 {
     fill_pipeline (arg, rec);
-    return apply_put (arg, rec);
+    return apply_put (arg, rec, false);
 }
 
 static int sink_invalidate (void *arg, const io_hash_t *id)
@@ -725,6 +726,14 @@ static int sink_entries (void *arg, const io_hash_t *id, uint32_t n,
 {
     return io__lineage_put_entries (((io_manifest_t *)arg)->lin, id, n,
                                     hashes);
+}
+
+static int sink_reserve (void *arg, int kind, size_t n)
+{
+    io_manifest_t *m = arg;
+    if (kind == IO__RESERVE_DATUMS)
+        return reserve (m, n);
+    return io_statcache_reserve (m->sc, n);
 }
 
 static int sink_job_inputs (void *arg, const char *job_id, size_t n,
@@ -766,7 +775,8 @@ static int load_file (io_manifest_t *m, dr_error_t *err)
 {
     io__sink_t sink = { .arg = m, .put = sink_put_new, .job = sink_job,
                         .stat = sink_stat, .job_inputs = sink_job_inputs,
-                        .lost_worker = sink_lost };
+                        .lost_worker = sink_lost,
+                        .reserve = sink_reserve };
     io__h5_t *f = io__h5_open (m->path, err);
     if (!f)
         return -1;
@@ -1242,7 +1252,7 @@ int io_manifest_put (io_manifest_t *m, const io_datum_rec_t *rec,
         arena_drop (m, &copy);
         return -1;
     }
-    if (apply_put_arena (m, &copy) < 0)
+    if (apply_put_arena (m, &copy, false) < 0)
         return oom (m, err);
     return 0;
 }

@@ -1428,6 +1428,8 @@ static int read_datums (hid_t file, const types_t *t, int version,
     bool narrow = version == 1 || fsize == sizeof (datum_row_narrow_t);
     size_t nsize = version == 1 ? DATUM_ROW_V1 : sizeof (datum_row_narrow_t);
     hid_t ntype = version == 1 ? t->datum_v1 : t->datum_narrow;
+    if (sink->reserve && sink->reserve (sink->arg, IO__RESERVE_DATUMS, n) < 0)
+        goto nomem;
     if (!(rows = malloc (SLAB * sizeof (*rows)))
         || (narrow && !(v1 = malloc (SLAB * sizeof (datum_row_narrow_t)))))
         goto nomem;
@@ -1656,6 +1658,10 @@ static int read_statcache (hid_t file, const types_t *t,
               : !(rows1 = dset_read_all (file, "statcache", t->stat_v1,
                                          sizeof (*rows1), &n, msg)))
         goto error;
+    if (sink->reserve && sink->reserve (sink->arg, IO__RESERVE_STATS, n) < 0) {
+        set_reason (msg, "out of memory");
+        goto error;
+    }
     size_t pcap = 0;
     for (size_t i = 0; i < n; i++) {
         stat_row_t conv;

@@ -95,7 +95,11 @@ typedef struct io__sink {
     int (*job_inputs) (void *arg, const char *job_id, size_t n,
                        char *const names[], char *const repos[]);
     int (*lost_worker) (void *arg, const io_lost_worker_t *l);
+    /* n records of a kind follow (room for them, made at once). */
+    int (*reserve) (void *arg, int kind, size_t n);
 } io__sink_t;
+
+enum { IO__RESERVE_DATUMS, IO__RESERVE_STATS };
 
 /* --------------------------------------------------------- the HDF5 file */
 

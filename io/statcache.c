@@ -115,9 +115,36 @@ static char *arena_strdup (io_statcache_t *sc, const char *s)
     return p;
 }
 
+static int grow_to (io_statcache_t *sc, size_t ncap);
+
 static int grow (io_statcache_t *sc)
 {
-    size_t ncap = sc->cap * 2;
+    return grow_to (sc, sc->cap * 2);
+}
+
+int io_statcache_reserve (io_statcache_t *sc, size_t n)
+{
+    size_t need = sc->n + n, cap = sc->cap;
+    if (need >= UINT32_MAX - 1) {
+        errno = ENOMEM;
+        return -1;
+    }
+    while ((need + 1) * 4 > cap * 3)
+        cap *= 2;
+    if (cap > sc->cap && grow_to (sc, cap) < 0)
+        return -1;
+    if (need > sc->ents_cap) {
+        ent_t *ne = realloc (sc->ents, need * sizeof (*ne));
+        if (!ne)
+            return -1;
+        sc->ents = ne;
+        sc->ents_cap = need;
+    }
+    return 0;
+}
+
+static int grow_to (io_statcache_t *sc, size_t ncap)
+{
     uint32_t *nt = calloc (ncap, sizeof (*nt));
     if (!nt)
         return -1;

@@ -73,11 +73,11 @@ static bool needs_mpi (const io_manifest_t *m, sched_plan_t *p,
     for (size_t i = 0; i < io_manifest_njobs (m); i++)
         if (io_manifest_job (m, i)->state == JOBS_STATE_RUNNING)
             return true;
-    /* Datums that left the input lose their outputs and records. */
-    io_datum_rec_t view;
-    for (size_t i = 0; i < io_manifest_ndatums (m); i++)
-        if (sched_plan_find (p, &io_manifest_datum (m, i, &view)->id) < 0)
-            return true;
+    /* Datums that left the input lose their outputs and records: each
+     * plan datum found one record of its own, so none left if they found
+     * them all. */
+    if (p->nrecorded != io_manifest_ndatums (m))
+        return true;
     /* Outputs a crashed run moved but never recorded. */
     char *inflight = jobs_sd_path (spec->state_dir, JOBS_SD_INFLIGHT);
     bool crashed = !inflight || path_exists (inflight);

@@ -257,7 +257,7 @@ int runner_verify_skips (sched_plan_t *p, const io_manifest_t *m,
     int rootfd = open (output, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     for (size_t i = 0; i < p->ndatums; i++) {
         sched_datum_t *d = &p->datums[i];
-        if (d->action != SCHED_SKIP)
+        if (d->action != SCHED_SKIP || !d->outputs)
             continue;
         io_datum_rec_t view;
         const io_datum_rec_t *rec = io_manifest_find (m, &d->id, &view);

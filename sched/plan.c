@@ -801,6 +801,8 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         const io_datum_rec_t *r = m ? io_manifest_find (m, &d->id, &view)
                                     : NULL;
         if (r) {
+            p->nrecorded++;
+            d->outputs = r->noutputs > 0;
             bool ok = r->state == JOBS_DATUM_SUCCESS, earlier;
             if (ok && !opts->reprocess && same_inputs (p, d, r, h, &earlier)) {
                 d->action = SCHED_SKIP;

@@ -101,6 +101,7 @@ typedef struct sched_datum {
     uint8_t action;     /* sched_action_t */
     uint8_t changed;    /* a success with another hash exists */
     uint8_t earlier;    /* skipped: made by an earlier pipeline version */
+    uint8_t outputs;    /* its record (if any) lists outputs */
     uint64_t bytes;
 } sched_datum_t;
 
@@ -124,6 +125,9 @@ typedef struct sched_plan {
 
     size_t nprocess, nskip;
     size_t nearlier;         /* skipped datums made by an earlier version */
+    size_t nrecorded;        /* datums the manifest has a record of: when
+                              * it is the manifest's count, none left the
+                              * input */
 
     uint32_t *idset;         /* datum IDs -> index + 1 (open addressing) */
     size_t idset_cap;
