@@ -39,7 +39,7 @@ typedef struct prec {
     int32_t term_signal;
     uint32_t noutputs;
     uint8_t state;
-    uint8_t attempts;
+    uint16_t attempts;
     int64_t start_ns;
     double duration_s;
     uint64_t bytes_in;
