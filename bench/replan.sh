@@ -7,10 +7,10 @@
 #   - `datumrun plan SPEC > /dev/null`: rank 0's planning alone (open the
 #     manifest, walk the glob, stat every file, look each up in the stat
 #     cache, hash the datum IDs, decide skip) plus printing the plan;
-#   - `datumrun run SPEC -q`: a whole run that skips everything (adds
-#     mpirun's start-up and the checkpoint);
+#   - `datumrun run SPEC -q`: a whole run that skips everything (the
+#     launcher's fast path: no mpirun; its job records go to the journal);
 #   - find.
-# Goal: plan within 3x of find.
+# Goals: plan within 3x of find, the skip-all run within 1.5x.
 #   bench/replan.sh [BUILD_DIR] [N] [REPS]
 set -euo pipefail
 BUILD=${1:-build}

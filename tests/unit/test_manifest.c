@@ -1362,6 +1362,28 @@ static void test_lineage (void **state)
     assert_null (io_manifest_entry_hashes (m, &id3, &n));
     assert_non_null (io_manifest_entry_hashes (m, &id4, &n));
     io_manifest_close (m);
+
+    /* The file's hashes are merged in at a checkpoint no query preceded:
+     * they stay, a put since the open wins, a forget is not undone. */
+    io_hash_t id6 = hash_of ("datum", 6);
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_put_entry_hashes (m, &id6, 1, &h[1], &err),
+                      0);
+    assert_int_equal (io_manifest_put_entry_hashes (m, &id4, 2, h, &err), 0);
+    checkpoint_ok (m, NULL);
+    io_manifest_close (m);
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_forget (m, &id6, &err), 0);
+    checkpoint_ok (m, NULL);
+    io_manifest_close (m);
+    m = open_ro_ok (f->dir);
+    const io_hash_t *got = io_manifest_entry_hashes (m, &id4, &n);
+    assert_non_null (got);
+    assert_int_equal (n, 2);
+    assert_true (io_hash_eq (&got[1], &h[1]));
+    assert_null (io_manifest_entry_hashes (m, &id6, &n));
+    assert_null (io_manifest_entry_hashes (m, &id3, &n));
+    io_manifest_close (m);
 }
 
 int main (void)
