@@ -48,6 +48,30 @@ teardown_file () {
     done
 }
 
+@test "up adopts daemons whose pid files are stale or gone instead of starting second ones" {
+    [[ $(id -u) -eq 0 ]] || skip "only root may run cluster.sh up"
+    local dir=${DATUMRUN_SLURM_DIR:-/var/lib/datumrun-slurm} n pf ctld slurmd
+    n=$("$CLUSTER" nodes | head -n 1)
+    if [ "$("$CLUSTER" nodes | wc -l)" -eq 1 ]; then pf=$dir/run/slurmd.pid
+    else pf=$dir/run/slurmd-$n.pid; fi
+    ctld=$(cat "$dir/run/slurmctld.pid")
+    slurmd=$(cat "$pf")
+    # What an `up` killed half-way leaves: a wrong pid, a missing file.
+    echo 1 > "$dir/run/slurmctld.pid"
+    rm -f "$pf"
+    run timeout 60 "$CLUSTER" up
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"found slurmctld (pid $ctld) listening on port"*"adopting it"* ]]
+    [[ $output == *"found slurmd of $n (pid $slurmd) without its pid file; adopting it"* ]]
+    [ "$(cat "$dir/run/slurmctld.pid")" = "$ctld" ]
+    [ "$(cat "$pf")" = "$slurmd" ]
+    kill -0 "$ctld"
+    kill -0 "$slurmd"
+    run timeout 30 "$CLUSTER" status
+    [ "$status" -eq 0 ]
+}
+
 @test "sbatch --wait runs 3 overcommitted tasks" {
     cat >"$WORK/job.sh" <<'EOF'
 #!/bin/bash
