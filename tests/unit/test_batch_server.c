@@ -76,6 +76,50 @@ static void test_requests (void **state)
     batch_server_destroy (s);
 }
 
+/* "next OPTION...": the options reach the caller; the lazy reader reads
+ * the socket only when poked, and not again after a short read. */
+static void test_next_options_lazy (void **state)
+{
+    int cfd;
+    batch_server_t *s = batch_server_create (&cfd);
+    const char *text;
+    assert_non_null (s);
+    put (cfd, "next paths\nnext\nnext  paths x\nnextpaths\n");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_string_equal (text, "paths");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_string_equal (text, "");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_string_equal (text, " paths x");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_BAD);
+    /* the read was short: nothing more is read until a poke */
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    put (cfd, "done ok\n");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    batch_server_poke (s);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_OK);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    /* buffered lines are parsed without a poke */
+    put (cfd, "done ok\nnext\n");
+    batch_server_poke (s);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_OK);
+    put (cfd, "done fail late\n");
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    close (cfd);
+    batch_server_poke (s);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_FAIL);
+    assert_string_equal (text, "late");
+    assert_false (batch_server_eof (s));
+    /* the close, too, is read once the caller's poll says so */
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    batch_server_poke (s);
+    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_EOF);
+    assert_true (batch_server_eof (s));
+    batch_server_destroy (s);
+    (void)state;
+}
+
 static void test_records (void **state)
 {
     static const char *const values[] = {
@@ -243,6 +287,7 @@ int main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_requests),
+        cmocka_unit_test (test_next_options_lazy),
         cmocka_unit_test (test_records),
         cmocka_unit_test (test_full_socket),
         cmocka_unit_test (test_malformed_answers),
