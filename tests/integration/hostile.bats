@@ -312,3 +312,31 @@ while True:
     [[ "$output" =~ "scratch folder '$T/afile' is not a directory (it is a regular file) (from spec)" ]]
     no_state sc
 }
+
+@test "an output path over 5,000 bytes fails its datum with the reason first; the other datums go on" {
+    # The command for a builds its output 25 folders of 199 bytes deep.
+    cat > deep.py <<'PY'
+import os
+os.chdir(os.environ["DATUMRUN_OUT"])
+if os.environ["in"].endswith("/a"):
+    for i in range(25):
+        os.mkdir("x" * 199)
+        os.chdir("x" * 199)
+    open("leaf", "w").write("x")
+else:
+    open(os.path.basename(os.environ["in"]), "w").write("ok")
+PY
+    spec s.json lo "$PY $T/deep.py" "$(pfs in data '/*')" \
+        '{"datum_tries": 1, "parallelism_spec": {"constant": 1}}'
+    run dr run s.json --json
+    [ "$status" -eq 1 ]
+    [ "$(jget "$(last_json)" processed)" -eq 1 ]
+    [ "$(jget "$(last_json)" failed)" -eq 1 ]
+    [ "$(cat lo/b)" = ok ]
+    line=$(printf '%s\n' "$output" | grep 'File name too long')
+    [[ "$line" =~ "failed after 1 attempts: File name too long: cannot read output /" ]]
+    [[ "$line" =~ "xxx...xxx" ]]
+    [ "${#line}" -lt 2000 ]
+    # Nothing of the failed datum reached the output folder.
+    [ -z "$(find lo -name leaf)" ] && [ "$(ls lo)" = b ]
+}
