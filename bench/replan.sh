@@ -36,12 +36,20 @@ first=$(echo "$t1 - $t0" | bc)
 # The manifest now knows every datum; warm the page cache like a rerun.
 find "$W/repo" -type f -printf '%s %T@ %i\n' > /dev/null
 : > "$W/plan.t"; : > "$W/run.t"; : > "$W/find.t"
+: > "$W/plan.c"; : > "$W/run.c"; : > "$W/find.c"
+# cpu LABEL CMD...: its CPU seconds (user + system) appended to $W/LABEL.c;
+# on a shared machine they vary less than wall times.
+cpu() {
+    local l=$1; shift
+    /usr/bin/time -f "%U %S" -o "$W/cpu.out" "$@"
+    awk '{ print $1 + $2 }' "$W/cpu.out" >> "$W/$l.c"
+}
 for r in $(seq 1 "$REPS"); do
-    t0=$(now); "$DR" plan "$W/replan.json" > /dev/null; t1=$(now)
+    t0=$(now); cpu plan "$DR" plan "$W/replan.json" > /dev/null; t1=$(now)
     echo "$t1 - $t0" | bc >> "$W/plan.t"
-    t0=$(now); find "$W/repo" -type f -printf '%s %T@ %i\n' > /dev/null; t1=$(now)
+    t0=$(now); cpu find find "$W/repo" -type f -printf '%s %T@ %i\n' > /dev/null; t1=$(now)
     echo "$t1 - $t0" | bc >> "$W/find.t"
-    t0=$(now); "$DR" run "$W/replan.json" -q; t1=$(now)
+    t0=$(now); cpu run "$DR" run "$W/replan.json" -q; t1=$(now)
     echo "$t1 - $t0" | bc >> "$W/run.t"
 done
 # The skip-all runs must really have skipped all.
@@ -55,3 +63,6 @@ echo "datumrun run    wall s: $(tr '\n' ' ' < "$W/run.t")(median $run)"
 echo "find -printf    wall s: $(tr '\n' ' ' < "$W/find.t")(median $fnd)"
 echo "ratio plan/find: $(echo "scale=2; $plan / $fnd" | bc)"
 echo "ratio run/find:  $(echo "scale=2; $run / $fnd" | bc)"
+pc=$(median < "$W/plan.c"); rc=$(median < "$W/run.c"); fc=$(median < "$W/find.c")
+echo "CPU s (user + system), medians: plan $pc, run $rc, find $fc;" \
+     "plan/find $(echo "scale=2; $pc / $fc" | bc), run/find $(echo "scale=2; $rc / $fc" | bc)"
