@@ -159,7 +159,7 @@ def main():
         sys.exit("the unmutated tree does not build: see %s" % log)
 
     slurm = [] if a.slurm else ["-E", "slurm"]
-    ctest = ["ctest", "--timeout", str(a.timeout), "-j1"]
+    ctest = ["ctest", "--output-on-failure", "--timeout", str(a.timeout), "-j1"]
     env = dict(os.environ, DATUMRUN=os.path.join(build, "datumrun"),
                DATUMRUN_SRC=src, DATUMRUN_BUILD=build)
 
