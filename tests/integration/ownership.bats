@@ -68,6 +68,8 @@ runj() {
     run dr run two.json --adopt
     [ "$status" -eq 2 ]
     [[ "$output" =~ "output folder $T/shared belongs to pipeline 'one'" ]]
+    [[ "$output" =~ "pipeline 'two' (spec $T/two.json" ]]
+    [[ "$output" =~ "give one of them another output folder" ]]
     [ ! -d .datumrun/two ]
     [ "$(tree shared)" = "$before" ]
     ls -d shared.old-* && false
