@@ -79,13 +79,20 @@ one='{"output": "out", "datum_tries": 1}'
     run dr run s.json
     [ "$status" -eq 0 ]
     mkdir -p .datumrun/fg/inflight/1
-    printf '../victim/file\0/etc/hostname-not\0sub/../../victim/file\0' \
+    # with the forged names, a clean one a crashed run would have moved
+    # but never recorded (removed), and a recorded datum's output (kept)
+    echo leftover > out/stray
+    owned=$(ls out | grep -v '^\.' | grep -v '^stray$' | head -n 1)
+    [ -n "$owned" ]
+    printf '../victim/file\0/etc/hostname-not\0sub/../../victim/file\0stray\0%s\0' "$owned" \
         > .datumrun/fg/inflight/1/00000000000000000000000000000000
     run dr run s.json
     [ "$status" -eq 0 ]
     [[ "$output" =~ "names '../victim/file', which is not a path inside the output folder: ignored" ]]
     [[ "$output" =~ "names 'sub/../../victim/file'" ]]
     [ "$(cat victim/file)" = precious ]
+    [ ! -e out/stray ]
+    [ "$(cat "out/$owned")" = x ]
 }
 
 @test "write and delete through pfs/ fail and leave the repo intact (read-only inputs)" {
