@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +12,9 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "jobs/spawn.h"
 #include "runner/container.h"
 
-extern char **environ;
 
 static const char *const kind_names[] = {
     [CONTAINER_NONE] = "none",
@@ -300,20 +299,18 @@ static int run_capture (char *const argv[], char *out, size_t outlen,
         close (po[1]);
         return -1;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init (&fa);
-    posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2 (&fa, pe[1], 2);
     pid_t pid;
-    int rc = posix_spawn (&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&fa);
+    dr_error_t serr = { { 0 } };
+    jobs_spawn_t so = { .argv = argv, .stdin_path = "/dev/null",
+                        .fd = { po[1], pe[1] } };
+    int rc = jobs_spawn_process (&so, &pid, &serr);
+    int e = errno;
     close (po[1]);
     close (pe[1]);
-    if (rc != 0) {
+    if (rc < 0) {
         close (po[0]);
         close (pe[0]);
-        errno = rc;
+        errno = e;
         return -1;
     }
     size_t on = 0, en = 0;

@@ -2,29 +2,17 @@
 #ifndef DATUMRUN_RUNNER_EXEC_H
 #define DATUMRUN_RUNNER_EXEC_H
 
+#include "jobs/spawn.h"
 #include "runner/proto.h"
 #include "runner/runner.h"
 
-/* How to start a process (exec_spawn_process). */
-typedef struct exec_spawn {
-    char *const *argv;      /* argv[0] a path, or a name with search_path */
-    char *const *envp;      /* NULL: ours */
-    const char *cwd;        /* NULL: ours */
-    const char *stdin_path; /* NULL: ours */
-    int fd_in;              /* or an fd (> 0) for its stdin; 0: as above */
-    int fd[2];              /* stdout, stderr: fds to dup, -1 ours (use
-                             * {-1, -1} explicitly: 0 is an fd) */
-    bool new_pgroup;        /* a process group of its own */
-    bool search_path;       /* look argv[0] up in envp's PATH */
-    int pdeathsig;          /* signal it gets when we die, 0 none */
-    int fd3;                /* > 0: handed on as descriptor 3 (the
-                             * batching socket, exec_batch.c) */
-} exec_spawn_t;
-
-/* The one process-spawning helper of the runner.  The child gets default
- * handlers, an empty signal mask, and the options above.  Returns 0 and
- * *pid, or -1 with errno and err ("cannot run 'x': reason"). */
-int exec_spawn_process (const exec_spawn_t *o, pid_t *pid, dr_error_t *err);
+/* The runner's name for the one process-spawning helper (jobs/spawn.h). */
+typedef jobs_spawn_t exec_spawn_t;
+static inline int exec_spawn_process (const exec_spawn_t *o, pid_t *pid,
+                                      dr_error_t *err)
+{
+    return jobs_spawn_process (o, pid, err);
+}
 
 /* Kill and reap every child of ours not marked with exec_keep_child:
  * what a finished datum's command left behind (setsid and nohup children

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/spawn.h"
 #include "slurm/private.h"
 #include "slurm/slurm.h"
 
-extern char **environ;
 
 #define SUBMIT_TIMEOUT_MS (120 * 1000)
 #define CAPTURE_MAX 4096
@@ -68,8 +67,6 @@ int slurm__run (char *const argv[], const char *script, char *out_text,
                 dr_error_t *err)
 {
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-    posix_spawn_file_actions_t fa;
-    bool fa_init = false;
     sigset_t pipe_set, old_set;
     bool masked = false;
     pid_t pid = -1;
@@ -84,22 +81,16 @@ int slurm__run (char *const argv[], const char *script, char *out_text,
         dr_errprintf (err, "%s: pipe: %s", prog, strerror (errno));
         goto done;
     }
-    if ((errno = posix_spawn_file_actions_init (&fa)) != 0) {
-        dr_errprintf (err, "%s: %s", prog, strerror (errno));
-        goto done;
-    }
-    fa_init = true;
-    posix_spawn_file_actions_adddup2 (&fa, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2 (&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2 (&fa, errp[1], STDERR_FILENO);
-    int e = posix_spawnp (&pid, prog, &fa, NULL, argv, environ);
-    if (e != 0) {
-        errno = e;
+    jobs_spawn_t so = { .argv = argv, .fd_in = in[0],
+                        .fd = { out[1], errp[1] }, .search_path = true };
+    if (jobs_spawn_process (&so, &pid, err) < 0) {
+        int e = errno;
         pid = -1;
         dr_errprintf (err, "cannot run %s: %s%s", prog, strerror (e),
                       e == ENOENT ? " (is Slurm installed and sbatch on "
                                     "PATH?)"
                                   : "");
+        errno = e;
         goto done;
     }
     close (in[0]);
@@ -197,8 +188,6 @@ done:
         if (errp[i] >= 0)
             close (errp[i]);
     }
-    if (fa_init)
-        posix_spawn_file_actions_destroy (&fa);
     if (masked) {
         /* Drop a SIGPIPE raised by our write before unblocking it. */
         struct timespec zero = { 0, 0 };

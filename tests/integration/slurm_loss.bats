@@ -59,6 +59,40 @@ rank_pid() {
     [ "$(pyget "$output" 'j[1]["state"]')" = killed ]
 }
 
+# node_of PID: the Slurm node a process runs on.
+node_of() {
+    tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | sed -n 's/^SLURMD_NODENAME=//p'
+}
+
+@test "a stopped worker is killed by its keeper on its own node (rank 0 kills none); the job completes" {
+    mkdir -p repo
+    # Enough work that rank 0 is still busy when the keeper acts (rank 0
+    # ending first would end the step, and Slurm would kill the worker).
+    for i in $(seq -w 1 24); do echo "$i" > "repo/f$i"; done
+    spec s.json st 'sleep 1; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}, "worker_timeout": "3s"}'
+    # Rank 0 kills no worker itself, wherever it runs: the keeper must.
+    id=$(DATUMRUN_TEST_REMOTE_WORKERS=1 dr sbatch s.json --overcommit --time 5 --submit | tail -n 1)
+    JOBS="$id"
+    [[ "$id" =~ ^[0-9]+$ ]]
+    for t in $(seq 1 240); do
+        [ "$(ls st 2>/dev/null | wc -l)" -ge 2 ] && rank_pid "$id" 2 >/dev/null \
+            && rank_pid "$id" 0 >/dev/null && break
+        sleep 0.5
+    done
+    w=$(rank_pid "$id" 2)
+    echo "rank 0 on $(node_of "$(rank_pid "$id" 0)"), rank 2 (pid $w) on $(node_of "$w")"
+    kill -STOP "$w"
+    state=$(wait_job "$id" 240)
+    log=$(ls .datumrun/st/slurm/*-"$id".out)
+    cat "$log"
+    [ "$state" = COMPLETED ]
+    grep -q "datumrun\[keeper\]: worker pid $w silent for [0-9]*s (stopped or hung): killed" "$log"
+    ! kill -0 "$w" 2>/dev/null
+    grep -q "success: .* / 24 total, 0 failed" "$log"
+    [ "$(tree st)" = "$(scratch_tree s.json)" ]
+}
+
 @test "the time-limit warning (B:USR1 to the script) gives running datums the grace: none fails, the rerun does the rest" {
     mkdir -p repo
     for i in $(seq -w 1 24); do echo "$i" > "repo/f$i"; done
