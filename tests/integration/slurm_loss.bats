@@ -64,15 +64,16 @@ node_of() {
     tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | sed -n 's/^SLURMD_NODENAME=//p'
 }
 
-@test "a stopped worker is killed by its keeper on its own node (rank 0 kills none); the job completes" {
+@test "a stopped worker on another node than rank 0 is killed by its keeper; the job completes" {
     mkdir -p repo
     # Enough work that rank 0 is still busy when the keeper acts (rank 0
     # ending first would end the step, and Slurm would kill the worker).
     for i in $(seq -w 1 24); do echo "$i" > "repo/f$i"; done
     spec s.json st 'sleep 1; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
         '{"parallelism_spec": {"constant": 2}, "worker_timeout": "3s"}'
-    # Rank 0 kills no worker itself, wherever it runs: the keeper must.
-    id=$(DATUMRUN_TEST_REMOTE_WORKERS=1 dr sbatch s.json --overcommit --time 5 --submit | tail -n 1)
+    # 3 tasks on 3 nodes (block distribution): rank 2 is not on rank 0's
+    # node, which rank 0 cannot reach to kill; its keeper must.
+    id=$(dr sbatch s.json --nodes 3 --overcommit --time 5 --submit | tail -n 1)
     JOBS="$id"
     [[ "$id" =~ ^[0-9]+$ ]]
     for t in $(seq 1 240); do
@@ -81,13 +82,17 @@ node_of() {
         sleep 0.5
     done
     w=$(rank_pid "$id" 2)
-    echo "rank 0 on $(node_of "$(rank_pid "$id" 0)"), rank 2 (pid $w) on $(node_of "$w")"
+    n0=$(node_of "$(rank_pid "$id" 0)")
+    n2=$(node_of "$w")
+    echo "rank 0 on $n0, rank 2 (pid $w) on $n2"
+    [ -n "$n2" ] && [ "$n0" != "$n2" ]
     kill -STOP "$w"
     state=$(wait_job "$id" 240)
     log=$(ls .datumrun/st/slurm/*-"$id".out)
     cat "$log"
     [ "$state" = COMPLETED ]
-    grep -q "datumrun\[keeper\]: worker pid $w silent for [0-9]*s (stopped or hung): killed" "$log"
+    grep -q "worker rank 2 on $n2 lost (no heartbeat for [0-9]*s)" "$log"
+    grep -q "datumrun\\[keeper\\]: worker pid $w silent for [0-9]*s (stopped or hung): killed" "$log"
     ! kill -0 "$w" 2>/dev/null
     grep -q "success: .* / 24 total, 0 failed" "$log"
     [ "$(tree st)" = "$(scratch_tree s.json)" ]
