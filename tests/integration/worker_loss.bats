@@ -366,8 +366,11 @@ json.dump({"pipeline": {"name": "sum"},
           open("specs/a_sum.json", "w"))
 SPECS
     rm -f "$T/sid"
+    # timeout --foreground: without it timeout relays the SIGINT to its
+    # whole group, so the launcher would get two (a Ctrl-C pressed twice:
+    # stop at once), or one when they merge: a flaky test.
     setsid sh -c 'echo $$ > "$0/sid"; exec "$@"' "$T" \
-        timeout -k 10 300 "$DATUMRUN" campaign run specs >"$T/c.out" 2>"$T/c.err" &
+        timeout --foreground -k 10 300 "$DATUMRUN" campaign run specs >"$T/c.out" 2>"$T/c.err" &
     JOB=$!
     wait_for test -s "$T/sid"
     SID=$(cat "$T/sid")
