@@ -165,8 +165,8 @@ typedef struct proto_msg {
     buf_t body;         /* caller frees with buf_free */
 } proto_msg_t;
 
-/* No message is larger: a bigger one is received truncated (MPI reports
- * MPI_ERR_TRUNCATE, and the sender is lost), never allocated whole.  The
+/* No message of the protocol is larger: a bigger one is a broken peer,
+ * received, dropped and reported as an error (its sender is lost).  The
  * test hook DATUMRUN_TEST_MPI_FAULT (docs/cluster.md) lowers it to
  * PROTO_FAULT_MESSAGE so that a test can send one cheaply. */
 #define PROTO_MAX_MESSAGE ((size_t)1 << 30)
@@ -175,8 +175,8 @@ size_t proto_max_message (void);
 
 /* Receive one waiting message from `source` (-1: any) if there is one:
  * 1 and *m, 0 when none waits, -1 with err (and *m->source the peer when
- * MPI names one, else -1) on an MPI error, a message over
- * proto_max_message() among them. */
+ * MPI names one, else -1) on an MPI error or a message over
+ * proto_max_message(). */
 int proto_recv (proto_t *p, int source, proto_msg_t *m, dr_error_t *err);
 
 /* Complete what sends can complete.  Returns 0, or -1 with err and

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +118,9 @@ static void flush_results (worker_t *w)
 }
 
 /* Test hook (docs/cluster.md): DATUMRUN_TEST_MPI_FAULT=RANK makes that
- * worker send, after its first result, a message over rank 0's size
- * limit, which rank 0's MPI_Mrecv reports truncated: the worker is lost
- * for an MPI error. */
+ * worker send, after its first result, a message over the wire
+ * protocol's size limit, which rank 0's checked receive refuses: the
+ * worker is lost for a failed communication. */
 static void maybe_fault (worker_t *w)
 {
     static bool done;
@@ -626,12 +627,40 @@ static void on_success (worker_t *w)
     finish_datum (w, &r);
 }
 
+/* Whether a command ended by a signal a job's stop sends (or exited as
+ * a shell does when its child did: 128 + the signal). */
+static bool stop_signal_status (int status)
+{
+    int sig = WIFSIGNALED (status) ? WTERMSIG (status)
+              : WIFEXITED (status) && WEXITSTATUS (status) > 128
+                  ? WEXITSTATUS (status) - 128
+                  : 0;
+    return sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+}
+
+/* A command that died of SIGTERM we did not send: under Slurm, `scancel
+ * --signal=TERM` (and the time limit) signals every process of the step
+ * at once, the command as well as this worker.  If our own stop follows
+ * within a second, the datum was cut short by the job's stop: it is
+ * interrupted, not a failed attempt. */
+static bool stopped_with_job (void)
+{
+    for (int i = 0; i < 100 && !runner_stop_requested; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep (&ts, NULL);
+    }
+    return runner_stop_requested;
+}
+
 static void on_exit_status (worker_t *w, int status, const char *message,
                             bool no_space_found)
 {
     bool ok = WIFEXITED (status) && WEXITSTATUS (status) == 0
               && !w->timed_out;
     bool was_cmd = w->run == w->x;
+    if (!ok && !w->stopped && !w->timed_out && stop_signal_status (status)
+        && stopped_with_job ())
+        w->stopped = true;
     if (was_cmd) {
         w->cmd_status = status;
         w->cmd_timed_out = w->timed_out;

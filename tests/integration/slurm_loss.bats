@@ -129,6 +129,41 @@ node_of() {
     [ "$(counts "$j")" = "$((24 - done_first)) + $done_first / 24" ]
 }
 
+@test "scancel --signal=TERM: finished datums recorded, cut ones interrupted (not failed), the rerun does only those" {
+    # Slurm signals every process of the step, the commands too: they die
+    # at once (no grace with this signal), and count as interrupted.
+    mkdir -p repo
+    for i in 01 02 03 04 05 06 07 08; do echo "$i" > "repo/f$i"; done
+    touch "$T/slow"
+    # f01..f04 are quick; the others run until the stop cuts them.
+    spec s.json ct 'case "$(basename "$in")" in f0[1-4]) ;; *) [ -e "'"$T"'/slow" ] && sleep 119;; esac; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
+    id=$(dr sbatch s.json --overcommit --time 5 --grace 2 --submit | tail -n 1)
+    JOBS="$id"
+    [[ "$id" =~ ^[0-9]+$ ]]
+    # both workers busy with slow datums (the quick ones are done)
+    for t in $(seq 1 240); do
+        [ "$(ls ct 2>/dev/null | wc -l)" -ge 4 ] \
+            && [ "$(pgrep -f "^sleep 119$" | wc -l)" -ge 2 ] && break
+        sleep 0.5
+    done
+    scancel --signal=TERM "$id"
+    state=$(wait_job "$id" 240)
+    log=$(ls .datumrun/ct/slurm/*-"$id".out)
+    cat "$log"
+    run dr list-job s.json --json
+    [ "$(pyget "$output" '(j[0]["state"], j[0]["processed"], j[0]["failed"])')" = "('killed', 4, 0)" ]
+    run dr list-datum s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'sum(x["state"] == "interrupted" for x in j)')" -ge 2 ]
+    [ "$(pyget "$output" 'sum(x["state"] == "failed" for x in j)')" -eq 0 ]
+    rm "$T/slow"
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "4 + 4 / 8" ]
+    [ "$(tree ct)" = "$(scratch_tree s.json)" ]
+}
+
 teardown_file() {
     node_visible_cleanup
 }
