@@ -77,8 +77,10 @@ changed = set(changed.split())
 current = {"in:/" + f for f in os.listdir(repo)}
 if not os.path.exists(os.path.join(state, "manifest.h5")):
     # Killed before the first open had written it: nothing may be in out.
-    assert not os.path.exists(out) or not any(
-        e.name != ".datumrun-owner.json" for e in os.scandir(out)), "outputs without a manifest"
+    left = [] if not os.path.exists(out) else [
+        e.name for e in os.scandir(out) if e.name != ".datumrun-owner.json"]
+    assert not left, "outputs without a manifest: %s (state folder: %s)" % (
+        left, os.listdir(state) if os.path.isdir(state) else None)
     print(0)
     sys.exit(0)
 def read(mode):
