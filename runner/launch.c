@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner/container.h"
@@ -22,10 +23,26 @@
 
 static volatile sig_atomic_t signals_seen;
 static volatile pid_t mpirun_pid;
+static struct timespec first_signal;
 
+/* The first SIGINT or SIGTERM stops the job gracefully, a second one ends
+ * it at once.  A copy of the first that comes within a second is not a
+ * second: wrappers such as timeout(1) pass on the signal they get to their
+ * child and then to their whole process group, so the launcher gets it
+ * twice in the same instant (and once, when the kernel merges the two). */
 static void on_signal (int sig)
 {
     (void)sig;
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    if (signals_seen > 0) {
+        int64_t ms = (int64_t)(now.tv_sec - first_signal.tv_sec) * 1000
+                     + (now.tv_nsec - first_signal.tv_nsec) / 1000000;
+        if (ms < 1000)
+            return;
+    }
+    else
+        first_signal = now;
     if (mpirun_pid > 0)
         kill (mpirun_pid, signals_seen++ ? SIGTERM : SIGUSR2);
 }

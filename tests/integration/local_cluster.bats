@@ -54,6 +54,30 @@ cpus_of() { sed 's/.*list: //' "$1"; }
     [ "$(counts "$(last_json)")" = "$((30 - n)) + $n / 30" ]
 }
 
+@test "a signal passed on twice at once (as timeout(1) does) is one graceful stop" {
+    make_repo 30
+    spec s.json dup 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}}'
+    "$DATUMRUN" run s.json --json > first.json 2> first.err &
+    pid=$!
+    for t in $(seq 1 100); do
+        [ "$(ls dup 2>/dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
+    # the copy comes after the first was handled, well within a second
+    /usr/bin/python3 -c 'import os, sys, time, signal
+p = int(sys.argv[1]); os.kill(p, signal.SIGTERM); time.sleep(0.1); os.kill(p, signal.SIGTERM)' "$pid"
+    wait $pid && rc=0 || rc=$?
+    cat first.err
+    [ "$rc" -eq 1 ]
+    ! grep -q "ended abnormally" first.err
+    j=$(grep '^{' first.json)
+    [ "$(jget "$j" state)" = killed ]
+    n=$(jget "$j" processed)
+    [ "$n" -ge 2 ]
+    [ "$(ls dup | wc -l)" -eq "$n" ]
+}
+
 @test "job_timeout stops the job like a signal" {
     make_repo 20
     spec s.json jt 'sleep 0.5; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
