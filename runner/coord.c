@@ -40,6 +40,7 @@ typedef struct coord {
     sched_dispatch_t *d;
     bool *stop_sent;        /* per rank */
     bool *active;           /* per rank: a worker of this job */
+    double last_keepalive;  /* dr_now() of our last heartbeat to workers */
     uint32_t *chunk;        /* scratch: one assignment */
     size_t chunk_max;
     int nworkers;
@@ -478,9 +479,30 @@ static void progress (coord_t *c, bool *got)
         lose_worker (c, failed, "%s", err.text);
 }
 
+/* Rank 0 is heard too: every worker_heartbeat, each worker still in the
+ * job gets a heartbeat, so that a worker whose rank 0 is gone (killed, or
+ * its node crashed: nothing tells the other ranks) leaves after
+ * worker_timeout instead of waiting for ever. */
+static void send_keepalives (coord_t *c, double now)
+{
+    if (now - c->last_keepalive < c->spec->worker_heartbeat)
+        return;
+    c->last_keepalive = now;
+    for (int w = 1; w < c->size; w++) {
+        sched_wstate_t st = sched_dispatch_state (c->d, w);
+        if (c->stop_sent[w] || !(st == SCHED_W_ACTIVE
+                                 || st == SCHED_W_LEAVING))
+            continue;
+        dr_error_t err = { { 0 } };
+        if (proto_send (c->proto, w, PROTO_HEARTBEAT, NULL, &err) < 0)
+            lose_worker (c, w, "%s", err.text);
+    }
+}
+
 /* Declare lost the workers silent for worker_timeout. */
 static void check_silence (coord_t *c, double now)
 {
+    send_keepalives (c, now);
     int *lost = calloc ((size_t)c->size, sizeof (int));
     if (!lost)
         abort ();

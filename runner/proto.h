@@ -11,6 +11,9 @@
  *   PROTO_RESULT    worker -> 0: the outcome of one datum attempt
  *   PROTO_STOP      0 -> worker: no more work (job done or stopping)
  *   PROTO_HEARTBEAT worker -> 0: "still here", empty; any message counts
+ *                   (and 0 -> worker, every worker_heartbeat while it
+ *                   dispatches: a worker whose rank 0 is silent for
+ *                   worker_timeout leaves)
  *   PROTO_BYE       worker -> 0: a signal told this worker alone to stop:
  *                   send it nothing more (it reports what it holds)
  * The hello at start-up (proto_hello) gathers each rank's protocol version

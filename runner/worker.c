@@ -81,6 +81,7 @@ typedef struct worker {
     double start;
 
     double last_sent;       /* dr_now() of our last message */
+    double last_heard;      /* dr_now() of rank 0's last message to us */
     buf_t results;          /* batched mode: results not yet sent */
     size_t nresults;
     double results_since;   /* dr_now() of the oldest of them */
@@ -169,6 +170,18 @@ static void progress_sends (worker_t *w)
     if (!w->rank0_lost && !w->stop_received
         && dr_now () - w->last_sent >= w->spec->worker_heartbeat)
         send_msg (w, PROTO_HEARTBEAT, NULL);
+    /* Rank 0 sends us a heartbeat at least every worker_heartbeat once it
+     * has started dispatching (before that it plans, for as long as that
+     * takes).  Silence for worker_timeout means it is gone: nothing else
+     * would tell us (a killed rank 0, or its node crashed). */
+    if (!w->rank0_lost && !w->stop_received && w->last_heard > 0
+        && w->spec->worker_timeout > 0
+        && dr_now () - w->last_heard > w->spec->worker_timeout) {
+        dr_log (LOG_ERR, "rank 0 sent nothing for %.0fs (worker_timeout): "
+                "it is lost; leaving (what it recorded stays, the next run "
+                "does the rest)", dr_now () - w->last_heard);
+        w->rank0_lost = true;
+    }
     keeper_tick ();
 }
 
@@ -364,6 +377,7 @@ static int progress_recv (worker_t *w)
         }
         if (rc == 0)
             break;
+        w->last_heard = dr_now ();
         if (m.tag == PROTO_ASSIGN)
             rc = handle_assign (w, &m.body);
         else if (m.tag == PROTO_STOP) {

@@ -346,6 +346,38 @@ at_most_twice() {
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
 }
 
+@test "kill -9 of rank 0: the workers leave within worker_timeout, their commands die, the next run does the rest" {
+    make_repo
+    spec s.json wl 'echo x >> "'"$T"'/starts/$(basename "$in")"; sleep 1; cp "$in" "$DATUMRUN_OUT/"' \
+        "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}, "worker_timeout": "4s", "worker_heartbeat": "1s"}'
+    start_job s.json --json
+    wait_for rank_pid 0
+    r0=$(rank_pid 0)
+    wait_for rank_pid 1
+    w=$(rank_pid 1)
+    wait_for busy "$w"
+    kids=$(pgrep -P "$w" -f 'sh -c' | tr '\n' ' ')
+    kill -9 "$r0"
+    # Nothing tells the workers (Open MPI 4.1 without ULFM): rank 0's
+    # silence does; they leave, and their commands go with them.
+    wait_for all_gone $kids
+    wait_for gone "$w"
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 1 ]
+    grep -q "rank 0 sent nothing for [0-9]*s (worker_timeout): it is lost" "$T/job.err"
+    # what was recorded stays; the next run does only the rest
+    n=$(ls wl | wc -l)
+    [ "$n" -lt "$N" ]
+    start_job s.json --json
+    wait_job
+    [ "$rc" -eq 0 ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(( $(jget "$j" processed) + $(jget "$j" skipped) ))" -eq "$N" ]
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
 @test "campaign run on Ctrl-C stops its pipeline gracefully and prints its table" {
     mkdir -p repo specs out/double
     for i in 1 2 3 4 5 6; do echo "$i" > "repo/f$i"; done
