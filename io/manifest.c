@@ -26,9 +26,10 @@
 
 /* A datum's record as the manifest keeps it: the three other hashes and
  * the host as indices into interned tables (a job's datums share them),
- * the strings as a block in the arena (record.c's layout).  112 bytes
- * where io_datum_rec_t takes 176; io_manifest_datum() and _find() hand
- * out io_datum_rec_t views of it. */
+ * the strings as a block in the arena (record.c's layout).  104 bytes
+ * where io_datum_rec_t takes 176 (the small fields packed together, the
+ * signal number in 8 bits: Linux's go to 64); io_manifest_datum() and
+ * _find() hand out io_datum_rec_t views of it. */
 typedef struct prec {
     io_hash_t id;
     io_hash_t hash;
@@ -36,16 +37,18 @@ typedef struct prec {
     uint32_t host;                           /* io_manifest_t.hosts index */
     int32_t rank;
     int32_t exit_status;
-    int32_t term_signal;
     uint32_t noutputs;
-    uint8_t state;
     uint16_t attempts;
+    uint8_t state;
+    int8_t term_signal;                      /* saturated to int8 */
     int64_t start_ns;
     double duration_s;
     uint64_t bytes_in;
     uint64_t bytes_out;
     char *block;                             /* inputs, then outputs */
 } prec_t;
+
+_Static_assert (sizeof (prec_t) == 104, "a packed record is 104 bytes");
 
 /* An attempt since the last checkpoint; older ones stay in the file. */
 typedef struct attempts {
@@ -436,7 +439,10 @@ static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec,
         .id = rec->id, .hash = rec->hash, .pipeline = (uint32_t)pl,
         .proc_job = (uint32_t)pj, .seen_job = (uint32_t)sj,
         .host = (uint32_t)host, .rank = rec->rank,
-        .exit_status = rec->exit_status, .term_signal = rec->term_signal,
+        .exit_status = rec->exit_status,
+        .term_signal = (int8_t)(rec->term_signal > INT8_MAX ? INT8_MAX
+                                : rec->term_signal < INT8_MIN ? INT8_MIN
+                                : rec->term_signal),
         .noutputs = (uint32_t)rec->noutputs, .state = rec->state,
         .attempts = rec->attempts, .start_ns = rec->start_ns,
         .duration_s = rec->duration_s, .bytes_in = rec->bytes_in,

@@ -1,5 +1,5 @@
 /* statcache.c: path -> (size, mtime_ns, inode, device, content hash).
- * An open-addressing hash table over a string arena, so that a million
+ * An open-addressing hash table over one pool of paths, so that a million
  * entries cost one allocation per few thousand paths rather than one each.
  */
 #include <errno.h>
@@ -14,28 +14,27 @@ int io__statcache_insert (io_statcache_t *sc, const char *path,
 
 /* Entries are dense, in insertion order; the table holds their index + 1
  * (0 = empty), so that an empty slot costs 4 bytes, not a whole entry: at
- * a million files the table is 8 MiB and the entries 64 MiB (it was 151
- * MiB of 72-byte slots).  The top bit of h marks an entry seen. */
+ * a million files the table is 8 MiB and the entries 64 MiB.  An entry's
+ * path is an offset into one pool of NUL-terminated strings, packed with
+ * 23 bits of the path's hash (to compare before strcmp) and the seen bit
+ * into one word: 64 bytes an entry, not 72 with a pointer. */
 typedef struct ent {
-    uint64_t h;           /* path hash (never 0 without SEEN), | SEEN */
-    char *path;
+    uint64_t ho;          /* SEEN | hash tag << OFF_BITS | pool offset */
     io_stat_entry_t e;
 } ent_t;
 
 #define SEEN (1ULL << 63)
-
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    char data[];
-} chunk_t;
+#define OFF_BITS 40
+#define OFF_MASK ((1ULL << OFF_BITS) - 1)
+#define TAG_MASK (((1ULL << 63) - 1) & ~OFF_MASK)
 
 struct io_statcache {
     ent_t *ents;
     size_t n, ents_cap;
     uint32_t *tab;
     size_t cap;           /* table slots, a power of two */
-    chunk_t *arena;
+    char *pool;           /* the paths */
+    size_t pool_len, pool_cap;
     size_t nput;          /* io_statcache_put calls: new or changed stats */
 };
 
@@ -56,12 +55,7 @@ void io_statcache_destroy (io_statcache_t *sc)
 {
     int saved = errno;
     if (sc) {
-        chunk_t *c = sc->arena;
-        while (c) {
-            chunk_t *next = c->next;
-            free (c);
-            c = next;
-        }
+        free (sc->pool);
         free (sc->ents);
         free (sc->tab);
         free (sc);
@@ -76,8 +70,12 @@ size_t io_statcache_size (const io_statcache_t *sc)
 
 static uint64_t path_hash (const char *path)
 {
-    uint64_t h = XXH3_64bits (path, strlen (path)) & ~SEEN;
-    return h ? h : 1;
+    return XXH3_64bits (path, strlen (path));
+}
+
+static const char *ent_path (const io_statcache_t *sc, const ent_t *x)
+{
+    return sc->pool + (x->ho & OFF_MASK);
 }
 
 /* The table slot for path: holding its entry, or the empty one where it
@@ -86,33 +84,43 @@ static uint32_t *lookup (const io_statcache_t *sc, const char *path,
                          uint64_t h)
 {
     size_t mask = sc->cap - 1;
+    uint64_t tag = h & TAG_MASK;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t *t = &sc->tab[i];
         if (*t == 0)
             return t;
         const ent_t *x = &sc->ents[*t - 1];
-        if ((x->h & ~SEEN) == h && !strcmp (x->path, path))
+        if ((x->ho & TAG_MASK) == tag && !strcmp (ent_path (sc, x), path))
             return t;
     }
 }
 
-static char *arena_strdup (io_statcache_t *sc, const char *s)
+/* Copy s into the pool; its offset, or -1 (ENOMEM). */
+static int64_t pool_add (io_statcache_t *sc, const char *s)
 {
     size_t len = strlen (s) + 1;
-    chunk_t *c = sc->arena;
-    if (!c || c->cap - c->used < len) {
-        size_t cap = len > 65536 ? len : 65536;
-        if (!(c = malloc (sizeof (*c) + cap)))
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = sc->arena;
-        sc->arena = c;
+    if (sc->pool_len + len > OFF_MASK) {
+        errno = ENOMEM;
+        return -1;
     }
-    char *p = c->data + c->used;
-    memcpy (p, s, len);
-    c->used += len;
-    return p;
+    if (sc->pool_cap - sc->pool_len < len) {
+        size_t ncap = sc->pool_cap ? sc->pool_cap : 65536;
+        while (ncap - sc->pool_len < len)
+            ncap *= 2;
+        /* Large blocks are mmapped and grown by mremap: no copy, and the
+         * pages not yet written cost no memory. */
+        char *np = realloc (sc->pool, ncap);
+        if (!np) {
+            errno = ENOMEM;
+            return -1;
+        }
+        sc->pool = np;
+        sc->pool_cap = ncap;
+    }
+    int64_t off = (int64_t)sc->pool_len;
+    memcpy (sc->pool + off, s, len);
+    sc->pool_len += len;
+    return off;
 }
 
 static int grow_to (io_statcache_t *sc, size_t ncap);
@@ -149,7 +157,7 @@ static int grow_to (io_statcache_t *sc, size_t ncap)
     if (!nt)
         return -1;
     for (size_t k = 0; k < sc->n; k++) {
-        size_t i = sc->ents[k].h & ~SEEN & (ncap - 1);
+        size_t i = path_hash (ent_path (sc, &sc->ents[k])) & (ncap - 1);
         while (nt[i])
             i = (i + 1) & (ncap - 1);
         nt[i] = (uint32_t)k + 1;
@@ -167,7 +175,7 @@ const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
     if (!*t)
         return NULL;
     ent_t *x = &sc->ents[*t - 1];
-    x->h |= SEEN;
+    x->ho |= SEEN;
     return &x->e;
 }
 
@@ -213,17 +221,15 @@ int io__statcache_insert (io_statcache_t *sc, const char *path,
             sc->ents = ne;
             sc->ents_cap = ncap;
         }
-        ent_t *x = &sc->ents[sc->n];
-        if (!(x->path = arena_strdup (sc, path))) {
-            errno = ENOMEM;
+        int64_t off = pool_add (sc, path);
+        if (off < 0)
             return -1;
-        }
-        x->h = h;
+        sc->ents[sc->n].ho = (h & TAG_MASK) | (uint64_t)off;
         *t = (uint32_t)++sc->n;
     }
     ent_t *x = &sc->ents[*t - 1];
     x->e = *e;
-    x->h = seen ? (h | SEEN) : h;
+    x->ho = seen ? (x->ho | SEEN) : (x->ho & ~SEEN);
     return 0;
 }
 
@@ -232,10 +238,10 @@ const char *io_statcache_next (const io_statcache_t *sc, size_t *iter,
 {
     for (; *iter < sc->n; (*iter)++) {
         const ent_t *x = &sc->ents[*iter];
-        if (!only_seen || (x->h & SEEN)) {
+        if (!only_seen || (x->ho & SEEN)) {
             (*iter)++;
             *e = &x->e;
-            return x->path;
+            return ent_path (sc, x);
         }
     }
     return NULL;

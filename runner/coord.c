@@ -133,7 +133,10 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     io_datum_rec_t rec = { 0 };
     dr_error_t err = { { 0 } };
     rec.id = d->id;
-    rec.hash = state == JOBS_DATUM_SUCCESS ? d->hash : (io_hash_t){ { 0 } };
+    int hrc = 0;
+    if (state == JOBS_DATUM_SUCCESS
+        && (hrc = sched_datum_hash (c->p, d, &rec.hash)) < 0)
+        dr_errprintf (&err, "recording a datum: %s", strerror (errno));
     io_hash_from_hex (c->job.id, &rec.proc_job);
     rec.seen_job = rec.proc_job;
     rec.pipeline = c->p->pipeline_hash;
@@ -145,7 +148,7 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.host = c->hosts[rank] ? c->hosts[rank] : "";
     rec.start_ns = r->start_ns;
     rec.duration_s = r->duration_s;
-    rec.bytes_in = d->bytes;
+    rec.bytes_in = sched_datum_bytes (c->p, d);
     rec.bytes_out = r->bytes_out;
     rec.exit_status = r->exit_status;
     rec.term_signal = r->term_signal;
@@ -154,7 +157,7 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     rec.out_sizes = r->outs.sizes;
     rec.out_mtimes = r->outs.mtimes;
     rec.noutputs = r->outs.n;
-    int rc = io_manifest_put (c->m, &rec, &err);
+    int rc = hrc < 0 ? -1 : io_manifest_put (c->m, &rec, &err);
     free (rec.inputs);
     if (rc == 0 && (state == JOBS_DATUM_SUCCESS
                     || state == JOBS_DATUM_RECOVERED))
@@ -341,7 +344,8 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
          * rerun skips. */
         if (record (c, r.didx, &r, JOBS_DATUM_SUCCESS, rank) == 0) {
             c->job.processed++;
-            c->job.bytes_downloaded += c->p->datums[r.didx].bytes;
+            c->job.bytes_downloaded
+                += sched_datum_bytes (c->p, &c->p->datums[r.didx]);
             c->job.bytes_uploaded += r.bytes_out;
         }
         break;

@@ -701,11 +701,11 @@ static uint64_t id_bucket (const io_hash_t *id)
  * version hash to it with that version's hash.  *earlier says that it
  * was that other version. */
 static bool same_inputs (const sched_plan_t *p, const sched_datum_t *d,
-                         const io_datum_rec_t *r, io_hasher_t *h,
-                         bool *earlier)
+                         const io_hash_t *dhash, const io_datum_rec_t *r,
+                         io_hasher_t *h, bool *earlier)
 {
     *earlier = false;
-    if (io_hash_eq (&r->hash, &d->hash))
+    if (io_hash_eq (&r->hash, dhash))
         return true;
     if (io_hash_is_zero (&r->pipeline)
         || io_hash_eq (&r->pipeline, &p->pipeline_hash))
@@ -787,15 +787,15 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
         if (dup)
             continue;
         set.slots[b] = (uint32_t)p->ndatums + 1;
+        /* The streaming form of sched_datum_hash (same bytes, same
+         * hash), with no allocation however many entries. */
+        io_hash_t dhash;
         io_hasher_reset (h);
         io_hasher_update (h, d->id.b, 16);
-        for (uint32_t j = 0; j < d->nentries; j++) {
-            const sched_entry_t *en = &p->entries[e[j]];
-            io_hasher_update (h, en->hash.b, 16);
-            d->bytes += en->bytes;
-        }
+        for (uint32_t j = 0; j < d->nentries; j++)
+            io_hasher_update (h, p->entries[e[j]].hash.b, 16);
         io_hasher_update (h, p->pipeline_hash.b, 16);
-        io_hasher_digest (h, &d->hash);
+        io_hasher_digest (h, &dhash);
         d->action = SCHED_PROCESS;
         io_datum_rec_t view;
         const io_datum_rec_t *r = m ? io_manifest_find (m, &d->id, &view)
@@ -804,7 +804,7 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
             p->nrecorded++;
             d->outputs = r->noutputs > 0;
             bool ok = r->state == JOBS_DATUM_SUCCESS, earlier;
-            if (ok && !opts->reprocess && same_inputs (p, d, r, h, &earlier)) {
+            if (ok && !opts->reprocess && same_inputs (p, d, &dhash, r, h, &earlier)) {
                 d->action = SCHED_SKIP;
                 d->earlier = earlier;
             }
@@ -881,6 +881,36 @@ void sched_plan_destroy (sched_plan_t *p)
         free (p);
     }
     errno = saved;
+}
+
+int sched_datum_hash (const sched_plan_t *p, const sched_datum_t *d,
+                      io_hash_t *out)
+{
+    io_hash_t small[64], *buf = small;
+    size_t n = (size_t)d->nentries + 2;
+    if (n > sizeof (small) / sizeof (small[0])
+        && !(buf = malloc (n * sizeof (*buf)))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    const uint32_t *e = p->ents + d->first;
+    buf[0] = d->id;
+    for (uint32_t j = 0; j < d->nentries; j++)
+        buf[1 + j] = p->entries[e[j]].hash;
+    buf[n - 1] = p->pipeline_hash;
+    io_hash_bytes (buf, n * sizeof (*buf), out);
+    if (buf != small)
+        free (buf);
+    return 0;
+}
+
+uint64_t sched_datum_bytes (const sched_plan_t *p, const sched_datum_t *d)
+{
+    const uint32_t *e = p->ents + d->first;
+    uint64_t b = 0;
+    for (uint32_t j = 0; j < d->nentries; j++)
+        b += p->entries[e[j]].bytes;
+    return b;
 }
 
 uint32_t sched_datum_entry_hashes (const sched_plan_t *p,

@@ -92,17 +92,18 @@ typedef enum sched_action {
 } sched_action_t;
 
 /* A datum: a tuple of entries.  Its entries are
- * plan->ents[first .. first + nentries - 1], indices into plan->entries. */
+ * plan->ents[first .. first + nentries - 1], indices into plan->entries.
+ * 32 bytes: its hash (id + contents + pipeline hash) and its size are
+ * computed from its entries when asked (sched_datum_hash, _bytes), not
+ * kept for each of a million datums. */
 typedef struct sched_datum {
     io_hash_t id;       /* hash of its (input name, repo, path) tuples */
-    io_hash_t hash;     /* id + contents + pipeline hash */
     uint64_t first;
     uint32_t nentries;
     uint8_t action;     /* sched_action_t */
     uint8_t changed;    /* a success with another hash exists */
     uint8_t earlier;    /* skipped: made by an earlier pipeline version */
     uint8_t outputs;    /* its record (if any) lists outputs */
-    uint64_t bytes;
 } sched_datum_t;
 
 typedef struct sched_plan {
@@ -174,6 +175,15 @@ static inline sched_dkeys_t sched_datum_keys (const sched_plan_t *p,
     sched_dkeys_t none = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
     return p->dkeys ? p->dkeys[d - p->datums] : none;
 }
+
+/* d's hash: XXH3-128 of its id, its entries' content hashes (in the
+ * order of sched_datum_inputs') and the plan's pipeline hash.  Allocates
+ * only for a datum of more than 62 entries: 0, or -1 (ENOMEM). */
+int sched_datum_hash (const sched_plan_t *p, const sched_datum_t *d,
+                      io_hash_t *out);
+
+/* d's size: its entries' content sizes summed. */
+uint64_t sched_datum_bytes (const sched_plan_t *p, const sched_datum_t *d);
 
 /* The content hashes of d's entries, in the order of sched_datum_inputs'
  * entries, into out (room for d->nentries); returns their count. */
