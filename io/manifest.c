@@ -145,8 +145,11 @@ static int tab_rehash (io_manifest_t *m, size_t ncap)
     return 0;
 }
 
-/* Room for `more` new datums, so that applying them cannot fail. */
-static int reserve (io_manifest_t *m, size_t more)
+/* Room for `more` new datums, so that applying them cannot fail: the
+ * records grow by doubling, or to exactly what is asked when exact (a
+ * load knows how many records it brings: a million of them take 104 MB,
+ * not the 109 of the next power of two). */
+static int reserve_recs (io_manifest_t *m, size_t more, bool exact)
 {
     size_t need = m->n + more;
     if (need >= UINT32_MAX) {
@@ -157,6 +160,8 @@ static int reserve (io_manifest_t *m, size_t more)
         size_t ncap = m->cap ? m->cap : 1024;
         while (ncap < need)
             ncap *= 2;
+        if (exact)
+            ncap = need;
         prec_t *r = realloc (m->recs, ncap * sizeof (*r));
         if (!r)
             return -1;
@@ -171,6 +176,11 @@ static int reserve (io_manifest_t *m, size_t more)
             return -1;
     }
     return 0;
+}
+
+static int reserve (io_manifest_t *m, size_t more)
+{
+    return reserve_recs (m, more, false);
 }
 
 /* Empty slot i, shifting later entries of its probe run back. */
@@ -738,7 +748,7 @@ static int sink_reserve (void *arg, int kind, size_t n)
 {
     io_manifest_t *m = arg;
     if (kind == IO__RESERVE_DATUMS)
-        return reserve (m, n);
+        return reserve_recs (m, n, true);
     return io_statcache_reserve (m->sc, n);
 }
 

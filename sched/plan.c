@@ -24,6 +24,9 @@
  * can nest in any other (a cross in a join joins on its first keyed
  * input's key).  A group regroups entries, not datums: each file of a join
  * in a group goes to the group of its own input's group_by key. */
+_Static_assert (sizeof (sched_entry_t) == 32, "an entry is 32 bytes");
+_Static_assert (sizeof (sched_datum_t) == 32, "a datum is 32 bytes");
+
 typedef struct dkeys {
     uint64_t shown, join, group;
 } dkeys_t;
@@ -226,10 +229,16 @@ static int add_entry (const char *relpath, bool is_dir,
         return dr_errprintf (w->err, "too many input entries");
     sched_entry_t *e = &p->entries[p->nentries];
     memset (e, 0, sizeof (*e));
+    if ((uint64_t)w->in->index > SCHED_ENTRY_INPUT_MAX)
+        return dr_errprintf (w->err, "too many inputs");
     e->input = (uint32_t)w->in->index;
     e->is_dir = is_dir;
-    if ((e->path = pool_add (p, relpath, strlen (relpath))) == UINT64_MAX)
+    uint64_t off = pool_add (p, relpath, strlen (relpath));
+    if (off == UINT64_MAX)
         return dr_errprintf (w->err, "out of memory planning datums");
+    if (off > SCHED_ENTRY_PATH_MAX)
+        return dr_errprintf (w->err, "too many input paths: over 1 TiB");
+    e->path = off;
     dkeys_t k = nokeys;
     if (expand_key (p, w->in->join_on, relpath, caps, &k.join, w->err) < 0
         || expand_key (p, w->in->group_by, relpath, caps, &k.group,

@@ -63,11 +63,14 @@ int sched_workers (const jobs_spec_t *spec, int nodes, int override);
 
 /* ------------------------------------------------------------------ plan */
 
-/* One matched file or directory of one pfs input. */
+/* One matched file or directory of one pfs input: 32 bytes, the pool
+ * offset, input index and directory bit in one word. */
+#define SCHED_ENTRY_PATH_MAX ((1ULL << 40) - 1)
+#define SCHED_ENTRY_INPUT_MAX ((1ULL << 23) - 1)
 typedef struct sched_entry {
-    uint32_t input;     /* pfs leaf index (jobs_spec_t.pfs) */
-    uint32_t is_dir;
-    uint64_t path;      /* offset of the repo-relative path in the pool */
+    uint64_t path : 40;   /* offset of the repo-relative path in the pool */
+    uint64_t input : 23;  /* pfs leaf index (jobs_spec_t.pfs) */
+    uint64_t is_dir : 1;
     uint64_t bytes;     /* content size (whole subtree for a directory) */
     io_hash_t hash;     /* content hash */
 } sched_entry_t;
