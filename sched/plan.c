@@ -740,13 +740,24 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
     set.cap = 64;
     while (set.cap < 2 * l->n + 2)
         set.cap *= 2;
-    set.slots = calloc (set.cap, sizeof (*set.slots));
     p->datums = malloc ((l->n ? l->n : 1) * sizeof (*p->datums));
     if (l->key)
         p->dkeys = malloc ((l->n ? l->n : 1) * sizeof (*p->dkeys));
-    if (!h || !set.slots || !p->datums || (l->key && !p->dkeys)) {
+    if (!h || !p->datums || (l->key && !p->dkeys)) {
         io_hasher_destroy (h);
-        free (set.slots);
+        return OOM (err);
+    }
+    /* Every datum's entry range first, so that the list's starts (8 bytes
+     * a datum) are freed before the ID set (8 more) is made: the
+     * planning peak holds one of them, not both. */
+    for (size_t i = 0; i < l->n; i++)
+        p->datums[i] = (sched_datum_t){
+            .first = l->start[i],
+            .nentries = (uint32_t)(l->start[i + 1] - l->start[i]) };
+    free (l->start);
+    l->start = NULL;
+    if (!(set.slots = calloc (set.cap, sizeof (*set.slots)))) {
+        io_hasher_destroy (h);
         return OOM (err);
     }
     (void)sc;
@@ -756,10 +767,9 @@ static int finish_datums (sched_plan_t *p, dlist_t *l, io_statcache_t *sc,
     l->ents = NULL;
     sort_plan = p;
     for (size_t i = 0; i < l->n; i++) {
+        /* In place: duplicates dropped, datum i moves down to ndatums. */
         sched_datum_t *d = &p->datums[p->ndatums];
-        memset (d, 0, sizeof (*d));
-        d->first = l->start[i];
-        d->nentries = (uint32_t)(l->start[i + 1] - l->start[i]);
+        *d = p->datums[i];
         const dkeys_t *dk = dlist_key (l, i);
         if (p->dkeys)
             p->dkeys[p->ndatums] = (sched_dkeys_t){ dk->shown, dk->join,
