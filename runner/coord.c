@@ -47,6 +47,8 @@ typedef struct coord {
     jobs_record_t job;
     bool stopping;
     const char *stop_reason;
+    bool unrecorded;        /* a result could not be journaled: its worker's
+                             * inflight list must outlive the job */
     collision_t *coll;
     size_t ncoll;
     char **hosts;           /* per rank, from the hello */
@@ -162,6 +164,8 @@ static int record (coord_t *c, uint32_t didx, const wresult_t *r,
     if (rc == 0 && (state == JOBS_DATUM_SUCCESS
                     || state == JOBS_DATUM_RECOVERED))
         rc = record_lineage (c, d, &err);
+    if (rc < 0)
+        c->unrecorded = true;
     if (rc < 0 && !c->stopping) {
         /* Results that cannot be recorded would be redone anyway: stop
          * handing out work (a full disk, say) and say why. */
@@ -473,7 +477,10 @@ static void progress (coord_t *c, bool *got)
         }
         buf_free (&msg.body);
     }
-    if (io_manifest_release (c->m, &jerr) < 0 && !c->stop_reason) {
+    bool released = io_manifest_release (c->m, &jerr) == 0;
+    if (!released)
+        c->unrecorded = true;
+    if (!released && !c->stop_reason) {
         dr_log (LOG_ERR, "%s; stopping the job: datums finished from here "
                 "on could not be recorded", jerr.text);
         c->stop_reason = "the manifest journal cannot be written";
@@ -916,6 +923,21 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         c.job.state = JOBS_STATE_SUCCESS;
     report_collisions (&c);
     progress_end (c.prog);
+    /* A worker's inflight list (the outputs it moved into place) is done
+     * with once its results are in the journal; a lost worker's, a
+     * worker's still holding datums, or any after a result that could
+     * not be recorded stay for the next run to clean up after
+     * (coord_clean_inflight). */
+    for (int w = 1; w < c.size && !c.unrecorded; w++) {
+        sched_wstate_t st = sched_dispatch_state (c.d, w);
+        if ((st != SCHED_W_ACTIVE && st != SCHED_W_LEAVING)
+            || sched_dispatch_held (c.d, w))
+            continue;
+        char *dir = jobs_sd_rank_dir (c.spec->state_dir, JOBS_SD_INFLIGHT, w);
+        if (dir)
+            (void)io_remove_tree (dir);
+        free (dir);
+    }
     if (io_manifest_job_end (c.m, &c.job, &err) < 0
         || io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0)
         dr_log (LOG_ERR, "%s (the journal keeps every result; the next run "

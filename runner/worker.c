@@ -817,9 +817,9 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     executor_destroy (w.xerr);
     exec_reap_orphans ();
     keeper_stop ();
-    /* Everything reported is in rank 0's journal now. */
-    if (w.inflight && !w.rank0_lost)
-        io_remove_tree (w.inflight);
+    /* The inflight list goes when rank 0 has journaled our results
+     * (coord.c, at the end of the job): not here, since a result rank 0
+     * could not record (a full disk) still needs it. */
     sandbox_close (w.sb);
     if (w.sbroot) {
         io_remove_tree (w.sbroot);
