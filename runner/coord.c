@@ -923,6 +923,10 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         c.job.state = JOBS_STATE_SUCCESS;
     report_collisions (&c);
     progress_end (c.prog);
+    if (io_manifest_job_end (c.m, &c.job, &err) < 0
+        || io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0)
+        dr_log (LOG_ERR, "%s (the journal keeps every result; the next run "
+                "replays it)", err.text);
     /* A worker's inflight list (the outputs it moved into place) is done
      * with once its results are in the journal; a lost worker's, a
      * worker's still holding datums, or any after a result that could
@@ -938,10 +942,6 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
             (void)io_remove_tree (dir);
         free (dir);
     }
-    if (io_manifest_job_end (c.m, &c.job, &err) < 0
-        || io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0)
-        dr_log (LOG_ERR, "%s (the journal keeps every result; the next run "
-                "replays it)", err.text);
     double cpu = cpu_seconds () - cpu0;
     write_job_log (&c, c.job.duration_s, cpu);
     dr_log (LOG_DEBUG, "rank 0 used %.3fs CPU in %.3fs wall (%.1f%%)", cpu,
