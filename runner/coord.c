@@ -572,6 +572,8 @@ static void dispatch (coord_t *c)
     for (int w = 1; w < c->size; w++)
         if (c->active[w])
             sched_dispatch_worker_joined (c->d, w, start);
+    /* The first tick: the time a pause (a suspended job) is measured from. */
+    check_silence (c, start);
     fill_all (c);
     while (sched_dispatch_remaining (c->d) > 0) {
         bool got;
@@ -892,6 +894,9 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         .datum_tries = (uint32_t)spec->datum_tries,
         .crash_limit = (uint32_t)spec->datum_crash_limit,
         .worker_timeout = spec->worker_timeout,
+        /* The loop ticks every 0.25 s; more than 2 s between ticks means
+         * rank 0 was stopped (the job suspended) or busy. */
+        .pause_gap = 2.0,
     };
     if (spec->datum_batching) {
         dopts.guided = true;

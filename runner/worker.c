@@ -82,6 +82,7 @@ typedef struct worker {
 
     double last_sent;       /* dr_now() of our last message */
     double last_heard;      /* dr_now() of rank 0's last message to us */
+    double last_loop;       /* dr_now() of the last progress_sends */
     buf_t results;          /* batched mode: results not yet sent */
     size_t nresults;
     double results_since;   /* dr_now() of the oldest of them */
@@ -174,6 +175,12 @@ static void progress_sends (worker_t *w)
      * has started dispatching (before that it plans, for as long as that
      * takes).  Silence for worker_timeout means it is gone: nothing else
      * would tell us (a killed rank 0, or its node crashed). */
+    /* Time this worker was not listening (stopped with its whole job and
+     * resumed, or busy moving a large output) is not rank 0's silence. */
+    double now = dr_now ();
+    if (w->last_loop > 0 && now - w->last_loop > 2.0 && w->last_heard > 0)
+        w->last_heard += now - w->last_loop;
+    w->last_loop = now;
     if (!w->rank0_lost && !w->stop_received && w->last_heard > 0
         && w->spec->worker_timeout > 0
         && dr_now () - w->last_heard > w->spec->worker_timeout) {

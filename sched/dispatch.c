@@ -29,6 +29,7 @@ struct sched_dispatch {
     int active;
     bool stopping;
     double avg;              /* moving average of attempt durations */
+    double last_tick;        /* the previous tick's time; 0 = none yet */
 };
 
 static int ring_grow (sched_dispatch_t *d)
@@ -333,6 +334,15 @@ size_t sched_dispatch_tick (sched_dispatch_t *d, double now, int *lost)
     size_t n = 0;
     if (d->o.worker_timeout <= 0)
         return 0;
+    /* A whole job suspended and resumed (scontrol suspend, SIGSTOP of
+     * every rank) finds every worker silent for as long as it was stopped:
+     * time we were not listening is not their silence. */
+    double gap = d->last_tick > 0 ? now - d->last_tick : 0;
+    d->last_tick = now;
+    if (d->o.pause_gap > 0 && gap > d->o.pause_gap)
+        for (int w = 1; w <= d->o.nworkers; w++)
+            if (present (&d->ws[w]))
+                d->ws[w].last_heard += gap;
     for (int w = 1; w <= d->o.nworkers; w++) {
         wslot_t *s = &d->ws[w];
         if (present (s) && now - s->last_heard > d->o.worker_timeout)

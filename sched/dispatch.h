@@ -47,6 +47,12 @@ typedef struct sched_dispatch_opts {
     uint32_t crash_limit;    /* losses before a datum fails, >= 1 */
     double worker_timeout;   /* seconds of silence before tick() reports a
                               * worker; 0 = never */
+    double pause_gap;        /* > 0: ticks this far apart mean we were not
+                              * listening (rank 0 stopped or suspended with
+                              * its job, or busy): the gap does not count
+                              * as the workers' silence (measured from
+                              * the previous tick: tick once at the start);
+                              * 0 = off */
 } sched_dispatch_opts_t;
 
 typedef enum sched_wstate {

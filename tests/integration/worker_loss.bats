@@ -378,6 +378,28 @@ at_most_twice() {
     [ "$(tree wl)" = "$(scratch_tree s.json)" ]
 }
 
+@test "the whole job suspended past worker_timeout and resumed: nobody is lost, the job completes" {
+    make_repo
+    spec s.json wl "$(work)" "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}, "worker_timeout": "3s", "worker_heartbeat": "1s"}'
+    start_job s.json --json
+    wait_for rank_pid 2
+    wait_for busy "$(rank_pid 2)"
+    # what scontrol suspend does: every process of the job stopped at once
+    pids=$(pgrep -s "$SID" | tr '\n' ' ')
+    kill -STOP $pids
+    sleep 6
+    kill -CONT $pids
+    wait_job
+    cat "$T/job.err" >&2
+    [ "$rc" -eq 0 ]
+    [ "$(jget "$j" state)" = success ]
+    [ "$(counts "$j")" = "$N + 0 / $N" ]
+    [ "$(jget "$j" lost_workers)" -eq 0 ]
+    ! grep -q "it is lost" "$T/job.err"
+    [ "$(tree wl)" = "$(scratch_tree s.json)" ]
+}
+
 @test "campaign run on Ctrl-C stops its pipeline gracefully and prints its table" {
     mkdir -p repo specs out/double
     for i in 1 2 3 4 5 6; do echo "$i" > "repo/f$i"; done

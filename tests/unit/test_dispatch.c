@@ -315,6 +315,20 @@ static const scenario_t scenarios[] = {
         { "tick 17.9=0", NULL },
         { "tick 18.1=1", "1:lost 2:lost | q:0,1,2,3 | rem:4" },
         { NULL, NULL } } },
+    { "silence: a gap between ticks (we were stopped) is not the workers' silence",
+      { .ndatums = 4, .nworkers = 2, .chunk = 1, .datum_tries = 3,
+        .crash_limit = 5, .worker_timeout = 10, .pause_gap = 2 }, 4, {
+        { "join 1", NULL },
+        { "join 2", NULL },
+        { "fill", "1:0,1 2:2,3 | q:- | rem:4" },
+        { "heard 1 8", NULL },
+        { "tick 9=0", NULL },
+        /* suspended from 9 to 39: 30 s not listening */
+        { "tick 39=0", "1:0,1 2:2,3 | q:- | rem:4" },
+        { "tick 39.25=0", NULL },
+        /* counted again from here: worker 2 was last heard at 0 + 30 */
+        { "tick 40.1=1", "1:0,1 2:lost | q:2,3 | rem:4" },
+        { NULL, NULL } } },
     { "stopping: returned datums stay queued, nothing is assigned",
       OPTS (5, 2, 1, false, 3, 5, 0), 5, {
         { "join 1", NULL },
