@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include "runner/container.h"
@@ -487,6 +490,14 @@ static int cmd_version (optparse_t *p)
 
 int main (int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* A fixed mmap threshold: glibc's moving one (raised to the size of
+     * each large block freed, up to 32 MiB) puts rank 0's growing arrays
+     * (the stat cache's paths, the plan's entries) on the heap after the
+     * manifest's load, where each doubling leaves the old copy resident.
+     * Above it, a block grows by mremap and is given back when freed. */
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     /* A worker's keeper (keeper.c), not a command for users. */
     if ((argc == 2 || argc == 3) && !strcmp (argv[1], "__keeper"))
         return keeper_main (argc == 3 ? argv[2] : NULL);
