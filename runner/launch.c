@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runner/container.h"
+#include "runner/coord.h"
 #include "runner/exec.h"
 #include "runner/runner.h"
 #include "slurm/slurm.h"
@@ -163,6 +164,22 @@ int runner_launch (run_opts_t *o)
 
 /* Run this executable under mpirun with workers + 1 ranks and wait for it;
  * its exit code comes back through a status file (DATUMRUN_STATUS_FILE). */
+/* Rank 0 died without ending its job (killed, or its node lost): the job
+ * is recorded killed now, as the next run would, so that list-job and
+ * inspect-job do not show it running in the meantime.  If the manifest is
+ * locked (a rank still alive, another run), that is left to the next run. */
+static void close_dead_job (const char *state_dir)
+{
+    dr_error_t err = { { 0 } };
+    io_manifest_t *m = io_manifest_open (state_dir, &err);
+    if (!m)
+        return;
+    coord_ctx_t x = { .m = m };
+    if (coord_close_dead_jobs (&x, &err) < 0)
+        fprintf (stderr, "datumrun: %s\n", err.text);
+    io_manifest_close (m);
+}
+
 static int launch_mpirun (run_opts_t *o, int workers, int nodes,
                           const char *source, long cores, bool tty,
                           const char *state_dir)
@@ -293,6 +310,7 @@ static int launch_mpirun (run_opts_t *o, int workers, int nodes,
             fprintf (stderr, "datumrun: the MPI job ended abnormally (mpirun "
                              "exit %d); the next run picks up where this one "
                              "stopped\n", WEXITSTATUS (status));
+        close_dead_job (state_dir);
         rc = EXIT_FAILED;
     }
 out:

@@ -367,6 +367,10 @@ at_most_twice() {
     cat "$T/job.err" >&2
     [ "$rc" -eq 1 ]
     grep -q "rank 0 sent nothing for [0-9]*s (worker_timeout): it is lost" "$T/job.err"
+    # the launcher records the job killed (not left "running")
+    run dr list-job s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" '[x["state"] for x in j]')" = "['killed']" ]
     # what was recorded stays; the next run does only the rest
     n=$(ls wl | wc -l)
     [ "$n" -lt "$N" ]
