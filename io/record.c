@@ -141,10 +141,13 @@ int io__datum_set_strings (io_datum_rec_t *rec, const char *inputs,
     return 0;
 }
 
-ssize_t io__datum_strings_size (const io_datum_rec_t *src)
+/* The bytes of src's inputs list and of its outputs (each with its NUL);
+ * -1 with EINVAL for a missing output. */
+static int strings_len (const io_datum_rec_t *src, size_t *ilen,
+                        size_t *outlen)
 {
-    const char *inputs = src->inputs ? src->inputs : "";
-    size_t ilen = io_inputs_len (inputs), outlen = 0;
+    *ilen = io_inputs_len (src->inputs ? src->inputs : "");
+    *outlen = 0;
     if (src->noutputs && !src->outputs) {
         errno = EINVAL;
         return -1;
@@ -154,8 +157,16 @@ ssize_t io__datum_strings_size (const io_datum_rec_t *src)
             errno = EINVAL;
             return -1;
         }
-        outlen += strlen (src->outputs[k]) + 1;
+        *outlen += strlen (src->outputs[k]) + 1;
     }
+    return 0;
+}
+
+ssize_t io__datum_strings_size (const io_datum_rec_t *src)
+{
+    size_t ilen, outlen;
+    if (strings_len (src, &ilen, &outlen) < 0)
+        return -1;
     if (ilen >= UINT32_MAX || outlen >= UINT32_MAX
         || src->noutputs >= UINT32_MAX) {
         errno = EINVAL;
@@ -173,18 +184,9 @@ int io__datum_copy_strings_at (io_datum_rec_t *dst, const io_datum_rec_t *src,
                                void *block)
 {
     const char *inputs = src->inputs ? src->inputs : "";
-    size_t ilen = io_inputs_len (inputs), outlen = 0;
-    if (src->noutputs && !src->outputs) {
-        errno = EINVAL;
+    size_t ilen, outlen;
+    if (strings_len (src, &ilen, &outlen) < 0)
         return -1;
-    }
-    for (size_t k = 0; k < src->noutputs; k++) {
-        if (!src->outputs[k]) {
-            errno = EINVAL;
-            return -1;
-        }
-        outlen += strlen (src->outputs[k]) + 1;
-    }
     char *p;
     if (alloc_strings_at (dst, ilen, outlen, src->noutputs, &p, block) < 0)
         return -1;

@@ -177,7 +177,10 @@ static int fill (batch_server_t *s, bool *full)
     return 1;
 }
 
-batch_req_t batch_server_next (batch_server_t *s, const char **text)
+/* The next request, reading the socket as needed; lazily, only while it
+ * may hold more (it was poked since it was last found empty). */
+static batch_req_t next_request (batch_server_t *s, const char **text,
+                                 bool lazy)
 {
     static const char *const empty = "";
     *text = empty;
@@ -187,26 +190,7 @@ batch_req_t batch_server_next (batch_server_t *s, const char **text)
             return r;
         if (s->eof)
             return BATCH_REQ_EOF;
-        bool full;
-        int rc = fill (s, &full);
-        if (rc == 0)
-            return BATCH_REQ_NONE;
-        if (rc < 0)
-            return BATCH_REQ_EOF;
-    }
-}
-
-batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text)
-{
-    static const char *const empty = "";
-    *text = empty;
-    for (;;) {
-        batch_req_t r = parse_line (s, text);
-        if (r != BATCH_REQ_NONE)
-            return r;
-        if (s->eof)
-            return BATCH_REQ_EOF;
-        if (!s->may_read)
+        if (lazy && !s->may_read)
             return BATCH_REQ_NONE;
         bool full = false;
         int rc = fill (s, &full);
@@ -214,11 +198,21 @@ batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text)
             return BATCH_REQ_EOF;
         /* Nothing, or less than there was room for: the socket is empty
          * until it is poked again. */
-        if (rc == 0 || !full)
+        if (lazy && (rc == 0 || !full))
             s->may_read = false;
         if (rc == 0)
             return BATCH_REQ_NONE;
     }
+}
+
+batch_req_t batch_server_next (batch_server_t *s, const char **text)
+{
+    return next_request (s, text, false);
+}
+
+batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text)
+{
+    return next_request (s, text, true);
 }
 
 void batch_server_poke (batch_server_t *s)
