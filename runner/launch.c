@@ -263,7 +263,11 @@ static int launch_mpirun (run_opts_t *o, int workers, int nodes,
 
     pid_t pid;
     dr_error_t serr = { { 0 } };
-    exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .new_pgroup = true };
+    /* If we are killed (kill -9 of the launcher alone, timeout -k), mpirun
+     * gets what a first Ctrl-C gives it: the job stops gracefully and
+     * records what finished, instead of running on unwatched. */
+    exec_spawn_t so = { .argv = argv, .fd = { -1, -1 }, .new_pgroup = true,
+                        .pdeathsig = SIGUSR2 };
     int relay[2] = { -1, -1 };
     int64_t t0_ns = dr_realtime_ns ();
     if (tty && pipe2 (relay, O_CLOEXEC) == 0) {

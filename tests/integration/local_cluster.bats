@@ -78,6 +78,33 @@ p = int(sys.argv[1]); os.kill(p, signal.SIGTERM); time.sleep(0.1); os.kill(p, si
     [ "$(ls dup | wc -l)" -eq "$n" ]
 }
 
+@test "kill -9 of the launcher alone: the MPI job stops gracefully, records what finished, the rerun does the rest" {
+    make_repo 30
+    spec s.json orph 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+        '{"parallelism_spec": {"constant": 2}}'
+    "$DATUMRUN" run s.json --json > first.json 2> first.err &
+    pid=$!
+    for t in $(seq 1 100); do
+        [ "$(ls orph 2>/dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
+    mp=$(pgrep -P "$pid" mpirun)
+    [ -n "$mp" ]
+    kill -9 "$pid"
+    wait "$pid" || true
+    # mpirun and its ranks end on their own (within the grace period)
+    for t in $(seq 1 600); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$mp" 2>/dev/null
+    run dr list-job s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(pyget "$output" 'j[0]["state"]')" = killed ]
+    n=$(pyget "$output" 'j[0]["processed"]')
+    [ "$n" -ge 2 ] && [ "$n" -lt 30 ]
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "$((30 - n)) + $n / 30" ]
+}
+
 @test "job_timeout stops the job like a signal" {
     make_repo 20
     spec s.json jt 'sleep 0.5; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
