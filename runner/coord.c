@@ -443,7 +443,10 @@ static void progress (coord_t *c, bool *got)
     dr_error_t err = { { 0 } }, jerr = { { 0 } };
     int failed = -1;
     *got = false;
-    /* The results of one sweep go to the journal in one write. */
+    /* The results of one sweep go to the journal in one write; they are
+     * counted as they come, and uncounted if that write fails (a full
+     * disk): what the summary calls processed is what a rerun skips. */
+    const jobs_record_t counted = c->job;
     io_manifest_hold (c->m);
     for (;;) {
         proto_msg_t msg;
@@ -478,8 +481,14 @@ static void progress (coord_t *c, bool *got)
         buf_free (&msg.body);
     }
     bool released = io_manifest_release (c->m, &jerr) == 0;
-    if (!released)
+    if (!released) {
         c->unrecorded = true;
+        c->job.processed = counted.processed;
+        c->job.failed = counted.failed;
+        c->job.recovered = counted.recovered;
+        c->job.bytes_downloaded = counted.bytes_downloaded;
+        c->job.bytes_uploaded = counted.bytes_uploaded;
+    }
     if (!released && !c->stop_reason) {
         dr_log (LOG_ERR, "%s; stopping the job: datums finished from here "
                 "on could not be recorded", jerr.text);
@@ -542,7 +551,7 @@ static void maybe_checkpoint (coord_t *c, double *last)
         const char *e = getenv ("DATUMRUN_CHECKPOINT_INTERVAL");
         interval = e ? atof (e) : 600.0;
     }
-    if (interval <= 0 || dr_now () - *last < interval)
+    if (interval <= 0 || dr_now () - *last < interval || c->unrecorded)
         return;
     dr_error_t err = { { 0 } };
     if (io_manifest_checkpoint (c->m, &c->p->pipeline_hash, &err) < 0)
@@ -928,8 +937,13 @@ int runner_coordinator (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         c.job.state = JOBS_STATE_SUCCESS;
     report_collisions (&c);
     progress_end (c.prog);
+    /* After a result that could not be journaled, no checkpoint: it would
+     * write what is in memory, that result too, and the summary (which
+     * does not count it) and the next run would disagree.  The journal
+     * holds every result that was recorded. */
     if (io_manifest_job_end (c.m, &c.job, &err) < 0
-        || io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0)
+        || (!c.unrecorded
+            && io_manifest_checkpoint (c.m, &c.p->pipeline_hash, &err) < 0))
         dr_log (LOG_ERR, "%s (the journal keeps every result; the next run "
                 "replays it)", err.text);
     /* A worker's inflight list (the outputs it moved into place) is done
