@@ -70,7 +70,9 @@ demo() {
 run_suite() { # run_suite BUILD_DIR LABEL
     local dir=$1 label=$2
     say "tests: $label"
-    (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
+    # Two at a time: the tests mostly wait (tests/CMakeLists.txt); the
+    # Slurm ones take turns on the one cluster.
+    (cd "$dir" && ctest --output-on-failure --timeout 900 -j2)
 }
 
 # The libFuzzer harnesses (tests/fuzz/README), each for a short fixed time
@@ -111,7 +113,7 @@ test_all() {
             ctest --output-on-failure --timeout 900 -L unit) || rc=1
     (cd "$ROOT/build-asan" &&
         ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
-            ctest --output-on-failure --timeout 900 -L integration) || rc=1
+            ctest --output-on-failure --timeout 900 -j2 -L integration) || rc=1
     fuzz_all || rc=1
     return $rc
 }

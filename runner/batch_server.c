@@ -29,7 +29,6 @@ struct batch_server {
     size_t rec_start;    /* where the record being built starts in out */
     bool rec_bad;
     bool eof;
-    bool may_read;       /* next_lazy: the socket may hold more */
     char text[BATCH_LINE_MAX + 1];
 };
 
@@ -71,7 +70,6 @@ batch_server_t *batch_server_create (int *child_fd)
     }
     fcntl (sv[0], F_SETFL, O_NONBLOCK);
     s->fd = sv[0];
-    s->may_read = true;
     *child_fd = sv[1];
     return s;
 }
@@ -166,10 +164,10 @@ static int fill (batch_server_t *s, bool *full)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
     if (n <= 0) {
-        /* End of file, or a reset: either way the command is gone.  An
-         * unterminated last line is not a request. */
+        /* End of file, or a reset: either way the command is gone.  The
+         * complete lines before it still count; an unterminated last line
+         * is not a request (parse_line never returns it). */
         s->eof = true;
-        s->in_pos = s->in.len;
         return -1;
     }
     s->in.len += (size_t)n;
@@ -177,10 +175,10 @@ static int fill (batch_server_t *s, bool *full)
     return 1;
 }
 
-/* The next request, reading the socket as needed; lazily, only while it
- * may hold more (it was poked since it was last found empty). */
+/* The next request: from what was read if !reading, else reading the
+ * socket as needed. */
 static batch_req_t next_request (batch_server_t *s, const char **text,
-                                 bool lazy)
+                                 bool reading)
 {
     static const char *const empty = "";
     *text = empty;
@@ -190,16 +188,12 @@ static batch_req_t next_request (batch_server_t *s, const char **text,
             return r;
         if (s->eof)
             return BATCH_REQ_EOF;
-        if (lazy && !s->may_read)
+        if (!reading)
             return BATCH_REQ_NONE;
         bool full = false;
         int rc = fill (s, &full);
         if (rc < 0)
             return BATCH_REQ_EOF;
-        /* Nothing, or less than there was room for: the socket is empty
-         * until it is poked again. */
-        if (lazy && (rc == 0 || !full))
-            s->may_read = false;
         if (rc == 0)
             return BATCH_REQ_NONE;
     }
@@ -207,17 +201,31 @@ static batch_req_t next_request (batch_server_t *s, const char **text,
 
 batch_req_t batch_server_next (batch_server_t *s, const char **text)
 {
-    return next_request (s, text, false);
-}
-
-batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text)
-{
     return next_request (s, text, true);
 }
 
-void batch_server_poke (batch_server_t *s)
+batch_req_t batch_server_next_read (batch_server_t *s, const char **text)
 {
-    s->may_read = true;
+    return next_request (s, text, false);
+}
+
+int batch_server_read (batch_server_t *s)
+{
+    int got = 0;
+    /* A few reads at most: a command that floods its socket must not
+     * keep the worker here (what is left is read at the next call). */
+    for (int i = 0; i < 16 && !s->eof; i++) {
+        bool full = false;
+        int rc = fill (s, &full);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        got = 1;
+        if (!full)
+            break;
+    }
+    return got;
 }
 
 bool batch_server_eof (const batch_server_t *s)

@@ -59,11 +59,12 @@ int batch_server_fd (const batch_server_t *s);
  * call returns BATCH_REQ_EOF. */
 batch_req_t batch_server_next (batch_server_t *s, const char **text);
 
-/* The same, but reading the socket only after batch_server_poke() (the
- * caller's poll said it is readable) and only until a read comes back
- * short: no read that finds nothing.  A new server starts poked. */
-batch_req_t batch_server_next_lazy (batch_server_t *s, const char **text);
-void batch_server_poke (batch_server_t *s);
+/* The worker's way, in two steps, so that it can drain the command's
+ * stdout and stderr in between (exec_batch.c): batch_server_read() reads
+ * what the socket holds now (1: bytes came, 0: nothing, -1: end of file),
+ * batch_server_next_read() parses only what was read, never reading. */
+int batch_server_read (batch_server_t *s);
+batch_req_t batch_server_next_read (batch_server_t *s, const char **text);
 /* The command closed its end (a request returned BATCH_REQ_EOF). */
 bool batch_server_eof (const batch_server_t *s);
 

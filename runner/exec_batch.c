@@ -270,27 +270,28 @@ static void end_datum (batch_exec_t *b, int status)
     b->ended = true;
 }
 
-/* Everything the command wrote to its stdout and stderr before it wrote
- * "done" is in the pipes: one ppoll tells whether there is any. */
-static void drain_before_done (batch_exec_t *b)
+/* Read what the command sent, then its output: whatever it wrote to its
+ * stdout or stderr before a request is in the pipes by the time that
+ * request is read (its write returned first), so draining after the read
+ * puts it in this datum's log before the request can end the datum.
+ * (Drained first and read second, output written in between would go to
+ * the next datum's log.)  drain: the pipes are to be read anyway (the
+ * caller's ppoll found them ready, or it saw nothing and reads all). */
+static void read_socket_then_pipes (batch_exec_t *b, bool sock, bool drain)
 {
-    struct pollfd p[2];
-    nfds_t n = 0;
-    for (int i = 0; i < 2; i++)
-        if (b->child.pipe[i] >= 0)
-            p[n++] = (struct pollfd){ .fd = b->child.pipe[i],
-                                      .events = POLLIN };
-    if (n && poll (p, n, 0) != 0)
+    if (b->srv && sock && batch_server_read (b->srv) != 0)
+        drain = true;
+    if (drain)
         exec_drain (&b->child);
 }
 
-/* What the command said: requests in order. */
+/* What the command said, as far as it was read: requests in order. */
 static void read_requests (batch_exec_t *b)
 {
     const char *text;
     batch_req_t r;
     while (b->srv && !b->ended
-           && (r = batch_server_next_lazy (b->srv, &text))
+           && (r = batch_server_next_read (b->srv, &text))
                   != BATCH_REQ_NONE) {
         switch (r) {
         case BATCH_REQ_NEXT:
@@ -316,7 +317,6 @@ static void read_requests (batch_exec_t *b)
         case BATCH_REQ_FAIL:
             if (!b->task || !b->handed)
                 break;      /* nothing current: the first `datumrun next` */
-            drain_before_done (b);
             end_datum (b, r == BATCH_REQ_OK ? 0 : W_EXITCODE (1, 0));
             if (r == BATCH_REQ_FAIL) {
                 log_note (b->task, "failed: %s", text[0] ? text : "(no "
@@ -385,13 +385,10 @@ static int batch_poll (executor_t *x, exec_status_t *st)
     bool all = !b->polled;
     b->polled = false;
     if (b->alive && !b->ended) {
-        if (all || b->pipe_ready)
-            exec_drain (&b->child);
-        if (b->srv) {
+        if (b->srv)
             batch_server_flush (b->srv);
-            if (all || b->sock_ready)
-                batch_server_poke (b->srv);
-        }
+        read_socket_then_pipes (b, all || b->sock_ready,
+                                all || b->pipe_ready);
         read_requests (b);
     }
     if (b->alive && !b->ended
@@ -401,8 +398,7 @@ static int batch_poll (executor_t *x, exec_status_t *st)
         if (exec_poll (&b->child, &status)) {
             /* Requests it sent before dying still count ("done ok", then
              * exit): read them first. */
-            if (b->srv)
-                batch_server_poke (b->srv);
+            read_socket_then_pipes (b, true, false);
             read_requests (b);
             if (!b->ended)
                 command_exited (b, status);

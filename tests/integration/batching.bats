@@ -335,3 +335,56 @@ PY
     done
     [ "$(grep -c True pp/*.seen | awk -F: '{s += $2} END {print s}')" -eq 3 ]
 }
+
+# Output a command writes just before its "done" belongs to that datum,
+# however the worker's wake-up falls: here the command stops its worker
+# (its parent) while it prints and reports, so that the worker finds both
+# the output and the "done" waiting at once, every datum.  (The worker
+# reads the socket, then drains the pipes, then acts on the requests; act
+# first, drain after, and each line would land in the next datum's log.)
+@test "output written just before done is in that datum's log, even when the worker finds both at once" {
+    mkdir repo
+    for i in 1 2 3 4 5 6; do echo "$i" > repo/f$i; done
+    cat > stopper.py <<'EOF'
+import os, signal, sys, datumrun
+worker = os.getppid()
+with open("/proc/%d/comm" % worker) as f:
+    assert f.read().strip() == "datumrun", "the parent is not the worker"
+for datum in datumrun.datums(paths=True):
+    name = datum.inputs["in"].rsplit("/", 1)[1]
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        print("out of", name, flush=True)
+        print("err of", name, file=sys.stderr, flush=True)
+        datum.succeed()
+    finally:
+        os.kill(worker, signal.SIGCONT)
+EOF
+    $PY - "$T" <<'EOF'
+import json, sys
+s = {"pipeline": {"name": "st"},
+     "transform": {"cmd": ["python3", sys.argv[1] + "/stopper.py"],
+                   "datum_batching": True},
+     "input": {"pfs": {"name": "in", "repo": "repo", "glob": "/*"}},
+     "parallelism_spec": {"constant": 1}, "datum_tries": 1}
+json.dump(s, open("st.json", "w"))
+EOF
+    run dr run st.json --json
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "6 + 0 / 6" ]
+    jid=$(jget "$(last_json)" job_id)
+    # Each datum's logs hold exactly its own lines: one out line and one
+    # err line naming the same input, six different inputs.
+    n=0
+    for f in .datumrun/st/logs/$jid/*.out; do
+        line=$(cat "$f")
+        [[ $line =~ ^out\ of\ f[1-6]$ ]]
+        [ "$(grep -c ' of ' "${f%.out}.err")" -eq 1 ]
+        grep -qx "err of ${line#out of }" "${f%.out}.err"
+        echo "${line#out of }" >> seen
+        n=$((n + 1))
+    done
+    [ "$n" -eq 6 ]
+    [ "$(sort -u seen | wc -l)" -eq 6 ]
+}

@@ -383,13 +383,23 @@ GPUS='sleep 0.3; echo "$(hostname) ${SLURM_PROCID:-?} ${CUDA_VISIBLE_DEVICES:-no
     # The node to crash: one holding a worker, not the first (rank 0 and
     # the batch script run there).
     first=
+    victim=
     for t in $(seq 1 240); do
         [ -n "$first" ] || first=$(scontrol show hostnames "$(squeue -h -j "$id" -t R -o %N)" 2>/dev/null | head -n 1)
         victim=$(cut -d' ' -f1 crash/*.where 2>/dev/null | sort -u | grep -vx "${first:-none}" | tail -n 1)
         [ -n "$first" ] && [ -n "$victim" ] && break
+        # A job that ended (or never started) has no node to crash: say why.
+        jstate=$(squeue -h -j "$id" -o %T 2>/dev/null)
+        case "$jstate" in PENDING|CONFIGURING|RUNNING) ;; *) break ;; esac
         sleep 0.5
     done
-    [[ $victim =~ ^drnode[1-3]$ ]]
+    if ! [[ $victim =~ ^drnode[1-3]$ ]]; then
+        echo "# no victim after ${t}s/2: job state '${jstate:-}', first '$first'" >&3
+        squeue -j "$id" >&3 2>&1 || true
+        sinfo -N -o '%N %T %E' >&3 2>&1 || true
+        cat crash/*.where "$log" >&3 2>&1 || true
+        false
+    fi
     CRASHED=$victim
     timeout 60 "$DATUMRUN_SRC/slurm/cluster.sh" crash "$victim"
     # Nothing of the node is left to finish a datum.

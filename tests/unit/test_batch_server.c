@@ -76,46 +76,50 @@ static void test_requests (void **state)
     batch_server_destroy (s);
 }
 
-/* "next OPTION...": the options reach the caller; the lazy reader reads
- * the socket only when poked, and not again after a short read. */
-static void test_next_options_lazy (void **state)
+/* "next OPTION...": the options reach the caller.  The worker's two
+ * steps: batch_server_read() reads what the socket holds, and
+ * batch_server_next_read() parses only that, never reading. */
+static void test_next_options_read (void **state)
 {
     int cfd;
     batch_server_t *s = batch_server_create (&cfd);
     const char *text;
     assert_non_null (s);
     put (cfd, "next paths\nnext\nnext  paths x\nnextpaths\n");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NONE);
+    assert_int_equal (batch_server_read (s), 1);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NEXT);
     assert_string_equal (text, "paths");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NEXT);
     assert_string_equal (text, "");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NEXT);
     assert_string_equal (text, " paths x");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_BAD);
-    /* the read was short: nothing more is read until a poke */
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_BAD);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NONE);
+    /* what arrives later is not parsed until it is read */
     put (cfd, "done ok\n");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
-    batch_server_poke (s);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_OK);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
-    /* buffered lines are parsed without a poke */
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NONE);
+    assert_int_equal (batch_server_read (s), 1);
+    assert_int_equal (batch_server_read (s), 0);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_OK);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NONE);
+    /* lines left in the buffer stay there across reads */
     put (cfd, "done ok\nnext\n");
-    batch_server_poke (s);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_OK);
-    put (cfd, "done fail late\n");
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NEXT);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
+    assert_int_equal (batch_server_read (s), 1);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_OK);
+    put (cfd, "done fail late\nnext pa");
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NEXT);
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_NONE);
+    assert_int_equal (batch_server_read (s), 1);
     close (cfd);
-    batch_server_poke (s);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_FAIL);
-    assert_string_equal (text, "late");
-    assert_false (batch_server_eof (s));
-    /* the close, too, is read once the caller's poll says so */
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_NONE);
-    batch_server_poke (s);
-    assert_int_equal (batch_server_next_lazy (s, &text), BATCH_REQ_EOF);
+    /* the close is seen by a read; the complete lines before it count,
+     * the unterminated one does not */
+    assert_int_equal (batch_server_read (s), -1);
     assert_true (batch_server_eof (s));
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_FAIL);
+    assert_string_equal (text, "late");
+    assert_int_equal (batch_server_next_read (s, &text), BATCH_REQ_EOF);
+    assert_int_equal (batch_server_next (s, &text), BATCH_REQ_EOF);
     batch_server_destroy (s);
     (void)state;
 }
@@ -287,7 +291,7 @@ int main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_requests),
-        cmocka_unit_test (test_next_options_lazy),
+        cmocka_unit_test (test_next_options_read),
         cmocka_unit_test (test_records),
         cmocka_unit_test (test_full_socket),
         cmocka_unit_test (test_malformed_answers),
