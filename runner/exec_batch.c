@@ -279,8 +279,18 @@ static void end_datum (batch_exec_t *b, int status)
  * caller's ppoll found them ready, or it saw nothing and reads all). */
 static void read_socket_then_pipes (batch_exec_t *b, bool sock, bool drain)
 {
-    if (b->srv && sock && batch_server_read (b->srv) != 0)
-        drain = true;
+    if (!drain && b->srv && sock && batch_server_read (b->srv) != 0) {
+        /* One look at both pipes rather than a read of each. */
+        struct pollfd p[2];
+        nfds_t n = 0;
+        for (int i = 0; i < 2; i++)
+            if (b->child.pipe[i] >= 0)
+                p[n++] = (struct pollfd){ .fd = b->child.pipe[i],
+                                          .events = POLLIN };
+        drain = n && poll (p, n, 0) != 0;
+    }
+    else if (b->srv && sock)
+        batch_server_read (b->srv);
     if (drain)
         exec_drain (&b->child);
 }

@@ -319,6 +319,11 @@ proto_t *proto_init (int *rank, int *size, dr_error_t *err)
     proto_t *p = calloc (1, sizeof (*p));
     if (!p)
         abort ();
+    /* No rank ever blocks in MPI (they poll and sleep on their own), so
+     * Open MPI's progress loop has nobody to yield to: on an oversubscribed
+     * node it would call sched_yield on every probe, four times a batched
+     * datum (bench/RESULTS.md).  The user's setting wins. */
+    setenv ("OMPI_MCA_mpi_yield_when_idle", "0", 0);
     if ((rc = MPI_Init (NULL, NULL)) != MPI_SUCCESS) {
         mpi_fail (err, rc, "MPI_Init");
         free (p);

@@ -803,6 +803,11 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
             double t = 0.02;
             if (w.deadline && w.deadline - now < t)
                 t = w.deadline - now;
+            /* Results held for a batch go within 2 ms (progress_sends),
+             * not at the end of a long datum: rank 0 refills our reserve
+             * when it has them. */
+            if (w.nresults && w.results_since + 2e-3 - now < t)
+                t = w.results_since + 2e-3 - now;
             if (w.kill_at && w.kill_at - now < t)
                 t = w.kill_at - now;
             executor_wait (w.run, t > 0 ? t : 0);
@@ -815,8 +820,11 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         }
         if (w.stop_received && proto_pending (proto) == 0)
             break;
+        /* Nothing to run: rank 0's next chunk is on its way (or the job
+         * ends).  MPI gives no descriptor to wait on, so look often: a
+         * worker that sleeps long here starts its next datum late. */
         runner_idle_wait (-1, backoff);
-        if (backoff < 5e-3)
+        if (backoff < 1e-3)
             backoff *= 2;
     }
     flush_results (&w);

@@ -4,6 +4,7 @@
  * can drive whole jobs through it, losses included.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,10 +200,26 @@ size_t sched_dispatch_chunk (const sched_dispatch_t *d)
     return c;
 }
 
+/* What a worker holds ahead of the datum it runs must outlast rank 0's
+ * reply to its result (rank 0 sleeps up to a few ms when idle, and the
+ * worker sees the reply when its datum ends): at least this much work at
+ * the average duration.  Short datums vary (a lognormal's short tail is a
+ * tenth of its median), so two of them alone may not. */
+#define RESERVE_SECONDS 0.02
+
 size_t sched_dispatch_per_worker (const sched_dispatch_t *d)
 {
     bool short_datums = d->avg > 0 && d->avg < 0.05;
-    return (short_datums ? 3 : 2) * sched_dispatch_chunk (d);
+    size_t chunk = sched_dispatch_chunk (d);
+    size_t n = (short_datums ? 3 : 2) * chunk;
+    if (short_datums) {
+        /* the running chunk, plus RESERVE_SECONDS of work in whole chunks */
+        size_t ahead = (size_t)ceil (RESERVE_SECONDS / d->avg);
+        size_t want = chunk * (1 + (ahead + chunk - 1) / chunk);
+        if (want > n)
+            n = want;
+    }
+    return n;
 }
 
 size_t sched_dispatch_assign (sched_dispatch_t *d, int w, uint32_t *out,
