@@ -54,19 +54,20 @@ static const uint8_t hexvals[256] = {
 
 int io_hash_from_hex (const char *hex, io_hash_t *out)
 {
+    /* One pass: a NUL maps to 0 (bad) like any other non-hex byte, and
+     * stops the walk at the pair it is in. */
     int bad = 0;
-    for (int i = 0; i < 32; i++)
-        bad |= !hex[i];
-    if (bad || hex[32]) {
-        errno = EINVAL;
-        return -1;
-    }
-    for (int i = 0; i < 16; i++) {
+    io_hash_t v;
+    for (int i = 0; i < 16 && !bad; i++) {
         int hi = hexvals[(unsigned char)hex[2 * i]];
-        int lo = hexvals[(unsigned char)hex[2 * i + 1]];
-        bad |= !hi | !lo;
-        out->b[i] = (uint8_t)(((hi - 1) & 15) << 4 | ((lo - 1) & 15));
+        int lo = hi ? hexvals[(unsigned char)hex[2 * i + 1]] : 0;
+        bad = !hi | !lo;
+        v.b[i] = (uint8_t)(((hi - 1) & 15) << 4 | ((lo - 1) & 15));
     }
+    if (!bad && hex[32])
+        bad = 1;
+    if (!bad)
+        *out = v;
     if (bad) {
         errno = EINVAL;
         return -1;

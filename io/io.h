@@ -57,7 +57,7 @@ io_statcache_t *io_statcache_create (void);
 void io_statcache_destroy (io_statcache_t *sc);
 size_t io_statcache_size (const io_statcache_t *sc);
 /* Returns the entry or NULL. */
-const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
+const io_stat_entry_t *io_statcache_get (io_statcache_t *sc,
                                          const char *path);
 /* Insert or replace; marks the entry seen.  Returns 0 or -1 (ENOMEM). */
 int io_statcache_put (io_statcache_t *sc, const char *path,

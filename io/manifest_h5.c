@@ -1287,6 +1287,28 @@ static int unhex32 (const char src[32], uint8_t out[16])
     return io_hash_from_hex (buf, (io_hash_t *)(void *)out);
 }
 
+/* The same for a column whose value repeats from row to row (a job's or
+ * the pipeline's ID): the last text decoded and what it gave. */
+typedef struct hexmemo {
+    bool valid;
+    char text[32];
+    uint8_t bin[16];
+} hexmemo_t;
+
+static int unhex32_memo (hexmemo_t *mm, const char src[32], uint8_t out[16])
+{
+    if (!mm->valid || memcmp (mm->text, src, 32)) {
+        if (unhex32 (src, mm->bin) < 0) {
+            mm->valid = false;
+            return -1;
+        }
+        memcpy (mm->text, src, 32);
+        mm->valid = true;
+    }
+    memcpy (out, mm->bin, 16);
+    return 0;
+}
+
 static int attr_read (hid_t obj, const char *name, hid_t type, void *v)
 {
     hid_t a = H5Aopen (obj, name, H5P_DEFAULT);
@@ -1390,6 +1412,7 @@ static int read_datums (hid_t file, const types_t *t, int version,
     uint64_t sum;
     hid_t d = H5I_INVALID_HID;
     XXH3_state_t *st = XXH3_createState ();
+    hexmemo_t memo[3] = { { 0 } };  /* proc_job, seen_job, pipeline */
     int rc = -1;
 
     if (!st)
@@ -1462,9 +1485,9 @@ static int read_datums (hid_t file, const types_t *t, int version,
             uint64_t off = w->strings_offset;
             uint64_t end = off + w->inputs_length + w->outputs_length;
             if (unhex32 (w->id, r.id.b) < 0 || unhex32 (w->hash, r.hash.b) < 0
-                || unhex32 (w->proc_job, r.proc_job.b) < 0
-                || unhex32 (w->seen_job, r.seen_job.b) < 0
-                || unhex32 (w->pipeline, r.pipeline.b) < 0
+                || unhex32_memo (&memo[0], w->proc_job, r.proc_job.b) < 0
+                || unhex32_memo (&memo[1], w->seen_job, r.seen_job.b) < 0
+                || unhex32_memo (&memo[2], w->pipeline, r.pipeline.b) < 0
                 || w->host_index >= nhosts || off > nstrs || end > nstrs
                 || end < off) {
                 set_reason (msg, "datums row %zu is malformed", first + k);

@@ -36,6 +36,7 @@ struct io_statcache {
     char *pool;           /* the paths */
     size_t pool_len, pool_cap;
     size_t nput;          /* io_statcache_put calls: new or changed stats */
+    size_t guess;         /* the entry after the last one get() found */
 };
 
 io_statcache_t *io_statcache_create (void)
@@ -168,13 +169,24 @@ static int grow_to (io_statcache_t *sc, size_t ncap)
     return 0;
 }
 
-const io_stat_entry_t *io_statcache_get (const io_statcache_t *sc,
+const io_stat_entry_t *io_statcache_get (io_statcache_t *sc,
                                          const char *path)
 {
-    uint32_t *t = lookup (sc, path, path_hash (path));
-    if (!*t)
-        return NULL;
-    ent_t *x = &sc->ents[*t - 1];
+    /* A rerun asks for the files in the order the run before put them
+     * (the entries' order): try the entry after the last one found before
+     * hashing the path and probing the table.  Paths are unique, so a
+     * match is the entry. */
+    ent_t *x;
+    if (sc->guess < sc->n
+        && !strcmp (ent_path (sc, &sc->ents[sc->guess]), path))
+        x = &sc->ents[sc->guess];
+    else {
+        uint32_t *t = lookup (sc, path, path_hash (path));
+        if (!*t)
+            return NULL;
+        x = &sc->ents[*t - 1];
+    }
+    sc->guess = (size_t)(x - sc->ents) + 1;
     x->ho |= SEEN;
     return &x->e;
 }

@@ -6,8 +6,9 @@
  *
  * Policy:
  * - A worker holds the datum it runs plus a reserve, so that it never
- *   waits on rank 0 between datums: one chunk in reserve, two while datums
- *   average under 50 ms (rank 0's reply could otherwise come too late).
+ *   waits on rank 0 between datums: one chunk in reserve; while datums
+ *   average under 50 ms, two chunks and at least 20 ms of work at the
+ *   average duration (rank 0's reply could otherwise come too late).
  * - Chunks are chunk_spec.number datums (with chunk_seconds, as many as
  *   make that much work at the average duration, up to that number); with
  *   `guided`, they shrink toward

@@ -419,6 +419,48 @@ static void test_guided_sizes (void **state)
     sched_dispatch_destroy (d);
 }
 
+/* The reserve: one chunk ahead for long datums; for short ones two
+ * chunks and at least 20 ms of work at the average duration, so that a
+ * worker never runs dry while rank 0's reply is on its way. */
+static void test_reserve_by_time (void **state)
+{
+    (void)state;
+    static const struct {
+        double avg;        /* every result's duration */
+        size_t chunk;
+        size_t per_worker;
+    } cases[] = {
+        { 1.0, 1, 2 },     /* long: the running chunk plus one */
+        { 0.04, 1, 3 },    /* short: two chunks ahead (more than 20 ms) */
+        { 0.005, 1, 5 },   /* 5 ms: four ahead make 20 ms */
+        { 0.002, 1, 11 },  /* 2 ms: ten ahead */
+    };
+    for (size_t c = 0; c < sizeof (cases) / sizeof (cases[0]); c++) {
+        sched_dispatch_opts_t o = OPTS (100, 1, 1, false, 3, 5, 0);
+        sched_dispatch_t *d = sched_dispatch_create (&o);
+        assert_non_null (d);
+        for (uint32_t i = 0; i < 100; i++)
+            sched_dispatch_push (d, i);
+        sched_dispatch_worker_joined (d, 1, 0);
+        uint32_t buf[64];
+        /* a few results of that duration set the average */
+        for (int k = 0; k < 3; k++) {
+            while (sched_dispatch_assign (d, 1, buf, 64) > 0)
+                ;
+            uint32_t v = sched_dispatch_holding (d, 1)[0];
+            assert_int_equal (sched_dispatch_result (d, 1, v, SCHED_RES_DONE,
+                                                     cases[c].avg, 0),
+                              SCHED_V_FINISHED);
+        }
+        assert_int_equal (sched_dispatch_chunk (d), cases[c].chunk);
+        assert_int_equal (sched_dispatch_per_worker (d), cases[c].per_worker);
+        while (sched_dispatch_assign (d, 1, buf, 64) > 0)
+            ;
+        assert_int_equal (sched_dispatch_held (d, 1), cases[c].per_worker);
+        sched_dispatch_destroy (d);
+    }
+}
+
 /* datum_tries beyond 255 (the old 8-bit counter) still ends. */
 static void test_many_tries (void **state)
 {
@@ -459,6 +501,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_scenarios),
         cmocka_unit_test (test_guided_sizes),
+        cmocka_unit_test (test_reserve_by_time),
         cmocka_unit_test (test_many_tries),
         cmocka_unit_test (test_bad_input),
     };
