@@ -204,7 +204,10 @@ size_t sched_dispatch_chunk (const sched_dispatch_t *d)
  * reply to its result (rank 0 sleeps up to a few ms when idle, and the
  * worker sees the reply when its datum ends): at least this much work at
  * the average duration.  Short datums vary (a lognormal's short tail is a
- * tenth of its median), so two of them alone may not. */
+ * tenth of its median), so two of them alone may not.  But never more
+ * than a guided share of what is queued: near the end of the queue (or
+ * when the average is made of quick datums and slow ones follow) a
+ * worker must not hoard what the others could run. */
 #define RESERVE_SECONDS 0.02
 
 size_t sched_dispatch_per_worker (const sched_dispatch_t *d)
@@ -215,6 +218,9 @@ size_t sched_dispatch_per_worker (const sched_dispatch_t *d)
     if (short_datums) {
         /* the running chunk, plus RESERVE_SECONDS of work in whole chunks */
         size_t ahead = (size_t)ceil (RESERVE_SECONDS / d->avg);
+        size_t share = d->len / (3 * (size_t)(d->active > 0 ? d->active : 1));
+        if (ahead > share)
+            ahead = share;
         size_t want = chunk * (1 + (ahead + chunk - 1) / chunk);
         if (want > n)
             n = want;

@@ -459,6 +459,33 @@ static void test_reserve_by_time (void **state)
         assert_int_equal (sched_dispatch_held (d, 1), cases[c].per_worker);
         sched_dispatch_destroy (d);
     }
+    /* ... but no more than a guided share of the queue: 4 quick datums
+     * done, 4 slow ones left for 2 workers, each gets two (the running
+     * one and one ahead), not one worker all four. */
+    sched_dispatch_opts_t o = OPTS (8, 2, 1, false, 3, 5, 0);
+    sched_dispatch_t *d = sched_dispatch_create (&o);
+    assert_non_null (d);
+    for (uint32_t i = 0; i < 8; i++)
+        sched_dispatch_push (d, i);
+    sched_dispatch_worker_joined (d, 1, 0);
+    sched_dispatch_worker_joined (d, 2, 0);
+    uint32_t buf[64];
+    for (int k = 0; k < 4; k++) {
+        while (sched_dispatch_assign (d, 1, buf, 64) > 0)
+            ;
+        uint32_t v = sched_dispatch_holding (d, 1)[0];
+        assert_int_equal (sched_dispatch_result (d, 1, v, SCHED_RES_DONE,
+                                                 0.002, 0),
+                          SCHED_V_FINISHED);
+    }
+    while (sched_dispatch_assign (d, 1, buf, 64) > 0)
+        ;
+    while (sched_dispatch_assign (d, 2, buf, 64) > 0)
+        ;
+    assert_true (sched_dispatch_held (d, 1) <= 3);
+    assert_true (sched_dispatch_held (d, 2) >= 1);
+    assert_int_equal (sched_dispatch_held (d, 1) + sched_dispatch_held (d, 2), 4);
+    sched_dispatch_destroy (d);
 }
 
 /* datum_tries beyond 255 (the old 8-bit counter) still ends. */
