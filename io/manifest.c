@@ -75,7 +75,7 @@ struct io_manifest {
     char *output;          /* the output folder it owns, or NULL */
 
     /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
-     * addressing with linear probing, tabcap a power of two. */
+     * addressing with linear probing, at a load of at most 3/4. */
     prec_t *recs;
     size_t n, cap;
     uint32_t *tab;
@@ -121,11 +121,22 @@ static size_t id_hash (const io_hash_t *id)
     return (size_t)XXH3_64bits (id->b, sizeof (id->b));
 }
 
+/* An id's home slot among cap (any size: a load sizes the table for
+ * its records exactly) and the slot after i. */
+static size_t id_home (const io_hash_t *id, size_t cap)
+{
+    return (size_t)(((uint64_t)(uint32_t)id_hash (id) * cap) >> 32);
+}
+
+static size_t id_next (size_t i, size_t cap)
+{
+    return i + 1 == cap ? 0 : i + 1;
+}
+
 /* The slot holding id, or the empty slot where it would go. */
 static size_t tab_slot (const io_manifest_t *m, const io_hash_t *id)
 {
-    size_t mask = m->tabcap - 1;
-    for (size_t i = id_hash (id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = id_home (id, m->tabcap);; i = id_next (i, m->tabcap)) {
         uint32_t v = m->tab[i];
         if (!v || io_hash_eq (&m->recs[v - 1].id, id))
             return i;
@@ -168,10 +179,14 @@ static int reserve_recs (io_manifest_t *m, size_t more, bool exact)
         m->recs = r;
         m->cap = ncap;
     }
-    if (need * 2 > m->tabcap) {
-        size_t ncap = m->tabcap ? m->tabcap : 2048;
-        while (ncap < need * 2)
-            ncap *= 2;
+    /* The table at a load of at most 3/4: a load (exact) sizes it for
+     * its records, growth doubles it. */
+    if ((need + 1) * 4 > m->tabcap * 3) {
+        size_t ncap = (need + 1) * 4 / 3 + 1;
+        if (!exact && ncap < 2 * m->tabcap)
+            ncap = 2 * m->tabcap;
+        if (ncap < 2048)
+            ncap = 2048;
         if (tab_rehash (m, ncap) < 0)
             return -1;
     }
@@ -186,10 +201,10 @@ static int reserve (io_manifest_t *m, size_t more)
 /* Empty slot i, shifting later entries of its probe run back. */
 static void tab_delete (io_manifest_t *m, size_t i)
 {
-    size_t mask = m->tabcap - 1;
+    size_t cap = m->tabcap;
     m->tab[i] = 0;
-    for (size_t j = (i + 1) & mask; m->tab[j]; j = (j + 1) & mask) {
-        size_t k = id_hash (&m->recs[m->tab[j] - 1].id) & mask;
+    for (size_t j = id_next (i, cap); m->tab[j]; j = id_next (j, cap)) {
+        size_t k = id_home (&m->recs[m->tab[j] - 1].id, cap);
         /* Leave it if its home k lies cyclically in (i, j]. */
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {

@@ -32,7 +32,7 @@ struct io_statcache {
     ent_t *ents;
     size_t n, ents_cap;
     uint32_t *tab;
-    size_t cap;           /* table slots, a power of two */
+    size_t cap;           /* table slots, at most 3/4 full */
     char *pool;           /* the paths */
     size_t pool_len, pool_cap;
     size_t nput;          /* io_statcache_put calls: new or changed stats */
@@ -74,6 +74,19 @@ static uint64_t path_hash (const char *path)
     return XXH3_64bits (path, strlen (path));
 }
 
+/* A path's home slot among cap (any size, not only a power of two, so
+ * that a table sized for a load is 4/3 of its entries, not up to 8/3):
+ * the low 32 bits of its hash scaled to cap (the tag uses high bits). */
+static size_t home (uint64_t h, size_t cap)
+{
+    return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+}
+
+static size_t next_slot (size_t i, size_t cap)
+{
+    return i + 1 == cap ? 0 : i + 1;
+}
+
 static const char *ent_path (const io_statcache_t *sc, const ent_t *x)
 {
     return sc->pool + (x->ho & OFF_MASK);
@@ -84,9 +97,8 @@ static const char *ent_path (const io_statcache_t *sc, const ent_t *x)
 static uint32_t *lookup (const io_statcache_t *sc, const char *path,
                          uint64_t h)
 {
-    size_t mask = sc->cap - 1;
     uint64_t tag = h & TAG_MASK;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
+    for (size_t i = home (h, sc->cap);; i = next_slot (i, sc->cap)) {
         uint32_t *t = &sc->tab[i];
         if (*t == 0)
             return t;
@@ -138,8 +150,9 @@ int io_statcache_reserve (io_statcache_t *sc, size_t n)
         errno = ENOMEM;
         return -1;
     }
-    while ((need + 1) * 4 > cap * 3)
-        cap *= 2;
+    /* Exactly what n more entries need at a load of 3/4. */
+    if ((need + 1) * 4 > cap * 3)
+        cap = (need + 1) * 4 / 3 + 1;
     if (cap > sc->cap && grow_to (sc, cap) < 0)
         return -1;
     if (need > sc->ents_cap) {
@@ -158,9 +171,9 @@ static int grow_to (io_statcache_t *sc, size_t ncap)
     if (!nt)
         return -1;
     for (size_t k = 0; k < sc->n; k++) {
-        size_t i = path_hash (ent_path (sc, &sc->ents[k])) & (ncap - 1);
+        size_t i = home (path_hash (ent_path (sc, &sc->ents[k])), ncap);
         while (nt[i])
-            i = (i + 1) & (ncap - 1);
+            i = next_slot (i, ncap);
         nt[i] = (uint32_t)k + 1;
     }
     free (sc->tab);
