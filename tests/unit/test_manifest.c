@@ -664,6 +664,36 @@ static void test_forget_invalidate (void **state)
     io_manifest_close (m);
 }
 
+/* The id table's probes wrap from its last slot to its first: datums
+ * whose home is the last slot of a fresh table (2,048 slots; the home is
+ * io/manifest.c's id_home: the low 32 bits of the id's XXH3 scaled to the
+ * table's size) all land, are found, and one of them forgotten leaves
+ * the others found (the deletion's shift crosses the end too). */
+static void test_id_table_wraps (void **state)
+{
+    fixture_t *f = *state;
+    dr_error_t err = { "" };
+    int at_end[3], n = 0;
+    for (int i = 0; n < 3 && i < 10000000; i++) {
+        io_hash_t id = hash_of ("datum", i);
+        uint64_t h = XXH3_64bits (id.b, sizeof (id.b));
+        if ((((uint64_t)(uint32_t)h * 2048) >> 32) == 2047)
+            at_end[n++] = i;
+    }
+    assert_int_equal (n, 3);
+    io_manifest_t *m = open_ok (f->dir);
+    for (int k = 0; k < 3; k++)
+        put_i (m, at_end[k], 0);
+    for (int k = 0; k < 3; k++)
+        check_rec (find_i (m, at_end[k]), at_end[k], 0);
+    io_hash_t id = hash_of ("datum", at_end[0]);
+    assert_int_equal (io_manifest_forget (m, &id, &err), 0);
+    assert_null (find_i (m, at_end[0]));
+    check_rec (find_i (m, at_end[1]), at_end[1], 0);
+    check_rec (find_i (m, at_end[2]), at_end[2], 0);
+    io_manifest_close (m);
+}
+
 static void test_lock (void **state)
 {
     fixture_t *f = *state;
@@ -1401,6 +1431,7 @@ int main (void)
                                          teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, setup,
                                          teardown),
+        cmocka_unit_test_setup_teardown (test_id_table_wraps, setup, teardown),
         cmocka_unit_test_setup_teardown (test_forget_invalidate, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_lock, setup, teardown),
