@@ -694,6 +694,39 @@ static void test_id_table_wraps (void **state)
     io_manifest_close (m);
 }
 
+/* The stat cache's probes wrap too: paths whose home is the last slot of
+ * a new cache's 1,024 (statcache.c's home: the low 32 bits of the path's
+ * XXH3 scaled to the size) are all put and found, each with its own
+ * entry, also when looked up out of the order they were put in. */
+static void test_statcache_wraps (void **state)
+{
+    (void)state;
+    char paths[3][32];
+    int n = 0;
+    for (int i = 0; n < 3 && i < 10000000; i++) {
+        char p[32];
+        snprintf (p, sizeof (p), "/repo/f%d", i);
+        uint64_t h = XXH3_64bits (p, strlen (p));
+        if ((((uint64_t)(uint32_t)h * 1024) >> 32) == 1023)
+            snprintf (paths[n++], sizeof (paths[0]), "%s", p);
+    }
+    assert_int_equal (n, 3);
+    io_statcache_t *sc = io_statcache_create ();
+    assert_non_null (sc);
+    for (int k = 0; k < 3; k++) {
+        io_stat_entry_t e = { .size = (uint64_t)k + 1, .ino = (uint64_t)k };
+        assert_int_equal (io_statcache_put (sc, paths[k], &e), 0);
+    }
+    static const int order[] = { 2, 0, 1, 1, 2 };
+    for (size_t k = 0; k < sizeof (order) / sizeof (order[0]); k++) {
+        const io_stat_entry_t *e = io_statcache_get (sc, paths[order[k]]);
+        assert_non_null (e);
+        assert_int_equal (e->size, (uint64_t)order[k] + 1);
+    }
+    assert_null (io_statcache_get (sc, "/repo/none"));
+    io_statcache_destroy (sc);
+}
+
 static void test_lock (void **state)
 {
     fixture_t *f = *state;
@@ -1432,6 +1465,7 @@ int main (void)
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_id_table_wraps, setup, teardown),
+        cmocka_unit_test (test_statcache_wraps),
         cmocka_unit_test_setup_teardown (test_forget_invalidate, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_lock, setup, teardown),
