@@ -54,16 +54,23 @@ cpus_of() { sed 's/.*list: //' "$1"; }
     [ "$(counts "$(last_json)")" = "$((30 - n)) + $n / 30" ]
 }
 
-@test "a signal passed on twice at once (as timeout(1) does) is one graceful stop" {
+# start_slow_job NAME: 30 datums of 0.4 s on 2 workers started in the
+# background (pid in $pid, JSON in first.json, stderr in first.err),
+# returning once two outputs are in NAME/.
+start_slow_job() {
     make_repo 30
-    spec s.json dup 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
+    spec s.json "$1" 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
         '{"parallelism_spec": {"constant": 2}}'
     "$DATUMRUN" run s.json --json > first.json 2> first.err &
     pid=$!
     for t in $(seq 1 100); do
-        [ "$(ls dup 2>/dev/null | wc -l)" -ge 2 ] && break
+        [ "$(ls "$1" 2>/dev/null | wc -l)" -ge 2 ] && break
         sleep 0.1
     done
+}
+
+@test "a signal passed on twice at once (as timeout(1) does) is one graceful stop" {
+    start_slow_job dup
     # the copy comes after the first was handled, well within a second
     /usr/bin/python3 -c 'import os, sys, time, signal
 p = int(sys.argv[1]); os.kill(p, signal.SIGTERM); time.sleep(0.1); os.kill(p, signal.SIGTERM)' "$pid"
@@ -79,15 +86,7 @@ p = int(sys.argv[1]); os.kill(p, signal.SIGTERM); time.sleep(0.1); os.kill(p, si
 }
 
 @test "kill -9 of the launcher alone: the MPI job stops gracefully, records what finished, the rerun does the rest" {
-    make_repo 30
-    spec s.json orph 'sleep 0.4; cp "$in" "$DATUMRUN_OUT/"' "$(pfs in repo '/*')" \
-        '{"parallelism_spec": {"constant": 2}}'
-    "$DATUMRUN" run s.json --json > first.json 2> first.err &
-    pid=$!
-    for t in $(seq 1 100); do
-        [ "$(ls orph 2>/dev/null | wc -l)" -ge 2 ] && break
-        sleep 0.1
-    done
+    start_slow_job orph
     mp=$(pgrep -P "$pid" mpirun)
     [ -n "$mp" ]
     kill -9 "$pid"

@@ -419,6 +419,34 @@ static void test_guided_sizes (void **state)
     sched_dispatch_destroy (d);
 }
 
+/* A dispatcher of nd datums queued and nw workers joined. */
+static sched_dispatch_t *queued (size_t nd, int nw)
+{
+    sched_dispatch_opts_t o = OPTS (nd, nw, 1, false, 3, 5, 0);
+    sched_dispatch_t *d = sched_dispatch_create (&o);
+    assert_non_null (d);
+    for (uint32_t i = 0; i < nd; i++)
+        sched_dispatch_push (d, i);
+    for (int w = 1; w <= nw; w++)
+        sched_dispatch_worker_joined (d, w, 0);
+    return d;
+}
+
+/* Worker w takes what it may, then finishes its oldest datum in secs,
+ * k times: the average behind the reserve becomes secs. */
+static void take_and_finish (sched_dispatch_t *d, int w, int k, double secs)
+{
+    uint32_t buf[64];
+    for (int i = 0; i < k; i++) {
+        while (sched_dispatch_assign (d, w, buf, 64) > 0)
+            ;
+        uint32_t v = sched_dispatch_holding (d, w)[0];
+        assert_int_equal (sched_dispatch_result (d, w, v, SCHED_RES_DONE,
+                                                 secs, 0),
+                          SCHED_V_FINISHED);
+    }
+}
+
 /* The reserve: one chunk ahead for long datums; for short ones two
  * chunks and at least 20 ms of work at the average duration, so that a
  * worker never runs dry while rank 0's reply is on its way. */
@@ -436,22 +464,10 @@ static void test_reserve_by_time (void **state)
         { 0.002, 1, 11 },  /* 2 ms: ten ahead */
     };
     for (size_t c = 0; c < sizeof (cases) / sizeof (cases[0]); c++) {
-        sched_dispatch_opts_t o = OPTS (100, 1, 1, false, 3, 5, 0);
-        sched_dispatch_t *d = sched_dispatch_create (&o);
-        assert_non_null (d);
-        for (uint32_t i = 0; i < 100; i++)
-            sched_dispatch_push (d, i);
-        sched_dispatch_worker_joined (d, 1, 0);
+        sched_dispatch_t *d = queued (100, 1);
         uint32_t buf[64];
         /* a few results of that duration set the average */
-        for (int k = 0; k < 3; k++) {
-            while (sched_dispatch_assign (d, 1, buf, 64) > 0)
-                ;
-            uint32_t v = sched_dispatch_holding (d, 1)[0];
-            assert_int_equal (sched_dispatch_result (d, 1, v, SCHED_RES_DONE,
-                                                     cases[c].avg, 0),
-                              SCHED_V_FINISHED);
-        }
+        take_and_finish (d, 1, 3, cases[c].avg);
         assert_int_equal (sched_dispatch_chunk (d), cases[c].chunk);
         assert_int_equal (sched_dispatch_per_worker (d), cases[c].per_worker);
         while (sched_dispatch_assign (d, 1, buf, 64) > 0)
@@ -462,22 +478,9 @@ static void test_reserve_by_time (void **state)
     /* ... but no more than a guided share of the queue: 4 quick datums
      * done, 4 slow ones left for 2 workers, each gets two (the running
      * one and one ahead), not one worker all four. */
-    sched_dispatch_opts_t o = OPTS (8, 2, 1, false, 3, 5, 0);
-    sched_dispatch_t *d = sched_dispatch_create (&o);
-    assert_non_null (d);
-    for (uint32_t i = 0; i < 8; i++)
-        sched_dispatch_push (d, i);
-    sched_dispatch_worker_joined (d, 1, 0);
-    sched_dispatch_worker_joined (d, 2, 0);
+    sched_dispatch_t *d = queued (8, 2);
     uint32_t buf[64];
-    for (int k = 0; k < 4; k++) {
-        while (sched_dispatch_assign (d, 1, buf, 64) > 0)
-            ;
-        uint32_t v = sched_dispatch_holding (d, 1)[0];
-        assert_int_equal (sched_dispatch_result (d, 1, v, SCHED_RES_DONE,
-                                                 0.002, 0),
-                          SCHED_V_FINISHED);
-    }
+    take_and_finish (d, 1, 4, 0.002);
     while (sched_dispatch_assign (d, 1, buf, 64) > 0)
         ;
     while (sched_dispatch_assign (d, 2, buf, 64) > 0)
