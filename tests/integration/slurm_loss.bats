@@ -136,7 +136,11 @@ node_of() {
     for i in 01 02 03 04 05 06 07 08; do echo "$i" > "repo/f$i"; done
     touch "$T/slow"
     # f01..f04 are quick; the others run until the stop cuts them.
-    spec s.json ct 'case "$(basename "$in")" in f0[1-4]) ;; *) [ -e "'"$T"'/slow" ] && sleep 119;; esac; cp "$in" "$DATUMRUN_OUT/"' \
+    # `|| exit $?`: Slurm signals the step's processes one by one, and a
+    # shell whose sleep dies first could otherwise run cp and exit 0
+    # before its own TERM comes (that datum is then rightly processed:
+    # a CI run saw 5).
+    spec s.json ct 'case "$(basename "$in")" in f0[1-4]) ;; *) if [ -e "'"$T"'/slow" ]; then sleep 119 || exit $?; fi;; esac; cp "$in" "$DATUMRUN_OUT/"' \
         "$(pfs in repo '/*')" '{"parallelism_spec": {"constant": 2}}'
     id=$(dr sbatch s.json --overcommit --time 5 --grace 2 --submit | tail -n 1)
     JOBS="$id"
