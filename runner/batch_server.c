@@ -29,6 +29,8 @@ struct batch_server {
     size_t rec_start;    /* where the record being built starts in out */
     bool rec_bad;
     bool eof;
+    bool in_window;      /* records wait for batch_server_window_end */
+    size_t win_start;    /* where the window's records start in out */
     char text[BATCH_LINE_MAX + 1];
 };
 
@@ -280,6 +282,34 @@ int batch_server_record_end (batch_server_t *s)
         errno = EINVAL;
         return -1;
     }
+    if (s->in_window)
+        return 0;
+    return batch_server_flush (s) < 0 ? -1 : 0;
+}
+
+void batch_server_window_begin (batch_server_t *s)
+{
+    s->in_window = true;
+    s->win_start = s->out.len;
+}
+
+int batch_server_window_end (batch_server_t *s, size_t k)
+{
+    char head[32];
+    int hn = snprintf (head, sizeof (head), "datums %zu\n", k);
+    s->in_window = false;
+    if (!k) {
+        s->out.len = s->win_start;
+        return 0;
+    }
+    if (bytes_reserve (&s->out, (size_t)hn) < 0) {
+        s->out.len = s->win_start;
+        return -1;
+    }
+    char *at = s->out.data + s->win_start;
+    memmove (at + hn, at, s->out.len - s->win_start);
+    memcpy (at, head, (size_t)hn);
+    s->out.len += (size_t)hn;
     return batch_server_flush (s) < 0 ? -1 : 0;
 }
 

@@ -24,6 +24,9 @@
 /* The environment variable naming the command's descriptor. */
 #define BATCH_FD_ENV "DATUMRUN_BATCH_FD"
 
+/* Most datums handed at once ("next paths window=N", docs/batching.md). */
+#define BATCH_WINDOW_MAX 256
+
 /* Longest request line accepted (a failure message is cut to fit). */
 #define BATCH_LINE_MAX 4096
 
@@ -79,6 +82,12 @@ int batch_server_record_add (batch_server_t *s, const char *kind,
 /* Queue the record for sending and try to send it; -1 with errno when the
  * record was bad or the socket failed (EPIPE: the command is gone). */
 int batch_server_record_end (batch_server_t *s);
+/* A window (docs/batching.md): the records ended between begin and end
+ * go as one answer, "datums K\n" and then the K records, in one write.
+ * end returns as batch_server_flush does; with k = 0 (no record could be
+ * made) nothing is sent. */
+void batch_server_window_begin (batch_server_t *s);
+int batch_server_window_end (batch_server_t *s, size_t k);
 /* Queue "stop": there are no more datums. */
 int batch_server_send_stop (batch_server_t *s);
 /* Write what waits.  Returns 0 when all is written, 1 while some waits,

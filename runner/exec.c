@@ -163,6 +163,13 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
                      const jobs_spec_t *spec, const char *sandbox,
                      const wdatum_t *d)
 {
+    exec_env_datum_out (e, base, spec, sandbox, d, NULL);
+}
+
+void exec_env_datum_out (exec_env_t *e, const exec_env_t *base,
+                         const jobs_spec_t *spec, const char *sandbox,
+                         const wdatum_t *d, const char *out)
+{
     char *buf, idhex[33];
     e->cap = base->n + d->nentries + 8;
     e->v = malloc (e->cap * sizeof (char *));
@@ -171,10 +178,14 @@ void exec_env_datum (exec_env_t *e, const exec_env_t *base,
     memcpy (e->v, base->v, base->n * sizeof (char *));
     e->n = base->n;
     e->v[e->n] = NULL;
-    if (!(buf = jobs_pathf ("%s/pfs/out", sandbox)))
-        abort ();
-    push_kv (e, "DATUMRUN_OUT", buf);
-    free (buf);
+    if (out)
+        push_kv (e, "DATUMRUN_OUT", out);
+    else {
+        if (!(buf = jobs_pathf ("%s/pfs/out", sandbox)))
+            abort ();
+        push_kv (e, "DATUMRUN_OUT", buf);
+        free (buf);
+    }
     io_hash_hex (&d->id, idhex);
     push_kv (e, "DATUMRUN_DATUM_ID", idhex);
     /* $<input>: the first entry of each input in the datum. */

@@ -52,6 +52,11 @@ void exec_env_base (exec_env_t *e, const jobs_spec_t *spec,
 void exec_env_datum (exec_env_t *e, const exec_env_t *base,
                      const jobs_spec_t *spec, const char *sandbox,
                      const wdatum_t *d);
+/* The same with DATUMRUN_OUT set to out (NULL: <sandbox>/pfs/out): a
+ * datum handed ahead in a batched command's window has its own. */
+void exec_env_datum_out (exec_env_t *e, const exec_env_t *base,
+                         const jobs_spec_t *spec, const char *sandbox,
+                         const wdatum_t *d, const char *out);
 /* Pachyderm's names beside ours (pachenv.c): PACH_JOB_ID and the others
  * every datum shares, and PACH_DATUM_ID and the per-input keys. */
 void exec_env_pach_base (exec_env_t *e, const jobs_spec_t *spec,

@@ -28,6 +28,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,17 @@ typedef struct batch_exec {
     bool ended;
     exec_status_t result;
     int ndatums;                /* handed to this command instance */
+    /* The window (docs/batching.md): what the command's last "next"
+     * asked for (window=N, 1 without), the records handed beyond the
+     * current datum in order (ahead[ahead_head .. nahead)), and the
+     * output folder slot of the current datum. */
+    unsigned want;
+    struct ahead {
+        uint32_t didx, attempt;
+        unsigned slot;
+    } *ahead;
+    size_t nahead, ahead_head, ahead_cap;
+    unsigned slot;
     char *pbuf;                 /* scratch for an entry's path */
     size_t pcap;
     /* What the last wait's ppoll saw, for the poll after it: only what is
@@ -135,6 +147,7 @@ static int spawn_command (batch_exec_t *b, const exec_task_t *t,
     b->asked = false;
     b->fresh = true;
     b->ndatums = 0;
+    b->nahead = b->ahead_head = 0;
     return 0;
 }
 
@@ -174,40 +187,26 @@ static bool has_option (const char *opts, const char *w)
     return false;
 }
 
-/* The datum's record: its own variables (what exec_env_datum added to the
- * base environment) and its entries.  First its pfs/<input> entries, if
- * the worker left them to us: a failure there fails the datum (the
- * command still waits for a record, which the next datum gets). */
-static int send_record (batch_exec_t *b)
+/* The number N of "NAME=N" among the options, or 0. */
+static unsigned option_number (const char *opts, const char *name)
 {
-    const exec_task_t *t = b->task;
-    const wdatum_t *d = t->datum;
-    const jobs_spec_t *spec = b->spec;
-    if (t->prepare && !b->prepared) {
-        dr_error_t err = { { 0 } };
-        b->prepared = true;
-        if (t->prepare (t->prepare_arg, !b->paths, &err) < 0) {
-            bool full = errno == ENOSPC || errno == EDQUOT;
-            log_note (t, "%s", err.text);
-            end_datum (b, W_EXITCODE (127, 0));
-            b->result.no_space = full;
-            snprintf (b->result.message, sizeof (b->result.message), "%.255s",
-                      err.text);
-            return 0;
+    size_t n = strlen (name);
+    for (const char *p = opts; (p = strstr (p, name)); p += n)
+        if ((p == opts || p[-1] == ' ') && p[n] == '=') {
+            char *end;
+            unsigned long v = strtoul (p + n + 1, &end, 10);
+            if (end > p + n + 1 && (*end == ' ' || !*end))
+                return v > BATCH_WINDOW_MAX ? BATCH_WINDOW_MAX : (unsigned)v;
         }
-    }
+    return 0;
+}
+
+/* Add one record: vars (NAME=VALUE strings, NULL-terminated) and d's
+ * entries.  As batch_server_record_end. */
+static int add_record (batch_exec_t *b, char *const *vars, const wdatum_t *d)
+{
+    const jobs_spec_t *spec = b->spec;
     batch_server_record_begin (b->srv);
-    /* The datum's own variables: t->vars, or what follows the base in
-     * its environment.  (In an image envp is the runtime's environment,
-     * the whole of the worker's: names such as bash's exported
-     * BASH_FUNC_f%% would make the record invalid.) */
-    char *const *vars = t->vars;
-    if (!vars) {
-        size_t i = 0;
-        while (t->envp[i] && i < b->env->n && t->envp[i] == b->env->v[i])
-            i++;
-        vars = t->envp + i;
-    }
     for (size_t i = 0; vars[i]; i++) {
         const char *kv = vars[i], *eq = strchr (kv, '=');
         char name[128];
@@ -222,8 +221,92 @@ static int send_record (batch_exec_t *b)
         batch_server_record_add (b->srv, "input", in->name,
                                  join_path (b, in->repo, d->path[j]));
     }
-    if (batch_server_record_end (b->srv) < 0 && errno != EPIPE)
+    return batch_server_record_end (b->srv);
+}
+
+/* The records of a window after the current datum's: as many of the
+ * datums queued behind it as the command asked for and the worker has.
+ * The number handed in all. */
+static size_t add_ahead (batch_exec_t *b)
+{
+    const exec_task_t *t = b->task;
+    size_t k = 1;
+    for (size_t i = 0; k < b->want; i++) {
+        const wdatum_t *d = t->upcoming (t->prepare_arg, i);
+        dr_error_t err = { { 0 } };
+        const char *out = d ? t->out_dir (t->prepare_arg, (unsigned)k, &err)
+                            : NULL;
+        if (!out)
+            break;
+        exec_env_t e;
+        exec_env_datum_out (&e, b->env, b->spec, t->cwd, d, out);
+        int rc = add_record (b, e.v + b->env->n, d);
+        exec_env_datum_free (&e, b->env);
+        if (rc < 0)
+            break;
+        if (b->nahead == b->ahead_cap) {
+            b->ahead_cap = b->ahead_cap ? 2 * b->ahead_cap : 16;
+            b->ahead = realloc (b->ahead, b->ahead_cap * sizeof (*b->ahead));
+            if (!b->ahead)
+                abort ();
+        }
+        b->ahead[b->nahead++] = (struct ahead){ d->didx, d->attempt,
+                                                (unsigned)k };
+        k++;
+    }
+    return k;
+}
+
+/* The datum's record: its own variables (what exec_env_datum added to the
+ * base environment) and its entries.  First its pfs/<input> entries, if
+ * the worker left them to us: a failure there fails the datum (the
+ * command still waits for a record, which the next datum gets). */
+static int send_record (batch_exec_t *b)
+{
+    const exec_task_t *t = b->task;
+    const wdatum_t *d = t->datum;
+    if (t->prepare && !b->prepared) {
+        dr_error_t err = { { 0 } };
+        b->prepared = true;
+        if (t->prepare (t->prepare_arg, !b->paths, &err) < 0) {
+            bool full = errno == ENOSPC || errno == EDQUOT;
+            log_note (t, "%s", err.text);
+            end_datum (b, W_EXITCODE (127, 0));
+            b->result.no_space = full;
+            snprintf (b->result.message, sizeof (b->result.message), "%.255s",
+                      err.text);
+            return 0;
+        }
+    }
+    /* The datum's own variables: t->vars, or what follows the base in
+     * its environment.  (In an image envp is the runtime's environment,
+     * the whole of the worker's: names such as bash's exported
+     * BASH_FUNC_f%% would make the record invalid.) */
+    char *const *vars = t->vars;
+    if (!vars) {
+        size_t i = 0;
+        while (t->envp[i] && i < b->env->n && t->envp[i] == b->env->v[i])
+            i++;
+        vars = t->envp + i;
+    }
+    /* Asked with window=N: "datums K" first, K >= 1 (only the current
+     * datum where the worker offers no window). */
+    bool window = b->want > 0;
+    b->nahead = b->ahead_head = 0;
+    if (window)
+        batch_server_window_begin (b->srv);
+    int rc = add_record (b, vars, d);
+    if (window) {
+        size_t k = rc < 0 ? 0
+                   : b->want > 1 && b->paths && t->upcoming && t->out_dir
+                       ? add_ahead (b)
+                       : 1;
+        if (batch_server_window_end (b->srv, k) < 0 && rc == 0)
+            rc = -1;
+    }
+    if (rc < 0 && errno != EPIPE)
         return -1;  /* EPIPE: the command is gone; poll sees it exit */
+    b->slot = 0;
     b->handed = true;
     b->asked = false;
     b->ndatums++;
@@ -236,6 +319,33 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
     b->task = t;
     b->handed = b->ended = b->killed = b->prepared = false;
     b->start = dr_now ();
+    b->slot = 0;
+    if (b->alive && b->ahead_head < b->nahead) {
+        const struct ahead *a = &b->ahead[b->ahead_head];
+        if (a->didx == t->datum->didx && a->attempt == t->datum->attempt) {
+            /* Handed with the window: it is current now.  Requests the
+             * command sent after the last datum's wait in the server's
+             * buffer, for the poll that follows. */
+            b->ahead_head++;
+            b->handed = b->prepared = true;
+            b->slot = a->slot;
+            b->fresh = false;
+            set_logs (b, t);
+            b->child.start = b->start;
+            b->child.start_ns = dr_realtime_ns ();
+            b->polled = true;
+            b->pid_ready = b->pipe_ready = b->sock_ready = false;
+            return 0;
+        }
+        /* Not the datum the command has next (the worker gave its window
+         * back): that command goes, a fresh one gets this datum.  What it
+         * sent is not read. */
+        exec_kill (&b->child, SIGKILL);
+        batch_server_destroy (b->srv);
+        b->srv = NULL;
+        b->asked = false;
+        b->nahead = b->ahead_head = 0;
+    }
     if (!b->alive) {
         if (spawn_command (b, t, err) < 0) {
             b->task = NULL;
@@ -312,15 +422,12 @@ static void read_requests (batch_exec_t *b)
                 exec_kill (&b->child, SIGKILL);
                 end_datum (b, W_EXITCODE (1, 0));
             }
-            else if (b->task) {
-                b->asked = true;
-                b->paths = has_option (text, "paths");
-                if (send_record (b) < 0)
-                    exec_kill (&b->child, SIGKILL);
-            }
             else {
                 b->asked = true;
                 b->paths = has_option (text, "paths");
+                b->want = option_number (text, "window");
+                if (b->task && send_record (b) < 0)
+                    exec_kill (&b->child, SIGKILL);
             }
             break;
         case BATCH_REQ_OK:
@@ -358,6 +465,7 @@ static void command_exited (batch_exec_t *b, int status)
     batch_server_destroy (b->srv);
     b->srv = NULL;
     b->alive = b->asked = false;
+    b->nahead = b->ahead_head = 0;
     if (!b->task || b->ended)
         return;
     if (b->handed || b->fresh || b->killed) {
@@ -416,12 +524,15 @@ static int batch_poll (executor_t *x, exec_status_t *st)
                 batch_server_destroy (b->srv);
                 b->srv = NULL;
                 b->alive = b->asked = false;
+                b->nahead = b->ahead_head = 0;
             }
         }
     }
     if (!b->ended)
         return 0;
     *st = b->result;
+    st->out_slot = b->slot;
+    st->window_open = b->alive && b->ahead_head < b->nahead;
     /* The datum's logs are complete: the next output goes to the next. */
     if (b->alive)
         set_logs (b, NULL);
@@ -521,6 +632,7 @@ static void batch_destroy (executor_t *x)
     free (b->cmd_env);
     free (b->fd_var);
     free (b->pbuf);
+    free (b->ahead);
     free (b);
 }
 

@@ -61,6 +61,15 @@ typedef struct exec_task {
      * err's text. */
     int (*prepare) (void *arg, bool links, dr_error_t *err);
     void *prepare_arg;
+    /* When set, a batched command that asks for a window ("next paths
+     * window=N", docs/batching.md) may be handed the datums that follow
+     * this one with its record: upcoming(prepare_arg, i) is the i-th
+     * datum after it in the worker's queue (NULL past the end), and
+     * out_dir(prepare_arg, k, err) the output folder of window slot k
+     * (k >= 1; NULL with err when it cannot be made).  A later start()
+     * of a datum handed so only makes it current. */
+    const wdatum_t *(*upcoming) (void *arg, size_t i);
+    const char *(*out_dir) (void *arg, unsigned slot, dr_error_t *err);
 } exec_task_t;
 
 typedef struct exec_status {
@@ -70,6 +79,11 @@ typedef struct exec_status {
                                    more than the status (batched: the
                                    command's "done fail" text), or "" */
     bool no_space;              /* it failed on a full disk (ENOSPC) */
+    unsigned out_slot;          /* where its outputs are: window slot
+                                   (0: pfs/out) */
+    bool window_open;           /* the command holds later datums of its
+                                   window: leave the rest of the sandbox
+                                   as it is */
 } exec_status_t;
 
 typedef struct executor executor_t;

@@ -158,11 +158,16 @@ void progress_log_hint (const progress_t *pg, uint32_t didx, char *buf,
 /* Rank 0 does not see when a worker starts a datum: workers run what they
  * hold in the order given, so the oldest held datum is the running one,
  * since the later of its hand-out and the worker's previous result. */
+typedef struct pheld {
+    uint32_t didx, attempt;
+    double at;                  /* when it was handed out */
+} pheld_t;
+
+/* held[first .. first + nheld), oldest first: results come mostly in
+ * the order given, so removing one moves only the few before it. */
 typedef struct pworker {
-    uint32_t *held;
-    double *held_at;
-    uint32_t *held_attempt;
-    size_t nheld, cap;
+    pheld_t *held;
+    size_t first, nheld, cap;
     double last_result;
     bool lost;
     char reason[160];
@@ -209,15 +214,13 @@ static live_t *live_of (progress_t *pg)
 
 static void held_remove (pworker_t *w, uint32_t didx)
 {
+    pheld_t *h = w->held + w->first;
     for (size_t i = 0; i < w->nheld; i++) {
-        if (w->held[i] == didx) {
-            memmove (&w->held[i], &w->held[i + 1],
-                     (w->nheld - i - 1) * sizeof (*w->held));
-            memmove (&w->held_at[i], &w->held_at[i + 1],
-                     (w->nheld - i - 1) * sizeof (*w->held_at));
-            memmove (&w->held_attempt[i], &w->held_attempt[i + 1],
-                     (w->nheld - i - 1) * sizeof (*w->held_attempt));
-            w->nheld--;
+        if (h[i].didx == didx) {
+            memmove (h + 1, h, i * sizeof (*h));
+            w->first++;
+            if (!--w->nheld)
+                w->first = 0;
             return;
         }
     }
@@ -229,24 +232,19 @@ void progress_assigned (progress_t *pg, int rank, uint32_t didx,
     if (!pg || rank <= 0 || rank >= pg->cfg.size)
         return;
     pworker_t *w = &live_of (pg)->w[rank];
+    if (w->first + w->nheld == w->cap && w->first) {
+        memmove (w->held, w->held + w->first, w->nheld * sizeof (*w->held));
+        w->first = 0;
+    }
     if (w->nheld == w->cap) {
         size_t ncap = w->cap ? 2 * w->cap : 8;
-        uint32_t *h = realloc (w->held, ncap * sizeof (*h));
-        if (h)
-            w->held = h;
-        double *t = h ? realloc (w->held_at, ncap * sizeof (*t)) : NULL;
-        if (t)
-            w->held_at = t;
-        uint32_t *a = t ? realloc (w->held_attempt, ncap * sizeof (*a))
-                        : NULL;
-        if (!a)
+        pheld_t *h = realloc (w->held, ncap * sizeof (*h));
+        if (!h)
             return;
-        w->held_attempt = a;
+        w->held = h;
         w->cap = ncap;
     }
-    w->held_attempt[w->nheld] = attempt;
-    w->held[w->nheld] = didx;
-    w->held_at[w->nheld++] = dr_now ();
+    w->held[w->first + w->nheld++] = (pheld_t){ didx, attempt, dr_now () };
 }
 
 static void live_result (progress_t *pg, int rank, const wresult_t *r)
@@ -283,17 +281,17 @@ void progress_lost (progress_t *pg, int rank, const char *reason)
     /* The datum it was running is an attempt that its worker's loss cut
      * short; the others it held had not started. */
     if (w->nheld) {
+        const pheld_t *h = &w->held[w->first];
         double now = dr_now ();
-        double since = w->held_at[0] > w->last_result ? w->held_at[0]
-                                                      : w->last_result;
-        wresult_t r = { .didx = w->held[0], .outcome = OUT_FAILED,
+        double since = h->at > w->last_result ? h->at : w->last_result;
+        wresult_t r = { .didx = h->didx, .outcome = OUT_FAILED,
                         .exit_status = -1, .duration_s = now - since,
                         .start_ns = dr_realtime_ns ()
                                     - (int64_t)((now - since) * 1e9) };
-        r.attempt = w->held_attempt[0];
+        r.attempt = h->attempt;
         record_attempt_as (pg, rank, &r, JOBS_ATTEMPT_LOST);
     }
-    w->nheld = 0;
+    w->nheld = w->first = 0;
 }
 
 /* The live numbers, as the status file has them.  Caller decrefs. */
@@ -334,9 +332,9 @@ static json_t *status_json (progress_t *pg, const char *state)
                                                        "state", "idle"));
             continue;
         }
-        double since = w->held_at[0] > w->last_result ? w->held_at[0]
-                                                      : w->last_result;
-        uint32_t didx = w->held[0];
+        const pheld_t *h = &w->held[w->first];
+        double since = h->at > w->last_result ? h->at : w->last_result;
+        uint32_t didx = h->didx;
         char hex[33];
         io_hash_hex (&pg->cfg.p->datums[didx].id, hex);
         char *in = inputs_line (pg->cfg.p, didx);
@@ -526,8 +524,6 @@ static void live_destroy (live_t *lv, int size)
         return;
     for (int r = 0; r < size; r++) {
         free (lv->w[r].held);
-        free (lv->w[r].held_at);
-        free (lv->w[r].held_attempt);
     }
     free (lv->w);
     free (lv->status_path);

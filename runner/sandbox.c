@@ -50,6 +50,17 @@ struct sandbox {
     char *buf;          /* scratch for paths */
     size_t cap;
     bool out_empty;     /* sandbox_out_empty found it so, since enter */
+    /* A window's further output folders (sandbox.h): <sandbox>/window/<i>
+     * for i = 1 .. nslot - 1; slot 0 is pfs/out. */
+    int win;
+    ino_t win_ino;
+    struct sb_slot {
+        int fd;
+        ino_t ino;
+        char *path;
+        bool empty;     /* found so since it was last left */
+    } *slot;
+    size_t nslot;
     char dents[8192] __attribute__ ((aligned (8)));
 };
 
@@ -153,6 +164,9 @@ static void close_layout (sandbox_t *s)
         input_drop (&s->in[i]);
         s->in[i].whole = s->in[i].dirty = false;
     }
+    for (size_t i = 1; i < s->nslot; i++)
+        close_fd (&s->slot[i].fd);
+    close_fd (&s->win);
     close_fd (&s->out);
     close_fd (&s->pfs);
     close_fd (&s->root);
@@ -167,7 +181,7 @@ sandbox_t *sandbox_open (const char *path, const jobs_spec_t *spec,
         return NULL;
     }
     s->spec = spec;
-    s->root = s->pfs = s->out = s->trash = -1;
+    s->root = s->pfs = s->out = s->trash = s->win = -1;
     s->in = calloc (spec->npfs + 1, sizeof (*s->in));
     s->in_of = calloc (spec->npfs + 1, sizeof (*s->in_of));
     s->path = strdup (path);
@@ -213,6 +227,9 @@ void sandbox_close (sandbox_t *s)
     free (s->trash_path);
     free (s->pfs_path);
     free (s->out_path);
+    for (size_t i = 1; i < s->nslot; i++)
+        free (s->slot[i].path);
+    free (s->slot);
     free (s->buf);
     free (s);
 }
@@ -426,7 +443,12 @@ static int scan_dir (sandbox_t *s, int fd, const char *path, keep_fn keep)
 
 static int keep_root (const sandbox_t *s, const struct dirent64 *de)
 {
-    return !strcmp (de->d_name, "pfs") && de->d_ino == s->pfs_ino ? 1 : 0;
+    if (!strcmp (de->d_name, "pfs"))
+        return de->d_ino == s->pfs_ino ? 1 : 0;
+    return s->win >= 0 && !strcmp (de->d_name, "window")
+                   && de->d_ino == s->win_ino
+               ? 2
+               : 0;
 }
 
 static int keep_pfs (const sandbox_t *s, const struct dirent64 *de)
@@ -444,24 +466,18 @@ static int keep_pfs (const sandbox_t *s, const struct dirent64 *de)
     return 0;
 }
 
-int sandbox_out_empty (sandbox_t *s)
+/* 1 when the folder fd holds nothing, 0 when it holds something, -1 on
+ * an error: one rewind and (for a small folder) one read. */
+static int dir_empty (sandbox_t *s, int fd)
 {
-    /* Still the folder we opened?  The command may have removed or
-     * renamed it and made another: then only a scan by path is right. */
-    struct stat st;
-    if (fstatat (s->pfs, "out", &st, AT_SYMLINK_NOFOLLOW) < 0
-        || st.st_ino != s->out_ino || !S_ISDIR (st.st_mode))
-        return -1;
-    if (lseek (s->out, 0, SEEK_SET) < 0)
+    if (lseek (fd, 0, SEEK_SET) < 0)
         return -1;
     for (;;) {
-        ssize_t n = getdents64 (s->out, s->dents, sizeof (s->dents));
+        ssize_t n = getdents64 (fd, s->dents, sizeof (s->dents));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            s->out_empty = n == 0;
+        if (n <= 0)
             return n < 0 ? -1 : 1;
-        }
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *de = (struct dirent64 *)(s->dents + off);
             off += de->d_reclen;
@@ -469,11 +485,114 @@ int sandbox_out_empty (sandbox_t *s)
             if (!(nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))))
                 return 0;
         }
-        if (DENTS_AT_END (n, s)) {
-            s->out_empty = true;
+        if (DENTS_AT_END (n, s))
             return 1;
+    }
+}
+
+/* Still the folder we opened?  The command may have removed or renamed
+ * it and made another: then only a scan by path is right. */
+static bool same_dir (int at, const char *name, ino_t ino)
+{
+    struct stat st;
+    return fstatat (at, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+           && st.st_ino == ino && S_ISDIR (st.st_mode);
+}
+
+static int keep_slot (const sandbox_t *s, const struct dirent64 *de)
+{
+    char *end;
+    unsigned long i = strtoul (de->d_name, &end, 10);
+    return !*end && i > 0 && i < s->nslot && s->slot[i].fd >= 0
+                   && de->d_ino == s->slot[i].ino
+               ? 1
+               : 0;
+}
+
+int sandbox_out_empty (sandbox_t *s, unsigned slot)
+{
+    if (slot == 0) {
+        if (!same_dir (s->pfs, "out", s->out_ino))
+            return -1;
+        int rc = dir_empty (s, s->out);
+        s->out_empty = rc == 1;
+        return rc;
+    }
+    if (slot >= s->nslot || s->slot[slot].fd < 0 || s->win < 0)
+        return -1;
+    struct sb_slot *sl = &s->slot[slot];
+    char name[16];
+    snprintf (name, sizeof (name), "%u", slot);
+    if (!same_dir (s->win, name, sl->ino))
+        return -1;
+    int rc = dir_empty (s, sl->fd);
+    sl->empty = rc == 1;
+    return rc;
+}
+
+const char *sandbox_out_dir (sandbox_t *s, unsigned slot, dr_error_t *err)
+{
+    if (slot == 0)
+        return s->out_path;
+    if (s->root < 0) {
+        dr_errprintf (err, "sandbox %s: its layout is gone", s->path);
+        return NULL;
+    }
+    if (slot >= s->nslot) {
+        struct sb_slot *n = realloc (s->slot, (slot + 1) * sizeof (*n));
+        if (!n)
+            abort ();
+        for (size_t i = s->nslot; i <= slot; i++)
+            n[i] = (struct sb_slot){ .fd = -1 };
+        s->slot = n;
+        s->nslot = slot + 1;
+    }
+    struct sb_slot *sl = &s->slot[slot];
+    if (!sl->path && !(sl->path = jobs_pathf ("%s/window/%u", s->path, slot)))
+        abort ();
+    if (sl->fd >= 0)
+        return sl->path;
+    if (s->win < 0) {
+        /* Made afresh: what an earlier command left there is no one's. */
+        io_remove_tree (sb_pathf (s, "%s/window", s->path));
+        if (mkdirat (s->root, "window", 0755) < 0) {
+            dr_path_error (err, "cannot create", sl->path, errno);
+            return NULL;
+        }
+        if ((s->win = open_dir (s->root, "window", &s->win_ino)) < 0) {
+            dr_path_error (err, "cannot open", sl->path, errno);
+            return NULL;
         }
     }
+    char name[16];
+    snprintf (name, sizeof (name), "%u", slot);
+    if (mkdirat (s->win, name, 0755) < 0 && errno != EEXIST) {
+        dr_path_error (err, "cannot create", sl->path, errno);
+        return NULL;
+    }
+    if ((sl->fd = open_dir (s->win, name, &sl->ino)) < 0) {
+        dr_path_error (err, "cannot open", sl->path, errno);
+        return NULL;
+    }
+    sl->empty = false;
+    return sl->path;
+}
+
+/* Empty one window folder (its outputs were moved, or the datum failed):
+ * the relayout when it is no longer the folder we made. */
+static void leave_slot (sandbox_t *s, unsigned slot)
+{
+    struct sb_slot *sl = &s->slot[slot];
+    if (sl->fd < 0)
+        return;
+    char name[16];
+    snprintf (name, sizeof (name), "%u", slot);
+    if (!sl->empty && (!same_dir (s->win, name, sl->ino)
+                       || scan_dir (s, sl->fd, sl->path, NULL) < 0)) {
+        io_remove_tree (sl->path);
+        close_fd (&sl->fd);
+    }
+    sl->empty = false;
 }
 
 /* Rebuild the layout from scratch: the command removed or replaced one of
@@ -483,8 +602,21 @@ static void relayout (sandbox_t *s)
     dr_error_t err = { { 0 } };
     close_layout (s);
     io_remove_tree (sb_pathf (s, "%s/pfs", s->path));
+    io_remove_tree (sb_pathf (s, "%s/window", s->path));
     if (open_layout (s, &err) < 0)
         dr_log (LOG_WARN, "sandbox %s: %s", s->path, err.text);
+}
+
+void sandbox_leave_slot (sandbox_t *s, unsigned slot)
+{
+    if (slot == 0) {
+        if (!s->out_empty && s->out >= 0
+            && scan_dir (s, s->out, s->out_path, NULL) < 0)
+            relayout (s);
+        s->out_empty = false;
+    }
+    else if (slot < s->nslot && s->win >= 0)
+        leave_slot (s, slot);
 }
 
 void sandbox_leave (sandbox_t *s, const wdatum_t *d)
@@ -533,12 +665,12 @@ void sandbox_leave (sandbox_t *s, const wdatum_t *d)
     }
     s->linked = false;
     /* Whatever else the command left anywhere in the sandbox goes. */
-    int seen = scan_dir (s, s->root, s->path, keep_root);
-    if (seen < 0 || !(seen & 1)) {
+    int root_seen = scan_dir (s, s->root, s->path, keep_root);
+    if (root_seen < 0 || !(root_seen & 1)) {
         relayout (s);
         return;
     }
-    seen = scan_dir (s, s->pfs, s->pfs_path, keep_pfs);
+    int seen = scan_dir (s, s->pfs, s->pfs_path, keep_pfs);
     if (seen < 0 || !(seen & 1)) {
         relayout (s);
         return;
@@ -554,8 +686,21 @@ void sandbox_leave (sandbox_t *s, const wdatum_t *d)
             in->dirty = false;
         }
     }
+    /* The window's folders: whatever a command left in them goes. */
+    if (s->win >= 0) {
+        if (!(root_seen & 2) || !same_dir (s->root, "window", s->win_ino)) {
+            io_remove_tree (sb_pathf (s, "%s/window", s->path));
+            for (size_t i = 1; i < s->nslot; i++)
+                close_fd (&s->slot[i].fd);
+            close_fd (&s->win);
+        }
+        else {
+            scan_dir (s, s->win, sb_pathf (s, "%s/window", s->path),
+                      keep_slot);
+            for (unsigned i = 1; i < s->nslot; i++)
+                leave_slot (s, i);
+        }
+    }
     /* pfs/out was read just now, when the datum's outputs were taken. */
-    if (!s->out_empty && scan_dir (s, s->out, s->out_path, NULL) < 0)
-        relayout (s);
-    s->out_empty = false;
+    sandbox_leave_slot (s, 0);
 }

@@ -6,6 +6,10 @@
  *   <sandbox>/pfs/<input>          a link to the repo when the entry is the
  *                                  whole repo (glob "/")
  *   <sandbox>/pfs/out              empty when a datum starts
+ *   <sandbox>/window/<i>           the output folders of a batched
+ *                                  command's window (docs/batching.md):
+ *                                  the i-th datum handed ahead writes
+ *                                  there, as the first does in pfs/out
  *
  * The sandbox keeps a descriptor of each of its folders, so that the
  * per-datum work is a few system calls on them, with no path walks, no
@@ -43,12 +47,21 @@ void sandbox_close (sandbox_t *s);
  * kept.  Returns 0, or -1 with err (errno kept, ENOSPC for a full disk). */
 int sandbox_enter (sandbox_t *s, const wdatum_t *d, bool links,
                    dr_error_t *err);
-/* 1 when pfs/out holds nothing, 0 when it holds something, -1 when it
- * cannot tell (an error, or pfs/out is no longer the folder the sandbox
- * made: scan it by path). */
-int sandbox_out_empty (sandbox_t *s);
+/* The output folder of window slot `slot` (0: pfs/out), made and opened
+ * on first use; NULL with err when it cannot be.  Valid until the next
+ * call or sandbox_close. */
+const char *sandbox_out_dir (sandbox_t *s, unsigned slot, dr_error_t *err);
+/* 1 when that folder holds nothing, 0 when it holds something, -1 when it
+ * cannot tell (an error, or it is no longer the folder the sandbox made:
+ * scan it by path). */
+int sandbox_out_empty (sandbox_t *s, unsigned slot);
 /* Back to the empty layout after d: its entries go, and whatever else the
- * command left anywhere in the sandbox is removed. */
+ * command left anywhere in the sandbox (window folders included) is
+ * removed. */
 void sandbox_leave (sandbox_t *s, const wdatum_t *d);
+/* Within a window, after one of its datums: only that datum's output
+ * folder is emptied; the rest of the sandbox is the command's until the
+ * window's last datum ends (then sandbox_leave). */
+void sandbox_leave_slot (sandbox_t *s, unsigned slot);
 
 #endif /* DATUMRUN_RUNNER_SANDBOX_H */

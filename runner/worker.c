@@ -76,6 +76,9 @@ typedef struct worker {
     bool stopped;           /* killed because the job is stopping */
     int cmd_status;
     bool cmd_no_space;      /* the executor found a full disk */
+    unsigned out_slot;      /* where cur's outputs are (window slot) */
+    bool window_open;       /* the command holds datums after cur */
+    bool window_ok;         /* datums may be handed ahead (start_cmd) */
     char cmd_message[256];  /* the executor's reason, or "" */
     int64_t start_ns;
     double start;
@@ -457,6 +460,21 @@ static int prepare_links (void *arg, bool links, dr_error_t *err)
     return sandbox_enter (w->sb, &w->cur, links, err);
 }
 
+/* A batched command's window: the datums after cur in our queue, and
+ * the output folder of each. */
+static const wdatum_t *upcoming_datum (void *arg, size_t i)
+{
+    worker_t *w = arg;
+    return i < w->qlen ? &w->q[(w->qhead + i) % w->qcap] : NULL;
+}
+
+static const char *window_out_dir (void *arg, unsigned slot,
+                                   dr_error_t *err)
+{
+    worker_t *w = arg;
+    return sandbox_out_dir (w->sb, slot, err);
+}
+
 static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
 {
     bool is_err = x == w->xerr;
@@ -499,6 +517,8 @@ static int start_cmd (worker_t *w, executor_t *x, dr_error_t *err)
         .log_limit = w->o->log_limit,
         .prepare = lazy ? prepare_links : NULL,
         .prepare_arg = w,
+        .upcoming = lazy && w->window_ok ? upcoming_datum : NULL,
+        .out_dir = lazy && w->window_ok ? window_out_dir : NULL,
     };
     if (executor_start (x, &w->task, err) < 0)
         return -1;
@@ -514,8 +534,12 @@ static void finish_datum (worker_t *w, wresult_t *r)
 {
     send_result (w, r);
     wresult_free (r);
-    if (w->sb)
+    if (w->sb && w->window_open)
+        sandbox_leave_slot (w->sb, w->out_slot);
+    else if (w->sb)
         sandbox_leave (w->sb, &w->cur);
+    w->window_open = false;
+    w->out_slot = 0;
     wdatum_free (&w->cur);
     if (w->env.v)
         exec_env_datum_free (&w->env, &w->base);
@@ -607,14 +631,15 @@ static void on_success (worker_t *w)
     result_init (w, &r, OUT_SUCCESS);
     /* Most datums of a batch of tiny ones write nothing: one read of the
      * folder says so. */
-    if (sandbox_out_empty (w->sb) == 1) {
+    if (sandbox_out_empty (w->sb, w->out_slot) == 1) {
         finish_datum (w, &r);
         return;
     }
-    char *outdir = jobs_pathf ("%s/pfs/out", w->sandbox);
+    const char *od = sandbox_out_dir (w->sb, w->out_slot, &err);
+    char *outdir = od ? strdup (od) : NULL;
     if (!outdir || io_outlist_scan (outdir, &r.outs, &err) < 0) {
         r.outcome = OUT_ERROR;
-        r.message = strdup (outdir ? err.text : "out of memory");
+        r.message = strdup (od && !outdir ? "out of memory" : err.text);
         free (outdir);
         finish_datum (w, &r);
         return;
@@ -737,6 +762,13 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
     double backoff = 50e-6, stop_deadline = 0;
     int rc = 0;
 
+    /* A window hands datums ahead with their own output folders: not
+     * where an input is staged in pfs/<input> per datum (empty_files),
+     * err_cmd may need the links, or an image maps the paths. */
+    w.window_ok = spec->datum_batching && !spec->err_cmd && !o->container;
+    for (size_t i = 0; i < spec->npfs; i++)
+        if (spec->pfs[i]->empty_files)
+            w.window_ok = false;
     w.x = spec->datum_batching ? executor_batch_create (spec, &w.base)
                                : executor_fork_create ();
     w.xerr = executor_fork_create ();
@@ -782,6 +814,8 @@ int runner_worker (run_opts_t *o, jobs_spec_t *spec, proto_t *proto,
         if (w.running) {
             exec_status_t st = { .message = "" };
             if (executor_poll (w.run, &st)) {
+                w.out_slot = st.out_slot;
+                w.window_open = st.window_open;
                 on_exit_status (&w, st.status, st.message, st.no_space);
                 backoff = 50e-6;
                 continue;

@@ -13,8 +13,10 @@
 typedef struct wslot {
     sched_wstate_t state;
     double last_heard;
-    uint32_t *held;          /* oldest first */
-    size_t nheld, cap;
+    /* held[first .. first + nheld), oldest first: results come mostly
+     * in the order given, so removing one moves only the few before it. */
+    uint32_t *held;
+    size_t first, nheld, cap;
 } wslot_t;
 
 struct sched_dispatch {
@@ -239,6 +241,10 @@ size_t sched_dispatch_assign (sched_dispatch_t *d, int w, uint32_t *out,
         return 0;
     if (chunk > max)
         chunk = max;
+    if (s->first + s->nheld + chunk > s->cap && s->first) {
+        memmove (s->held, s->held + s->first, s->nheld * sizeof (*s->held));
+        s->first = 0;
+    }
     if (s->nheld + chunk > s->cap) {
         size_t ncap = s->cap ? s->cap : 8;
         while (ncap < s->nheld + chunk)
@@ -254,7 +260,7 @@ size_t sched_dispatch_assign (sched_dispatch_t *d, int w, uint32_t *out,
     while (n < chunk && pop_front (d, &v)) {
         if (d->attempts[v] < UINT32_MAX)
             d->attempts[v]++;
-        s->held[s->nheld++] = v;
+        s->held[s->first + s->nheld++] = v;
         out[n++] = v;
     }
     d->held_total += n;
@@ -263,11 +269,13 @@ size_t sched_dispatch_assign (sched_dispatch_t *d, int w, uint32_t *out,
 
 static bool unhold (sched_dispatch_t *d, wslot_t *s, uint32_t datum)
 {
+    uint32_t *h = s->held + s->first;
     for (size_t i = 0; i < s->nheld; i++) {
-        if (s->held[i] == datum) {
-            memmove (&s->held[i], &s->held[i + 1],
-                     (s->nheld - i - 1) * sizeof (*s->held));
-            s->nheld--;
+        if (h[i] == datum) {
+            memmove (h + 1, h, i * sizeof (*h));
+            s->first++;
+            if (!--s->nheld)
+                s->first = 0;
             d->held_total--;
             return true;
         }
@@ -325,7 +333,7 @@ int sched_dispatch_worker_lost (sched_dispatch_t *d, int w,
     s->state = SCHED_W_LOST;
     /* Back to the front in the order held: the newest first. */
     for (size_t i = s->nheld; i-- > 0;) {
-        uint32_t v = s->held[i];
+        uint32_t v = s->held[s->first + i];
         if (d->attempts[v] > 0)
             d->attempts[v]--;
         if (i == 0 && d->losses[v] < 255)
@@ -346,7 +354,7 @@ int sched_dispatch_worker_lost (sched_dispatch_t *d, int w,
         requeued++;
     }
     d->held_total -= s->nheld;
-    s->nheld = 0;
+    s->nheld = s->first = 0;
     if (ngave_up)
         *ngave_up = ng;
     return requeued;
@@ -403,7 +411,7 @@ size_t sched_dispatch_held (const sched_dispatch_t *d, int w)
 const uint32_t *sched_dispatch_holding (const sched_dispatch_t *d, int w)
 {
     wslot_t *s = slot (d, w);
-    return s ? s->held : NULL;
+    return s ? s->held + s->first : NULL;
 }
 
 size_t sched_dispatch_held_total (const sched_dispatch_t *d)

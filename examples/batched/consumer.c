@@ -2,10 +2,14 @@
  * protocol (docs/batching.md) directly on $DATUMRUN_BATCH_FD, with nothing
  * of datumrun linked in.  Build: cc -O2 -o consumer consumer.c
  *
- *   consumer noop [paths]   report every datum done (the benchmark's no-op)
- *   consumer copy [paths]   copy each datum's input files into $DATUMRUN_OUT
+ *   consumer noop [paths [window=N]]   report every datum done (the
+ *                                      benchmark's no-op)
+ *   consumer copy [paths [window=N]]   copy each datum's input files into
+ *                                      its $DATUMRUN_OUT
  * "paths": ask with "next paths" (it reads the inputs by the record's
- * absolute paths, so the worker makes no pfs/<input> links).
+ * absolute paths, so the worker makes no pfs/<input> links).  "window=N":
+ * ask for up to N datums at once ("datums K\n" and K records), each with
+ * its own $DATUMRUN_OUT, and report them all in one write.
  *
  * Per datum: write "next\n", read the record ("datum\n", entries
  * "KIND NAME LEN\n" + LEN bytes + "\n", "end\n") or "stop\n", do the
@@ -72,31 +76,21 @@ typedef struct entry {
 
 static entry_t ents[256];
 static size_t nents;
-static const char *next_req = "next\n";
+static char next_req[64] = "next\n";
+static int window;          /* asked with window=N */
 
-/* Report the datum in hand (result: "done ok\n", "done fail ...\n", or
- * "" for the first), and ask for the next one, in one write.
- * 1: a datum was read into ents; 0: stop. */
-static int next_datum (const char *result)
+/* Read one record's entries into ents, after its "datum" line. */
+static void read_record (void)
 {
     char line[512];
     for (size_t i = 0; i < nents; i++)
         free (ents[i].value);
     nents = 0;
-    char req[4200];
-    snprintf (req, sizeof (req), "%s%s", result, next_req);
-    put (req);
-    if (getline_ (line, sizeof (line)) < 0 || !strcmp (line, "stop"))
-        return 0;
-    if (strcmp (line, "datum")) {
-        fprintf (stderr, "consumer: unexpected '%s'\n", line);
-        exit (2);
-    }
     for (;;) {
         if (getline_ (line, sizeof (line)) < 0)
             exit (2);
         if (!strcmp (line, "end"))
-            return 1;
+            return;
         char kind[16], name[128];
         size_t len;
         if (sscanf (line, "%15s %127s %zu", kind, name, &len) != 3)
@@ -119,6 +113,41 @@ static int next_datum (const char *result)
         }
         else
             free (v);
+    }
+}
+
+/* Report what is in hand (results: "done ok\n" lines, "" at first) and
+ * ask for more, in one write.  The number of datums that came (each read
+ * with read_record in turn), 0 for stop. */
+static size_t ask (const char *results)
+{
+    char line[512];
+    size_t n = strlen (results), m = strlen (next_req);
+    char *req = malloc (n + m + 1);
+    memcpy (req, results, n);
+    memcpy (req + n, next_req, m + 1);
+    put (req);
+    free (req);
+    if (getline_ (line, sizeof (line)) < 0 || !strcmp (line, "stop"))
+        return 0;
+    unsigned long k = 1;
+    if (window ? sscanf (line, "datums %lu", &k) != 1 || !k
+               : strcmp (line, "datum")) {
+        fprintf (stderr, "consumer: unexpected '%s'\n", line);
+        exit (2);
+    }
+    return k;
+}
+
+/* The next record's "datum" line (without a window, ask read it). */
+static void begin_record (void)
+{
+    char line[512];
+    if (!window)
+        return;
+    if (getline_ (line, sizeof (line)) < 0 || strcmp (line, "datum")) {
+        fprintf (stderr, "consumer: unexpected '%s'\n", line);
+        exit (2);
     }
 }
 
@@ -150,6 +179,25 @@ done:
     return rc;
 }
 
+/* Do the mode's work on the datum in ents: its result line. */
+static const char *work (const char *mode)
+{
+    if (strcmp (mode, "copy"))
+        return "done ok\n";
+    const char *out = var ("DATUMRUN_OUT");
+    for (size_t i = 0; i < nents; i++) {
+        if (strcmp (ents[i].kind, "input"))
+            continue;
+        const char *base = strrchr (ents[i].value, '/');
+        char dst[8192];
+        snprintf (dst, sizeof (dst), "%s/%s", out,
+                  base ? base + 1 : ents[i].value);
+        if (copy_file (ents[i].value, dst) < 0)
+            return "done fail cannot copy an input\n";
+    }
+    return "done ok\n";
+}
+
 int main (int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "noop";
@@ -160,25 +208,29 @@ int main (int argc, char **argv)
     }
     fd = atoi (s);
     if (argc > 2 && !strcmp (argv[2], "paths"))
-        next_req = "next paths\n";
-    const char *result = "";
-    while (next_datum (result)) {
-        result = "done ok\n";
-        if (!strcmp (mode, "copy")) {
-            const char *out = var ("DATUMRUN_OUT");
-            int failed = 0;
-            for (size_t i = 0; i < nents && !failed; i++) {
-                if (strcmp (ents[i].kind, "input"))
-                    continue;
-                const char *base = strrchr (ents[i].value, '/');
-                char dst[8192];
-                snprintf (dst, sizeof (dst), "%s/%s", out,
-                          base ? base + 1 : ents[i].value);
-                failed = copy_file (ents[i].value, dst) < 0;
-            }
-            if (failed)
-                result = "done fail cannot copy an input\n";
+        snprintf (next_req, sizeof (next_req), "next paths\n");
+    if (argc > 3 && sscanf (argv[3], "window=%d", &window) == 1
+        && window > 0)
+        snprintf (next_req, sizeof (next_req), "next paths window=%d\n",
+                  window);
+    else
+        window = 0;
+    char *results = calloc (1, 1);
+    size_t k;
+    while ((k = ask (results))) {
+        /* One result line per datum, in order, sent with the next ask. */
+        size_t len = 0;
+        results[0] = '\0';
+        for (size_t i = 0; i < k; i++) {
+            begin_record ();
+            read_record ();
+            const char *r = work (mode);
+            size_t n = strlen (r);
+            results = realloc (results, len + n + 1);
+            memcpy (results + len, r, n + 1);
+            len += n;
         }
     }
+    free (results);
     return 0;
 }
