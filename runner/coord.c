@@ -416,9 +416,10 @@ static void handle_result (coord_t *c, int rank, buf_t *b)
         char logs[8500];
         progress_log_hint (c->prog, r.didx, logs, sizeof (logs));
         if (r.term_signal)
-            dr_log (LOG_ERR, "datum %s failed after %u attempts: killed "
-                    "by signal %d (%s); %s", label, r.attempt, r.term_signal,
-                    strsignal (r.term_signal), logs);
+            dr_log (LOG_ERR, "datum %s failed after %u attempts: %s%skilled "
+                    "by signal %d (%s); %s", label, r.attempt,
+                    r.message ? r.message : "", r.message ? ": " : "",
+                    r.term_signal, strsignal (r.term_signal), logs);
         else
             dr_log (LOG_ERR, "datum %s failed after %u attempts: %s%s%d; %s",
                     label, r.attempt, r.message ? r.message : "",

@@ -165,7 +165,7 @@ EOF
     [[ "$output" == *"(in:/failmsg) failed after 1 attempts: no good: failmsg"* ]]
     [[ "$output" == *"(in:/crash) failed after 1 attempts: killed by signal 9"* ]]
     [[ "$output" == *"(in:/exit0) failed after 1 attempts"* ]]
-    [[ "$output" == *"(in:/slow) failed after 1 attempts: killed by signal"* ]]
+    [[ "$output" == *"(in:/slow) failed after 1 attempts: timed out: killed by signal"* ]]
     grep -q "datum timed out: killed" .datumrun/fl/logs/*/*.err
     [[ "$output" == *"(in:/garbage) failed after 1 attempts"* ]]
     grep -q "exited while it held this datum" .datumrun/fl/logs/*/*.err
@@ -286,6 +286,12 @@ EOF
     [ "$status" -eq 0 ]
     [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
     [ "$(tree ccp)" = "$(tree repo)" ]
+    # a window of 8: the same outputs again
+    spec c.json ccw true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"$T/consumer\", \"copy\", \"paths\", \"window=8\"], \"datum_batching\": true}}"
+    run dr run c.json --json
+    [ "$status" -eq 0 ]
+    [ "$(counts "$(last_json)")" = "3 + 0 / 3" ]
+    [ "$(tree ccw)" = "$(tree repo)" ]
 }
 
 @test "next paths: no pfs/<input> links for the datums asked for that way, links for the others, same outputs" {
@@ -387,4 +393,137 @@ EOF
     done
     [ "$n" -eq 6 ]
     [ "$(sort -u seen | wc -l)" -eq 6 ]
+}
+
+# A raw client of the protocol that asks for windows ("next paths
+# window=4"): it checks that each window's records have distinct output
+# folders, copies each input into its datum's folder, fails "bad", and
+# exits in the middle of its window at the first "crash" (the marker makes
+# the retry succeed); it logs each window's size to $T/sizes.
+window_client() {
+    cat > w.py <<'PY'
+import os, sys
+fd = int(os.environ["DATUMRUN_BATCH_FD"])
+r = os.fdopen(os.dup(fd), "rb")
+marker, sizes = sys.argv[1], sys.argv[2]
+results = b""
+while True:
+    os.write(fd, results + b"next paths window=4\n")
+    results = b""
+    head = r.readline()
+    if head == b"stop\n":
+        break
+    k = int(head.split()[1])
+    recs = []
+    for _ in range(k):
+        assert r.readline() == b"datum\n"
+        rec = {}
+        while True:
+            h = r.readline()
+            if h == b"end\n":
+                break
+            kind, name, n = h.split()
+            rec.setdefault(name.decode(), r.read(int(n)).decode())
+            r.read(1)
+        recs.append(rec)
+    outs = [rec["DATUMRUN_OUT"] for rec in recs]
+    assert len(set(outs)) == k, outs
+    open(sizes, "a").write("%d\n" % k)
+    for rec in recs:
+        src, out = rec["in"], rec["DATUMRUN_OUT"]
+        b = os.path.basename(src)
+        assert os.listdir(out) == [], (out, os.listdir(out))
+        open("junk-" + b, "w").write("left in the sandbox\n")
+        if b == "crash" and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.write(fd, results)
+            os._exit(3)
+        if b == "bad":
+            results += b"done fail bad datum\n"
+            continue
+        with open(src) as f, open(os.path.join(out, b), "w") as o:
+            o.write(f.read())
+        results += b"done ok\n"
+PY
+}
+
+@test "windows (next paths window=N): several datums at once, each with its own output folder; a failure or a crash in a window costs only its datum" {
+    mkdir repo
+    for i in $(seq -w 1 40); do echo "x$i" > "repo/f$i"; done
+    echo bad > repo/bad
+    echo crash > repo/crash
+    window_client
+    spec s.json wn true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"python3\", \"$T/w.py\", \"$T/marker\", \"$T/sizes\"], \"datum_batching\": true}, \"parallelism_spec\": {\"constant\": 1}}"
+    run dr run s.json --json
+    echo "$output"
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "41 + 0 / 42" ]
+    [ "$(jget "$j" failed)" -eq 1 ]
+    [[ "$output" == *"failed after 3 attempts: bad datum"* ]]
+    # windows of more than one datum were handed, none over 4
+    [ "$(sort -n "$T/sizes" | tail -n 1)" -gt 1 ]
+    [ "$(sort -n "$T/sizes" | tail -n 1)" -le 4 ]
+    # the crash cost its datum one attempt; the others of its window ran
+    run dr list-datum s.json --json
+    crash=$(pyget "$output" '[x["id"] for x in j if x["inputs"] == "in:/crash"][0]')
+    run $PY "$DATUMRUN_SRC/tests/integration/read_manifest.py" .datumrun/wn --attempts
+    [ "$(pyget "$output" 'sorted((x["attempt"], x["outcome"]) for x in j if x["datum"] == "'"$crash"'")')" = "[(1, 'failed'), (2, 'success')]" ]
+    rm repo/bad
+    expected=$(cd repo && for f in *; do echo "$f"; done)
+    [ "$(ls wn)" = "$expected" ]
+    for f in wn/*; do [ "$(cat "$f")" = "$(cat "repo/$(basename "$f")")" ]; done
+    # each output belongs to its own datum: a removed input takes exactly
+    # its output with it
+    rm repo/f07
+    run dr run s.json --json
+    [ "$status" -eq 0 ]
+    [ ! -e wn/f07 ]
+    [ "$(tree wn)" = "$(scratch_tree s.json)" ]
+    # what the command left in the sandbox did not reach the output
+    [ -z "$(ls wn | grep junk)" ]
+}
+
+@test "windows under a datum_timeout: the timed-out datum fails, the rest of its window runs again" {
+    mkdir repo
+    for i in $(seq -w 1 12); do echo "x$i" > "repo/f$i"; done
+    cat > slow.py <<'PY'
+import os, sys, time
+fd = int(os.environ["DATUMRUN_BATCH_FD"])
+r = os.fdopen(os.dup(fd), "rb")
+results = b""
+while True:
+    os.write(fd, results + b"next paths window=3\n")
+    results = b""
+    head = r.readline()
+    if head == b"stop\n":
+        break
+    for _ in range(int(head.split()[1])):
+        rec = {}
+        assert r.readline() == b"datum\n"
+        while True:
+            h = r.readline()
+            if h == b"end\n":
+                break
+            kind, name, n = h.split()
+            rec[name.decode()] = r.read(int(n)).decode()
+            r.read(1)
+        src = rec["in"]
+        if os.path.basename(src) == "f05":
+            time.sleep(60)
+        open(os.path.join(rec["DATUMRUN_OUT"], os.path.basename(src)), "w").write(open(src).read())
+        # Each datum reported when it ends: its time is its own.
+        os.write(fd, b"done ok\n")
+PY
+    spec s.json to true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"python3\", \"$T/slow.py\"], \"datum_batching\": true}, \"parallelism_spec\": {\"constant\": 1}, \"datum_timeout\": \"1s\", \"datum_tries\": 1}"
+    run dr run s.json --json
+    echo "$output"
+    [ "$status" -eq 1 ]
+    j=$(last_json)
+    [ "$(counts "$j")" = "11 + 0 / 12" ]
+    [ "$(jget "$j" failed)" -eq 1 ]
+    [[ "$output" == *"(in:/f05) failed after 1 attempts: timed out: killed by signal"* ]]
+    [ "$(ls to | wc -l)" -eq 11 ]
+    [ ! -e to/f05 ]
+    for f in to/*; do [ "$(cat "$f")" = "$(cat "repo/$(basename "$f")")" ]; done
 }
