@@ -6,6 +6,10 @@
 #   bench/batch.sh [BUILD_DIR] [N] [M]
 # STATE=DIR puts the state folders (and so the workers' sandboxes) in DIR,
 # e.g. a tmpfs (/dev/shm), as node-local scratch would be.
+# Modes: cbatch (the C consumer, pfs links), cpaths ("next paths"),
+# cwindow ("next paths window=32"), pybatch (the Python module's
+# datums()), pywindow (its run(fn, paths=True, window=32)), fork
+# (`true` per datum, fork-per-datum mode).
 # Two rates per mode: the whole `datumrun run` (planning, mpirun's start
 # and end included), and the datum phase, from the manifest's attempt
 # records: first attempt's start to last attempt's end.
@@ -33,7 +37,9 @@ JSON
 }
 spec cbatch '{"cmd": ["'"$W"'/consumer", "noop"], "datum_batching": true}'
 spec cpaths '{"cmd": ["'"$W"'/consumer", "noop", "paths"], "datum_batching": true}'
+spec cwindow '{"cmd": ["'"$W"'/consumer", "noop", "paths", "window=32"], "datum_batching": true}'
 spec pybatch '{"cmd": ["python3", "-c", "import datumrun\nfor d in datumrun.datums(): pass"], "datum_batching": true}'
+spec pywindow '{"cmd": ["python3", "-c", "import datumrun\ndatumrun.run(lambda d: None, paths=True, window=32)"], "datum_batching": true}'
 spec shbatch '{"cmd": ["sh"], "stdin": ["while vars=$(datumrun next); do :; done"], "datum_batching": true}'
 spec fork '{"cmd": ["true"]}'
 # span STATE_DIR: seconds from the first attempt's start to the last one's
@@ -65,7 +71,7 @@ run() {
 }
 echo "N=$N datums, 2 workers, state: ${STATE:-the disk of the spec folder}; $(uptime)"
 printf '%-28s %10s %12s %10s %12s %14s\n' mode wall_s datums_per_s phase_s phase_per_s rank0_us_per_datum
-for m in ${MODES:-cbatch cpaths pybatch fork}; do
+for m in ${MODES:-cbatch cpaths cwindow pybatch pywindow fork}; do
     run $m
     eval "wall_$m=$wall"
     printf '%-28s %10.3f %12.0f %10.3f %12.0f %14.1f\n' "$m" "$wall" "$(echo "$N / $wall" | bc -l)" "$phase" "$(echo "$N / $phase" | bc -l)" "$(echo "$cpu * 1000000 / $N" | bc -l)"
@@ -78,6 +84,8 @@ echo "ratios (whole runs): fork/cbatch $(echo "scale=1; $wall_fork / $wall_cbatc
      "fork/cpaths $(echo "scale=1; $wall_fork / $wall_cpaths" | bc)x," \
      "xargs/cpaths $(echo "scale=1; $wall_xargs / $wall_cpaths" | bc)x," \
      "fork/pybatch $(echo "scale=1; $wall_fork / $wall_pybatch" | bc)x"
+echo "ratios (whole runs, window=32): fork/cwindow $(echo "scale=1; $wall_fork / $wall_cwindow" | bc)x," \
+     "xargs/cwindow $(echo "scale=1; $wall_xargs / $wall_cwindow" | bc)x"
 # The shell loop, for the record, over a tenth of the names.
 mkdir -p "$W/repo10"
 seq -f "d%07g" 1 $((N / 10)) | (cd "$W/repo10" && xargs touch)

@@ -21,6 +21,11 @@
  *             kills the command, and the next start() runs a fresh one.
  * Output the command writes between datums stays in its pipes and goes to
  * the next datum's log; output before a "done" goes to that datum's.
+ * A window ("next paths window=N"): the record of the datum at hand goes
+ * with those of the datums queued behind it (task->upcoming), each with
+ * its own output folder (task->out_dir); ahead[] remembers them in order,
+ * and the start() of the next of them only makes it current.  A start()
+ * of any other datum ends the command (its window was given back).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -75,6 +75,7 @@ class _Conn:
         self.buf = b""
         self.current = None
         self.stopped = False
+        self.pending = []       # records of the last window not yet begun
 
     def _write(self, data):
         view = memoryview(data)
@@ -133,23 +134,54 @@ class _Conn:
             self._write(line)
         return line
 
-    def next(self, paths=False):
+    def next(self, paths=False, window=1):
         """The next Datum, or None when there are no more.  paths: the
         caller reads its inputs by datum.inputs/datum.files (absolute
-        paths), so the worker makes no pfs/<input> links for it."""
+        paths), so the worker makes no pfs/<input> links for it.  window
+        (with paths): ask for up to that many datums at once; each is
+        still reported as it ends."""
         done = b""
         if self.current is not None:
             done = self.finish(self.current, True, "", send=False)
+        if self.pending:
+            # The next of the window: report this one now, so that the
+            # worker's clock for the next starts here.
+            if done:
+                self._write(done)
+            d = self.pending.pop(0)
+            self.current = d
+            return d
         if self.stopped:
             if done:
                 self._write(done)
             return None
+        window = int(window) if paths and int(window) > 1 else 0
+        if window:
+            req = b"next paths window=%d\n" % window
+        else:
+            req = b"next paths\n" if paths else b"next\n"
         # The result and the next request in one write.
-        self._write(done + (b"next paths\n" if paths else b"next\n"))
+        self._write(done + req)
         head = self._line()
         if head == b"stop":
             self.stopped = True
             return None
+        count = 1
+        if window:
+            parts = head.split(b" ")
+            if len(parts) != 2 or parts[0] != b"datums" \
+                    or not parts[1].isdigit() or int(parts[1]) < 1:
+                raise ProtocolError("unexpected answer %r" % head[:64])
+            count = int(parts[1])
+            head = self._line()
+        records = [self._record(head)]
+        for _ in range(count - 1):
+            records.append(self._record(self._line()))
+        self.current = records[0]
+        self.pending = records[1:]
+        return self.current
+
+    def _record(self, head):
         if head != b"datum":
             raise ProtocolError("unexpected answer %r" % head[:64])
         entries = []
@@ -167,7 +199,6 @@ class _Conn:
                             os.fsdecode(value[:-1])))
         d = Datum(entries)
         d._conn = self
-        self.current = d
         return d
 
 
@@ -244,14 +275,17 @@ def datums(paths=False):
         yield d
 
 
-def run(fn, paths=False):
+def run(fn, paths=False, window=1):
     """Call fn(datum) for every datum; one that raises fails that datum
     (traceback to its log) and the loop goes on in this process.  Returns
-    the number of datums that failed.  paths as for datums()."""
+    the number of datums that failed.  paths as for datums().  window
+    (with paths=True): take up to that many datums per request from the
+    worker, each with its own datum.out, each reported as it ends (one
+    round trip per window instead of per datum: docs/batching.md)."""
     conn = _connection()
     failed = 0
     while True:
-        d = conn.next(paths)
+        d = conn.next(paths, window)
         if d is None:
             return failed
         try:

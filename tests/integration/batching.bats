@@ -527,3 +527,32 @@ PY
     [ ! -e to/f05 ]
     for f in to/*; do [ "$(cat "$f")" = "$(cat "repo/$(basename "$f")")" ]; done
 }
+
+@test "the Python module's run(fn, paths=True, window=N): windows of datums, an exception fails only its datum" {
+    mkdir repo
+    for i in $(seq -w 1 30); do echo "x$i" > "repo/f$i"; done
+    cat > pw.py <<'PY'
+import os, datumrun
+def fn(d):
+    src = d.inputs["in"]
+    name = os.path.basename(src)
+    if name == "f13":
+        raise ValueError("no f13")
+    assert not os.listdir(str(d.out)), d.out
+    with open(src) as f, open(str(d.out / name), "w") as o:
+        o.write(f.read())
+    with open(os.environ["OUTS"], "a") as o:
+        o.write("%s\n" % d.out)
+datumrun.run(fn, paths=True, window=6)
+PY
+    spec s.json pw true "$(pfs in repo '/*')" "{\"transform\": {\"cmd\": [\"python3\", \"$T/pw.py\"], \"datum_batching\": true, \"env\": {\"OUTS\": \"$T/outs\"}}, \"parallelism_spec\": {\"constant\": 1}, \"datum_tries\": 1}"
+    run dr run s.json --json
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [ "$(counts "$(last_json)")" = "29 + 0 / 30" ]
+    [[ "$output" == *"(in:/f13) failed after 1 attempts: ValueError: no f13"* ]]
+    # the datums went through more than one output folder: windows
+    [ "$(sort -u "$T/outs" | wc -l)" -gt 1 ]
+    rm repo/f13
+    [ "$(tree pw)" = "$(tree repo)" ]
+}
