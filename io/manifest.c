@@ -75,11 +75,16 @@ struct io_manifest {
     char *output;          /* the output folder it owns, or NULL */
 
     /* Datums, dense; tab maps id -> index + 1 (0 = empty slot), open
-     * addressing with linear probing, at a load of at most 3/4. */
+     * addressing with linear probing, at a load of at most 3/4.  An
+     * entry's low idx_bits hold the index + 1, the bits above them as
+     * many bits of the id's hash (tab_tag): a probe reads the record (a
+     * cache miss in recs) only when they agree. */
     prec_t *recs;
     size_t n, cap;
     uint32_t *tab;
     size_t tabcap;
+    unsigned idx_bits;
+    uint32_t idx_mask;
 
     /* The records' string blocks (record.c's layout), carved from large
      * chunks rather than one malloc each; a replaced or forgotten
@@ -116,16 +121,22 @@ struct io_manifest {
 
 /* ------------------------------------------------------- the id table */
 
-static size_t id_hash (const io_hash_t *id)
+static uint64_t id_hash (const io_hash_t *id)
 {
-    return (size_t)XXH3_64bits (id->b, sizeof (id->b));
+    return XXH3_64bits (id->b, sizeof (id->b));
 }
 
-/* An id's home slot among cap (any size: a load sizes the table for
- * its records exactly) and the slot after i. */
+/* Home slot among cap of a hash (its low 32 bits: any size of table, a
+ * load sizes it for its records exactly), an id's home, and the slot
+ * after i. */
+static size_t hash_home (uint64_t h, size_t cap)
+{
+    return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+}
+
 static size_t id_home (const io_hash_t *id, size_t cap)
 {
-    return (size_t)(((uint64_t)(uint32_t)id_hash (id) * cap) >> 32);
+    return hash_home (id_hash (id), cap);
 }
 
 static size_t id_next (size_t i, size_t cap)
@@ -133,14 +144,47 @@ static size_t id_next (size_t i, size_t cap)
     return i + 1 == cap ? 0 : i + 1;
 }
 
-/* The slot holding id, or the empty slot where it would go. */
-static size_t tab_slot (const io_manifest_t *m, const io_hash_t *id)
+/* The tag bits of a hash (its high 32 bits) above an entry's index. */
+static uint32_t tab_tag (const io_manifest_t *m, uint64_t h)
 {
-    for (size_t i = id_home (id, m->tabcap);; i = id_next (i, m->tabcap)) {
+    return m->idx_bits >= 32 ? 0 : (uint32_t)(h >> 32) << m->idx_bits;
+}
+
+/* The record index of a table entry (not 0). */
+static size_t tab_index (const io_manifest_t *m, uint32_t v)
+{
+    return (size_t)(v & m->idx_mask) - 1;
+}
+
+/* The slot holding id, or the empty slot where it would go; *tag (if
+ * not NULL) gets the tag bits its entry has. */
+static size_t tab_find (const io_manifest_t *m, const io_hash_t *id,
+                        uint32_t *tag)
+{
+    uint64_t h = id_hash (id);
+    uint32_t t = tab_tag (m, h);
+    if (tag)
+        *tag = t;
+    for (size_t i = hash_home (h, m->tabcap);; i = id_next (i, m->tabcap)) {
         uint32_t v = m->tab[i];
-        if (!v || io_hash_eq (&m->recs[v - 1].id, id))
+        if (!v || ((v & ~m->idx_mask) == t
+                   && io_hash_eq (&m->recs[tab_index (m, v)].id, id)))
             return i;
     }
+}
+
+static size_t tab_slot (const io_manifest_t *m, const io_hash_t *id)
+{
+    return tab_find (m, id, NULL);
+}
+
+/* Enter record idx (its id not in the table yet, or its entry to be
+ * pointed at idx). */
+static void tab_put (io_manifest_t *m, size_t idx)
+{
+    uint32_t tag;
+    size_t s = tab_find (m, &m->recs[idx].id, &tag);
+    m->tab[s] = (uint32_t)(idx + 1) | tag;
 }
 
 static int tab_rehash (io_manifest_t *m, size_t ncap)
@@ -151,8 +195,14 @@ static int tab_rehash (io_manifest_t *m, size_t ncap)
     free (m->tab);
     m->tab = tab;
     m->tabcap = ncap;
+    /* Indexes up to ncap (the load keeps n under it), tags above. */
+    unsigned bits = 1;
+    while (bits < 32 && ((size_t)1 << bits) <= ncap)
+        bits++;
+    m->idx_bits = bits;
+    m->idx_mask = bits >= 32 ? UINT32_MAX : ((uint32_t)1 << bits) - 1;
     for (size_t i = 0; i < m->n; i++)
-        m->tab[tab_slot (m, &m->recs[i].id)] = (uint32_t)(i + 1);
+        tab_put (m, i);
     return 0;
 }
 
@@ -204,7 +254,7 @@ static void tab_delete (io_manifest_t *m, size_t i)
     size_t cap = m->tabcap;
     m->tab[i] = 0;
     for (size_t j = id_next (i, cap); m->tab[j]; j = id_next (j, cap)) {
-        size_t k = id_home (&m->recs[m->tab[j] - 1].id, cap);
+        size_t k = id_home (&m->recs[tab_index (m, m->tab[j])].id, cap);
         /* Leave it if its home k lies cyclically in (i, j]. */
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
@@ -473,20 +523,21 @@ static int apply_put_arena (io_manifest_t *m, io_datum_rec_t *rec,
         .duration_s = rec->duration_s, .bytes_in = rec->bytes_in,
         .bytes_out = rec->bytes_out, .block = rec->inputs,
     };
-    size_t s = tab_slot (m, &rec->id);
+    uint32_t tag;
+    size_t s = tab_find (m, &rec->id, &tag);
     if (m->tab[s] && only_new) {
         arena_drop (m, rec);
         errno = EEXIST;
         return -1;
     }
     if (m->tab[s]) {
-        prec_t *old = &m->recs[m->tab[s] - 1];
+        prec_t *old = &m->recs[tab_index (m, m->tab[s])];
         prec_drop (m, old);
         *old = p;
     }
     else {
         m->recs[m->n] = p;
-        m->tab[s] = (uint32_t)++m->n;
+        m->tab[s] = (uint32_t)++m->n | tag;
     }
     arena_compact (m);
     return 0;
@@ -520,7 +571,7 @@ static void apply_invalidate (io_manifest_t *m, const io_hash_t *id)
         return;
     uint32_t v = m->tab[tab_slot (m, id)];
     if (v) {
-        prec_t *r = &m->recs[v - 1];
+        prec_t *r = &m->recs[tab_index (m, v)];
         r->state = JOBS_DATUM_PENDING;
         memset (&r->hash, 0, sizeof (r->hash));
     }
@@ -569,13 +620,13 @@ static void apply_forget (io_manifest_t *m, const io_hash_t *id)
     size_t s = tab_slot (m, id);
     if (!m->tab[s])
         return;
-    size_t idx = m->tab[s] - 1;
+    size_t idx = tab_index (m, m->tab[s]);
     prec_drop (m, &m->recs[idx]);
     tab_delete (m, s);
     size_t last = m->n - 1;
     if (idx != last) {
         m->recs[idx] = m->recs[last];
-        m->tab[tab_slot (m, &m->recs[idx].id)] = (uint32_t)(idx + 1);
+        tab_put (m, idx);
     }
     m->n--;
 }
@@ -1141,7 +1192,7 @@ const io_datum_rec_t *io_manifest_find (const io_manifest_t *m,
     if (!m->tabcap)
         return NULL;
     uint32_t v = m->tab[tab_slot (m, id)];
-    return v ? prec_view (m, &m->recs[v - 1], view) : NULL;
+    return v ? prec_view (m, &m->recs[tab_index (m, v)], view) : NULL;
 }
 
 size_t io_manifest_njobs (const io_manifest_t *m)
