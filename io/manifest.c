@@ -54,8 +54,10 @@ _Static_assert (sizeof (prec_t) == 104, "a packed record is 104 bytes");
 typedef struct attempts {
     io_attempt_t *v;
     size_t n, cap;
-    uint32_t *tab;         /* index + 1 by (datum, job, attempt) */
-    size_t tabcap;
+    uint32_t *tab;         /* index + 1 by (datum, job, attempt), and
+                              tag bits above it (tag_of) */
+    size_t tabcap;         /* a power of two, 2^idx_bits */
+    unsigned idx_bits;
 } attempts_t;
 
 struct io_manifest {
@@ -121,6 +123,20 @@ struct io_manifest {
 
 /* ------------------------------------------------------- the id table */
 
+/* The hash tables' entries are 32 bits: a record's index + 1 in the low
+ * `bits`, and in the bits above them as many bits of the key's hash (its
+ * high half): a probe reads the record, a cache miss in a large array,
+ * only when they agree. */
+static uint32_t tag_of (uint64_t h, unsigned bits)
+{
+    return bits >= 32 ? 0 : (uint32_t)(h >> 32) << bits;
+}
+
+static uint32_t index_mask (unsigned bits)
+{
+    return bits >= 32 ? UINT32_MAX : ((uint32_t)1 << bits) - 1;
+}
+
 static uint64_t id_hash (const io_hash_t *id)
 {
     return XXH3_64bits (id->b, sizeof (id->b));
@@ -144,10 +160,9 @@ static size_t id_next (size_t i, size_t cap)
     return i + 1 == cap ? 0 : i + 1;
 }
 
-/* The tag bits of a hash (its high 32 bits) above an entry's index. */
 static uint32_t tab_tag (const io_manifest_t *m, uint64_t h)
 {
-    return m->idx_bits >= 32 ? 0 : (uint32_t)(h >> 32) << m->idx_bits;
+    return tag_of (h, m->idx_bits);
 }
 
 /* The record index of a table entry (not 0). */
@@ -200,7 +215,7 @@ static int tab_rehash (io_manifest_t *m, size_t ncap)
     while (bits < 32 && ((size_t)1 << bits) <= ncap)
         bits++;
     m->idx_bits = bits;
-    m->idx_mask = bits >= 32 ? UINT32_MAX : ((uint32_t)1 << bits) - 1;
+    m->idx_mask = index_mask (bits);
     for (size_t i = 0; i < m->n; i++)
         tab_put (m, i);
     return 0;
@@ -672,13 +687,13 @@ static int apply_job (io_manifest_t *m, const jobs_record_t *job)
 
 /* Attempts since the last checkpoint, keyed by (datum, job, attempt):
  * recording one again replaces it. */
-static size_t att_hash (const io_attempt_t *a)
+static uint64_t att_hash (const io_attempt_t *a)
 {
     uint8_t key[36];
     memcpy (key, a->datum.b, 16);
     memcpy (key + 16, a->job.b, 16);
     memcpy (key + 32, &a->attempt, 4);
-    return (size_t)XXH3_64bits (key, sizeof (key));
+    return XXH3_64bits (key, sizeof (key));
 }
 
 static bool att_same (const io_attempt_t *a, const io_attempt_t *b)
@@ -687,12 +702,20 @@ static bool att_same (const io_attempt_t *a, const io_attempt_t *b)
            && io_hash_eq (&a->job, &b->job);
 }
 
-static size_t att_slot (const attempts_t *t, const io_attempt_t *a)
+/* The slot of a's entry or the empty one where it would go; *tag gets
+ * the tag bits its entry has. */
+static size_t att_slot (const attempts_t *t, const io_attempt_t *a,
+                        uint32_t *tag)
 {
     size_t mask = t->tabcap - 1;
-    for (size_t i = att_hash (a) & mask;; i = (i + 1) & mask)
-        if (!t->tab[i] || att_same (&t->v[t->tab[i] - 1], a))
+    uint32_t im = index_mask (t->idx_bits);
+    uint64_t h = att_hash (a);
+    *tag = tag_of (h, t->idx_bits);
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint32_t v = t->tab[i];
+        if (!v || ((v & ~im) == *tag && att_same (&t->v[(v & im) - 1], a)))
             return i;
+    }
 }
 
 static const io_attempt_t *att_find (const attempts_t *t,
@@ -700,8 +723,8 @@ static const io_attempt_t *att_find (const attempts_t *t,
 {
     if (!t->tabcap)
         return NULL;
-    uint32_t v = t->tab[att_slot (t, a)];
-    return v ? &t->v[v - 1] : NULL;
+    uint32_t tag, v = t->tab[att_slot (t, a, &tag)];
+    return v ? &t->v[(v & index_mask (t->idx_bits)) - 1] : NULL;
 }
 
 static bool att_superseded (const void *arg, const io_attempt_t *a)
@@ -732,8 +755,14 @@ static int att_reserve (attempts_t *t)
         free (t->tab);
         t->tab = tab;
         t->tabcap = ncap;
-        for (size_t i = 0; i < t->n; i++)
-            t->tab[att_slot (t, &t->v[i])] = (uint32_t)(i + 1);
+        t->idx_bits = 0;
+        while (((size_t)1 << t->idx_bits) < ncap)
+            t->idx_bits++;
+        for (size_t i = 0; i < t->n; i++) {
+            uint32_t tag;
+            size_t s = att_slot (t, &t->v[i], &tag);
+            t->tab[s] = (uint32_t)(i + 1) | tag;
+        }
     }
     return 0;
 }
@@ -743,12 +772,15 @@ static int apply_attempt (io_manifest_t *m, const io_attempt_t *a)
     attempts_t *t = &m->att;
     if (att_reserve (t) < 0)
         return -1;
-    size_t s = att_slot (t, a);
-    io_attempt_t *dst = t->tab[s] ? &t->v[t->tab[s] - 1] : &t->v[t->n];
+    uint32_t tag;
+    size_t s = att_slot (t, a, &tag);
+    io_attempt_t *dst = t->tab[s]
+                            ? &t->v[(t->tab[s] & index_mask (t->idx_bits)) - 1]
+                            : &t->v[t->n];
     *dst = *a;
     dst->host[sizeof (dst->host) - 1] = '\0';
     if (!t->tab[s])
-        t->tab[s] = (uint32_t)++t->n;
+        t->tab[s] = (uint32_t)++t->n | tag;
     return 0;
 }
 
