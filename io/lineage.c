@@ -37,8 +37,10 @@ typedef struct lin_job {
 struct io__lineage {
     lin_ent_t *ents;
     size_t nents, ents_cap;
-    uint32_t *tab;
-    size_t cap;         /* a power of two, or 0 */
+    uint32_t *tab;      /* index + 1 in the low idx_bits, tag bits of
+                           the id's hash above (find_slot) */
+    size_t cap;         /* a power of two, 2^idx_bits, or 0 */
+    unsigned idx_bits;
     io_hash_t *pool;
     size_t npool, pool_cap, garbage;
     lin_job_t *jobs;
@@ -78,14 +80,45 @@ static size_t bucket (const io_hash_t *id, size_t cap)
     return (size_t)XXH3_64bits (id->b, sizeof (id->b)) & (cap - 1);
 }
 
-/* The table slot holding id, or the empty one where it would go. */
+/* A table entry's index into ents (the entry not 0). */
+static size_t ent_index (const io__lineage_t *l, uint32_t v)
+{
+    uint32_t mask = l->idx_bits >= 32 ? UINT32_MAX
+                                      : ((uint32_t)1 << l->idx_bits) - 1;
+    return (size_t)(v & mask) - 1;
+}
+
+/* The table slot holding id, or the empty one where it would go; *tag
+ * (if not NULL) gets the bits above the index its entry has: high bits
+ * of the id's hash, so that a probe reads ents (a cache miss) only when
+ * they agree. */
+static uint32_t *find_tagged (const io__lineage_t *l, const io_hash_t *id,
+                              uint32_t *tag)
+{
+    uint64_t h = XXH3_64bits (id->b, sizeof (id->b));
+    uint32_t t = l->idx_bits >= 32 ? 0 : (uint32_t)(h >> 32) << l->idx_bits;
+    uint32_t above = l->idx_bits >= 32 ? 0 : ~(((uint32_t)1 << l->idx_bits) - 1);
+    if (tag)
+        *tag = t;
+    for (size_t i = (size_t)h & (l->cap - 1);; i = (i + 1) & (l->cap - 1)) {
+        uint32_t *e = &l->tab[i];
+        if (!*e || ((*e & above) == t
+                    && io_hash_eq (&l->ents[ent_index (l, *e)].id, id)))
+            return e;
+    }
+}
+
 static uint32_t *find_slot (const io__lineage_t *l, const io_hash_t *id)
 {
-    for (size_t i = bucket (id, l->cap);; i = (i + 1) & (l->cap - 1)) {
-        uint32_t *t = &l->tab[i];
-        if (!*t || io_hash_eq (&l->ents[*t - 1].id, id))
-            return t;
-    }
+    return find_tagged (l, id, NULL);
+}
+
+/* Point id's slot (found or empty) at ents[idx]. */
+static void slot_put (io__lineage_t *l, size_t idx)
+{
+    uint32_t tag;
+    uint32_t *t = find_tagged (l, &l->ents[idx].id, &tag);
+    *t = (uint32_t)(idx + 1) | tag;
 }
 
 static int grow (io__lineage_t *l)
@@ -97,8 +130,11 @@ static int grow (io__lineage_t *l)
     free (l->tab);
     l->tab = nt;
     l->cap = ncap;
+    l->idx_bits = 0;
+    while (((size_t)1 << l->idx_bits) < ncap)
+        l->idx_bits++;
     for (size_t k = 0; k < l->nents; k++)
-        *find_slot (l, &l->ents[k].id) = (uint32_t)k + 1;
+        slot_put (l, k);
     return 0;
 }
 
@@ -134,8 +170,9 @@ int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
     }
     if ((l->nents + 1) * 4 > l->cap * 3 && grow (l) < 0)
         return -1;
-    uint32_t *t = find_slot (l, id);
-    lin_ent_t *e = *t ? &l->ents[*t - 1] : NULL;
+    uint32_t tag;
+    uint32_t *t = find_tagged (l, id, &tag);
+    lin_ent_t *e = *t ? &l->ents[ent_index (l, *t)] : NULL;
     if (e && e->n == n) {
         memcpy (l->pool + e->off, hashes, n * sizeof (*hashes));
         return 0;
@@ -165,7 +202,7 @@ int io__lineage_put_entries (io__lineage_t *l, const io_hash_t *id,
         }
         e = &l->ents[l->nents];
         e->id = *id;
-        *t = (uint32_t)++l->nents;
+        *t = (uint32_t)++l->nents | tag;
     }
     else
         l->garbage += e->n;
@@ -183,7 +220,7 @@ static void tab_delete (io__lineage_t *l, size_t i)
     size_t mask = l->cap - 1;
     l->tab[i] = 0;
     for (size_t j = (i + 1) & mask; l->tab[j]; j = (j + 1) & mask) {
-        size_t k = bucket (&l->ents[l->tab[j] - 1].id, l->cap);
+        size_t k = bucket (&l->ents[ent_index (l, l->tab[j])].id, l->cap);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (!stays) {
             l->tab[i] = l->tab[j];
@@ -205,21 +242,22 @@ void io__lineage_forget (io__lineage_t *l, const io_hash_t *id)
         uint32_t *t = find_slot (l, id);
         if (!*t)
             return;
-        size_t idx = *t - 1;
+        size_t idx = ent_index (l, *t);
         l->garbage += l->ents[idx].n;
         tab_delete (l, (size_t)(t - l->tab));
         size_t last = l->nents - 1;
         if (idx != last) {
             l->ents[idx] = l->ents[last];
-            *find_slot (l, &l->ents[idx].id) = (uint32_t)idx + 1;
+            slot_put (l, idx);
         }
         l->nents--;
         return;
     }
-    uint32_t *t = find_slot (l, id);
+    uint32_t tag;
+    uint32_t *t = find_tagged (l, id, &tag);
     if (*t) {
-        l->garbage += l->ents[*t - 1].n;
-        l->ents[*t - 1].n = 0;
+        l->garbage += l->ents[ent_index (l, *t)].n;
+        l->ents[ent_index (l, *t)].n = 0;
         return;
     }
     if (l->nents == l->ents_cap) {
@@ -231,7 +269,7 @@ void io__lineage_forget (io__lineage_t *l, const io_hash_t *id)
         l->ents_cap = ncap;
     }
     l->ents[l->nents] = (lin_ent_t){ .id = *id };
-    *t = (uint32_t)++l->nents;
+    *t = (uint32_t)++l->nents | tag;
 }
 
 bool io__lineage_has (const io__lineage_t *l, const io_hash_t *id)
@@ -246,10 +284,11 @@ const io_hash_t *io__lineage_entries (const io__lineage_t *l,
     if (!l || !l->cap)
         return NULL;
     uint32_t *t = find_slot (l, id);
-    if (!*t || !l->ents[*t - 1].n)
+    if (!*t || !l->ents[ent_index (l, *t)].n)
         return NULL;
-    *n = l->ents[*t - 1].n;
-    return l->pool + l->ents[*t - 1].off;
+    const lin_ent_t *e = &l->ents[ent_index (l, *t)];
+    *n = e->n;
+    return l->pool + e->off;
 }
 
 int io__lineage_put_job_inputs (io__lineage_t *l, const char *job_id,
