@@ -328,28 +328,23 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
     if (b->alive && b->ahead_head < b->nahead) {
         const struct ahead *a = &b->ahead[b->ahead_head];
         if (a->didx == t->datum->didx && a->attempt == t->datum->attempt) {
-            /* Handed with the window: it is current now.  Requests the
-             * command sent after the last datum's wait in the server's
-             * buffer, for the poll that follows. */
+            /* Handed with the window: it is current now (requests the
+             * command sent since wait in the server's buffer, for the
+             * poll that follows). */
             b->ahead_head++;
             b->handed = b->prepared = true;
             b->slot = a->slot;
-            b->fresh = false;
-            set_logs (b, t);
-            b->child.start = b->start;
-            b->child.start_ns = dr_realtime_ns ();
-            b->polled = true;
-            b->pid_ready = b->pipe_ready = b->sock_ready = false;
-            return 0;
         }
-        /* Not the datum the command has next (the worker gave its window
-         * back): that command goes, a fresh one gets this datum.  What it
-         * sent is not read. */
-        exec_kill (&b->child, SIGKILL);
-        batch_server_destroy (b->srv);
-        b->srv = NULL;
-        b->asked = false;
-        b->nahead = b->ahead_head = 0;
+        else {
+            /* Not the datum the command has next (the worker gave its
+             * window back): that command goes, a fresh one gets this
+             * datum.  What it sent is not read. */
+            exec_kill (&b->child, SIGKILL);
+            batch_server_destroy (b->srv);
+            b->srv = NULL;
+            b->asked = false;
+            b->nahead = b->ahead_head = 0;
+        }
     }
     if (!b->alive) {
         if (spawn_command (b, t, err) < 0) {
@@ -368,7 +363,7 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
      * that follows reads nothing it does not have to. */
     b->polled = true;
     b->pid_ready = b->pipe_ready = b->sock_ready = false;
-    if (b->asked && send_record (b) < 0) {
+    if (!b->handed && b->asked && send_record (b) < 0) {
         b->task = NULL;
         return dr_errprintf (err, "cannot hand the datum to the command: "
                              "%s", strerror (errno));

@@ -395,27 +395,21 @@ EOF
     [ "$(sort -u seen | wc -l)" -eq 6 ]
 }
 
-# A raw client of the protocol that asks for windows ("next paths
-# window=4"): it checks that each window's records have distinct output
-# folders, copies each input into its datum's folder, fails "bad", and
-# exits in the middle of its window at the first "crash" (the marker makes
-# the retry succeed); it logs each window's size to $T/sizes.
-window_client() {
-    cat > w.py <<'PY'
-import os, sys
+# wl.py: a raw client's side of windows, for the tests' commands:
+# window(results, n) sends the reports in hand and "next paths window=n",
+# and returns the records that come (dicts of name -> value), [] at stop.
+window_lib() {
+    cat > wl.py <<'PY'
+import os
 fd = int(os.environ["DATUMRUN_BATCH_FD"])
 r = os.fdopen(os.dup(fd), "rb")
-marker, sizes = sys.argv[1], sys.argv[2]
-results = b""
-while True:
-    os.write(fd, results + b"next paths window=4\n")
-    results = b""
+def window(results, n):
+    os.write(fd, results + b"next paths window=%d\n" % n)
     head = r.readline()
     if head == b"stop\n":
-        break
-    k = int(head.split()[1])
+        return []
     recs = []
-    for _ in range(k):
+    for _ in range(int(head.split()[1])):
         assert r.readline() == b"datum\n"
         rec = {}
         while True:
@@ -426,6 +420,28 @@ while True:
             rec.setdefault(name.decode(), r.read(int(n)).decode())
             r.read(1)
         recs.append(rec)
+    return recs
+PY
+}
+
+# A raw client that asks for windows of 4: it checks that each window's
+# records have distinct output folders, copies each input into its
+# datum's folder, fails "bad", and exits in the middle of its window at
+# the first "crash" (the marker makes the retry succeed); it logs each
+# window's size to $T/sizes.
+window_client() {
+    window_lib
+    cat > w.py <<'PY'
+import os, sys
+from wl import window, fd
+marker, sizes = sys.argv[1], sys.argv[2]
+results = b""
+while True:
+    recs = window(results, 4)
+    results = b""
+    if not recs:
+        break
+    k = len(recs)
     outs = [rec["DATUMRUN_OUT"] for rec in recs]
     assert len(set(outs)) == k, outs
     open(sizes, "a").write("%d\n" % k)
@@ -487,27 +503,15 @@ PY
 @test "windows under a datum_timeout: the timed-out datum fails, the rest of its window runs again" {
     mkdir repo
     for i in $(seq -w 1 12); do echo "x$i" > "repo/f$i"; done
+    window_lib
     cat > slow.py <<'PY'
-import os, sys, time
-fd = int(os.environ["DATUMRUN_BATCH_FD"])
-r = os.fdopen(os.dup(fd), "rb")
-results = b""
+import os, time
+from wl import window, fd
 while True:
-    os.write(fd, results + b"next paths window=3\n")
-    results = b""
-    head = r.readline()
-    if head == b"stop\n":
+    recs = window(b"", 3)
+    if not recs:
         break
-    for _ in range(int(head.split()[1])):
-        rec = {}
-        assert r.readline() == b"datum\n"
-        while True:
-            h = r.readline()
-            if h == b"end\n":
-                break
-            kind, name, n = h.split()
-            rec[name.decode()] = r.read(int(n)).decode()
-            r.read(1)
+    for rec in recs:
         src = rec["in"]
         if os.path.basename(src) == "f05":
             time.sleep(60)
