@@ -189,6 +189,51 @@ static void test_records (void **state)
     batch_server_destroy (s);
 }
 
+/* A window: "datums K", then the K records that were good (a bad one is
+ * dropped and not counted), in one write; a window of none sends
+ * nothing. */
+static void test_window (void **state)
+{
+    (void)state;
+    int cfd;
+    batch_server_t *s = batch_server_create (&cfd);
+    char head[32];
+    assert_non_null (s);
+    batch_server_window_begin (s);
+    for (int i = 0; i < 3; i++) {
+        char out[32];
+        snprintf (out, sizeof (out), "/sb/window/%d", i);
+        batch_server_record_begin (s);
+        assert_int_equal (batch_server_record_add (s, "var", "DATUMRUN_OUT",
+                                                   out), 0);
+        if (i == 1)
+            batch_server_record_add (s, "var", "bad name", "v");
+        assert_int_equal (batch_server_record_end (s), i == 1 ? -1 : 0);
+        /* nothing leaves before the window's end */
+        assert_int_equal (recv (cfd, head, sizeof (head), MSG_DONTWAIT), -1);
+    }
+    assert_int_equal (batch_server_window_end (s, 2), 0);
+    assert_false (batch_server_pending (s));
+    static const char want[] = "datums 2\n"
+                               "datum\nvar DATUMRUN_OUT 12\n/sb/window/0\nend\n"
+                               "datum\nvar DATUMRUN_OUT 12\n/sb/window/2\nend\n";
+    char got[sizeof (want)];
+    size_t n = 0;
+    while (n < sizeof (want) - 1) {
+        ssize_t k = read (cfd, got + n, sizeof (want) - 1 - n);
+        assert_true (k > 0);
+        n += (size_t)k;
+    }
+    got[n] = '\0';
+    assert_string_equal (got, want);
+    batch_server_window_begin (s);
+    assert_int_equal (batch_server_window_end (s, 0), 0);
+    assert_false (batch_server_pending (s));
+    assert_int_equal (recv (cfd, head, sizeof (head), MSG_DONTWAIT), -1);
+    close (cfd);
+    batch_server_destroy (s);
+}
+
 /* A command that never reads: the worker's writes must not block. */
 static void test_full_socket (void **state)
 {
@@ -293,6 +338,7 @@ int main (void)
         cmocka_unit_test (test_requests),
         cmocka_unit_test (test_next_options_read),
         cmocka_unit_test (test_records),
+        cmocka_unit_test (test_window),
         cmocka_unit_test (test_full_socket),
         cmocka_unit_test (test_malformed_answers),
         cmocka_unit_test (test_client_fd),
