@@ -694,6 +694,54 @@ static void test_id_table_wraps (void **state)
     io_manifest_close (m);
 }
 
+/* The id table full of records, at every size it passes through: each
+ * entry keeps tag bits of its id's hash above the record index, and the
+ * index uses the top bits it has once the table is nearly full (growth
+ * by doubling from 2,048, then a reopen sizes it exactly).  Every record
+ * is found, a forgotten one is not, and the others stay found when the
+ * last record moves into a forgotten one's place. */
+static void test_id_table_full (void **state)
+{
+    fixture_t *f = *state;
+    io_hash_t ph = hash_of ("pipeline", 1);
+    dr_error_t err = { "" };
+    const int n = 20000;
+    io_manifest_t *m = open_ok (f->dir);
+    for (int i = 0; i < n; i++) {
+        put_i (m, i, 0);
+        if (i % 997 == 0)
+            for (int k = 0; k <= i; k += 101)
+                check_rec (find_i (m, k), k, 0);
+    }
+    for (int i = 0; i < n; i += 3) {
+        io_hash_t id = hash_of ("datum", i);
+        assert_int_equal (io_manifest_forget (m, &id, &err), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        if (i % 3 == 0)
+            assert_null (find_i (m, i));
+        else
+            check_rec (find_i (m, i), i, 0);
+    }
+    checkpoint_ok (m, &ph);
+    io_manifest_close (m);
+    m = open_ok (f->dir);
+    assert_int_equal (io_manifest_ndatums (m), (size_t)(n - (n + 2) / 3));
+    for (int i = 0; i < n; i++) {
+        if (i % 3 == 0)
+            assert_null (find_i (m, i));
+        else
+            check_rec (find_i (m, i), i, 0);
+    }
+    /* and grows again from the exact size */
+    for (int i = n; i < n + 5000; i++)
+        put_i (m, i, 1);
+    for (int i = 1; i < n + 5000; i += 7)
+        if (i % 3 || i >= n)
+            check_rec (find_i (m, i), i, i >= n);
+    io_manifest_close (m);
+}
+
 /* The stat cache's probes wrap too: paths whose home is the last slot of
  * a new cache's 1,024 (statcache.c's home: the low 32 bits of the path's
  * XXH3 scaled to the size) are all put and found, each with its own
@@ -1465,6 +1513,7 @@ int main (void)
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, setup,
                                          teardown),
         cmocka_unit_test_setup_teardown (test_id_table_wraps, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_id_table_full, setup, teardown),
         cmocka_unit_test (test_statcache_wraps),
         cmocka_unit_test_setup_teardown (test_forget_invalidate, setup,
                                          teardown),
