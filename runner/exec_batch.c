@@ -121,6 +121,12 @@ static void set_logs (batch_exec_t *b, const exec_task_t *t)
     }
 }
 
+/* The command holds no datum ahead any more. */
+static void window_drop (batch_exec_t *b)
+{
+    b->nahead = b->ahead_head = 0;
+}
+
 static int spawn_command (batch_exec_t *b, const exec_task_t *t,
                           dr_error_t *err)
 {
@@ -152,7 +158,7 @@ static int spawn_command (batch_exec_t *b, const exec_task_t *t,
     b->asked = false;
     b->fresh = true;
     b->ndatums = 0;
-    b->nahead = b->ahead_head = 0;
+    window_drop (b);
     return 0;
 }
 
@@ -182,29 +188,36 @@ static const char *join_path (batch_exec_t *b, const char *a, const char *r)
     return b->pbuf;
 }
 
-/* The word w among the space-separated options. */
-static bool has_option (const char *opts, const char *w)
+/* What follows the word w where it starts one of the space-separated
+ * options and is followed by one of `after` (or the end), or NULL. */
+static const char *option_at (const char *opts, const char *w,
+                              const char *after)
 {
     size_t n = strlen (w);
     for (const char *p = opts; (p = strstr (p, w)); p += n)
-        if ((p == opts || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
-            return true;
-    return false;
+        if ((p == opts || p[-1] == ' ') && (!p[n] || strchr (after, p[n])))
+            return p + n;
+    return NULL;
+}
+
+static bool has_option (const char *opts, const char *w)
+{
+    return option_at (opts, w, " ") != NULL;
 }
 
 /* The number N of "NAME=N" among the options, or 0. */
 static unsigned option_number (const char *opts, const char *name)
 {
-    size_t n = strlen (name);
-    for (const char *p = opts; (p = strstr (p, name)); p += n)
-        if ((p == opts || p[-1] == ' ') && p[n] == '=') {
-            char *end;
-            unsigned long v = strtoul (p + n + 1, &end, 10);
-            if (end > p + n + 1 && (*end == ' ' || !*end))
-                return v > BATCH_WINDOW_MAX ? BATCH_WINDOW_MAX : (unsigned)v;
-        }
-    return 0;
+    const char *p = option_at (opts, name, "=");
+    if (!p || *p != '=')
+        return 0;
+    char *end;
+    unsigned long v = strtoul (p + 1, &end, 10);
+    if (end == p + 1 || (*end && *end != ' '))
+        return 0;
+    return v > BATCH_WINDOW_MAX ? BATCH_WINDOW_MAX : (unsigned)v;
 }
+
 
 /* Add one record: vars (NAME=VALUE strings, NULL-terminated) and d's
  * entries.  As batch_server_record_end. */
@@ -297,7 +310,7 @@ static int send_record (batch_exec_t *b)
     /* Asked with window=N: "datums K" first, K >= 1 (only the current
      * datum where the worker offers no window). */
     bool window = b->want > 0;
-    b->nahead = b->ahead_head = 0;
+    window_drop (b);
     if (window)
         batch_server_window_begin (b->srv);
     int rc = add_record (b, vars, d);
@@ -311,7 +324,6 @@ static int send_record (batch_exec_t *b)
     }
     if (rc < 0 && errno != EPIPE)
         return -1;  /* EPIPE: the command is gone; poll sees it exit */
-    b->slot = 0;
     b->handed = true;
     b->asked = false;
     b->ndatums++;
@@ -343,7 +355,7 @@ static int batch_start (executor_t *x, const exec_task_t *t, dr_error_t *err)
             batch_server_destroy (b->srv);
             b->srv = NULL;
             b->asked = false;
-            b->nahead = b->ahead_head = 0;
+            window_drop (b);
         }
     }
     if (!b->alive) {
@@ -465,7 +477,7 @@ static void command_exited (batch_exec_t *b, int status)
     batch_server_destroy (b->srv);
     b->srv = NULL;
     b->alive = b->asked = false;
-    b->nahead = b->ahead_head = 0;
+    window_drop (b);
     if (!b->task || b->ended)
         return;
     if (b->handed || b->fresh || b->killed) {
@@ -524,7 +536,7 @@ static int batch_poll (executor_t *x, exec_status_t *st)
                 batch_server_destroy (b->srv);
                 b->srv = NULL;
                 b->alive = b->asked = false;
-                b->nahead = b->ahead_head = 0;
+                window_drop (b);
             }
         }
     }
