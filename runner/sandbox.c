@@ -499,6 +499,12 @@ static bool same_dir (int at, const char *name, ino_t ino)
            && st.st_ino == ino && S_ISDIR (st.st_mode);
 }
 
+/* A window slot's folder name under <sandbox>/window. */
+static void slot_name (unsigned slot, char name[16])
+{
+    snprintf (name, 16, "%u", slot);
+}
+
 static int keep_slot (const sandbox_t *s, const struct dirent64 *de)
 {
     char *end;
@@ -522,7 +528,7 @@ int sandbox_out_empty (sandbox_t *s, unsigned slot)
         return -1;
     struct sb_slot *sl = &s->slot[slot];
     char name[16];
-    snprintf (name, sizeof (name), "%u", slot);
+    slot_name (slot, name);
     if (!same_dir (s->win, name, sl->ino))
         return -1;
     int rc = dir_empty (s, sl->fd);
@@ -565,7 +571,7 @@ const char *sandbox_out_dir (sandbox_t *s, unsigned slot, dr_error_t *err)
         }
     }
     char name[16];
-    snprintf (name, sizeof (name), "%u", slot);
+    slot_name (slot, name);
     if (mkdirat (s->win, name, 0755) < 0 && errno != EEXIST) {
         dr_path_error (err, "cannot create", sl->path, errno);
         return NULL;
@@ -586,7 +592,7 @@ static void leave_slot (sandbox_t *s, unsigned slot)
     if (sl->fd < 0)
         return;
     char name[16];
-    snprintf (name, sizeof (name), "%u", slot);
+    slot_name (slot, name);
     if (!sl->empty && (!same_dir (s->win, name, sl->ino)
                        || scan_dir (s, sl->fd, sl->path, NULL) < 0)) {
         io_remove_tree (sl->path);

@@ -48,8 +48,8 @@ void sandbox_close (sandbox_t *s);
 int sandbox_enter (sandbox_t *s, const wdatum_t *d, bool links,
                    dr_error_t *err);
 /* The output folder of window slot `slot` (0: pfs/out), made and opened
- * on first use; NULL with err when it cannot be.  Valid until the next
- * call or sandbox_close. */
+ * on first use; NULL with err when it cannot be.  Valid until
+ * sandbox_close. */
 const char *sandbox_out_dir (sandbox_t *s, unsigned slot, dr_error_t *err);
 /* 1 when that folder holds nothing, 0 when it holds something, -1 when it
  * cannot tell (an error, or it is no longer the folder the sandbox made:

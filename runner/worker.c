@@ -635,12 +635,11 @@ static void on_success (worker_t *w)
         finish_datum (w, &r);
         return;
     }
-    const char *od = sandbox_out_dir (w->sb, w->out_slot, &err);
-    char *outdir = od ? strdup (od) : NULL;
+    /* The sandbox's own string, kept until it closes. */
+    const char *outdir = sandbox_out_dir (w->sb, w->out_slot, &err);
     if (!outdir || io_outlist_scan (outdir, &r.outs, &err) < 0) {
         r.outcome = OUT_ERROR;
-        r.message = strdup (od && !outdir ? "out of memory" : err.text);
-        free (outdir);
+        r.message = strdup (err.text);
         finish_datum (w, &r);
         return;
     }
@@ -669,7 +668,6 @@ static void on_success (worker_t *w)
             r.bytes_out = 0;
         }
     }
-    free (outdir);
     finish_datum (w, &r);
 }
 
